@@ -1,0 +1,31 @@
+# The targets the README names. Everything runs from a project-local virtualenv.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+
+.PHONY: run test lint typecheck install clean
+
+$(VENV)/.installed: pyproject.toml requirements.lock
+	python3 -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -c requirements.lock -e ".[test]"
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install  ## start avtomat on its embedded runtime with the demo blueprint
+	$(VENV)/bin/avtomat up
+
+test: install  ## lint, type-check and run the whole test suite
+	$(VENV)/bin/ruff check engine actors transport blueprints tests
+	$(VENV)/bin/mypy
+	$(PY) -m pytest
+
+lint: install
+	$(VENV)/bin/ruff check engine actors transport blueprints tests
+
+typecheck: install
+	$(VENV)/bin/mypy
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

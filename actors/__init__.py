@@ -1,0 +1,5 @@
+"""The actors (job, router, timeouts, webhooks), their runtime and the node that runs them."""
+
+from actors.node import Node
+
+__all__ = ["Node"]

@@ -1,0 +1,61 @@
+"""The job actor: one virtual actor per job, keyed by job id, one message at a time.
+
+For each message: load the state; if the message was applied already (a redelivery), publish
+the effects it produced again if they may not have gone out, and stop; else run the step
+function, commit the state with a compare-and-set together with its outbox, then publish the
+outbox. The runtime acks only after this returns. A node dying anywhere in between leads to a
+redelivery that either re-runs the step (nothing was committed) or re-publishes the outbox.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from engine import job as j
+from engine.messages import Envelope
+from engine.policy import StepPolicy
+from engine.registry import BlueprintRegistry
+from engine.step import apply
+from transport.broker import Broker
+from transport.store import Store
+
+from actors.publisher import publish_all
+
+log = logging.getLogger(__name__)
+
+
+class JobActor:
+    def __init__(
+        self,
+        registry: BlueprintRegistry,
+        store: Store,
+        broker: Broker,
+        policy: StepPolicy,
+        clock: Callable[[], float],
+    ) -> None:
+        self._registry, self._store, self._broker = registry, store, broker
+        self._policy, self._clock = policy, clock
+
+    async def handle(self, env: Envelope) -> None:
+        state = await self._store.load_job(env.key)
+        if state is None:
+            log.warning("message %s for unknown job %s dropped", env.id, env.key)
+            return
+        if env.id in state.applied:
+            if state.outbox_of == env.id:
+                await publish_all(self._broker, self._store, state.outbox)
+            return
+        expected = state.version
+        bp = self._registry.get(state.blueprint)
+        if bp is None:
+            if state.terminal:
+                return
+            state.status, state.error = j.FAILED, f"blueprint {state.blueprint!r} is not loaded on this node"
+            state.remember(env.id)
+            effects = []
+        else:
+            effects = await apply(bp, self._policy, state, env, self._clock())
+        state.outbox_of, state.outbox = env.id, effects
+        await self._store.commit_job(state, expected)
+        await publish_all(self._broker, self._store, effects)

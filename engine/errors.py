@@ -1,0 +1,68 @@
+"""The exception tree: one root, a few precise leaves.
+
+Retryability is data on the error (``retryable``), never a string match.
+"""
+
+from __future__ import annotations
+
+
+class AvtomatError(Exception):
+    """Root of every error avtomat raises on purpose."""
+
+    retryable: bool = False
+
+
+class BlueprintError(AvtomatError):
+    """A blueprint is malformed; raised when it is defined or registered, never at run time."""
+
+    def __init__(self, blueprint: str, message: str, state: str | None = None) -> None:
+        self.blueprint = blueprint
+        self.state = state
+        where = f"blueprint {blueprint!r}" + (f", state {state!r}" if state is not None else "")
+        super().__init__(f"{where}: {message}")
+
+
+class ConditionSyntaxError(AvtomatError):
+    """A ``.when()`` expression does not parse. ``position`` is the 0-based offset in ``source``."""
+
+    def __init__(self, source: str, position: int, message: str) -> None:
+        self.source = source
+        self.position = position
+        self.reason = message
+        super().__init__(f"{message} at position {position} in condition {source!r}")
+
+
+class ActionError(AvtomatError):
+    """A handler misused the ``actions`` object (a second action, a bad argument)."""
+
+
+class HandlerError(AvtomatError):
+    """A handler raised; the step is retried with back-off, then the job is quarantined."""
+
+    retryable = True
+
+
+class InjectionError(AvtomatError):
+    """A handler asked for an argument that does not exist; the job fails at once."""
+
+
+class MessageDecodeError(AvtomatError):
+    """Bytes from the broker or store are not a valid message; ``raw`` keeps the payload."""
+
+    def __init__(self, raw: bytes, message: str) -> None:
+        self.raw = raw
+        super().__init__(message)
+
+
+class ConfigError(AvtomatError):
+    """A setting is invalid; ``variable`` names the environment variable."""
+
+    def __init__(self, variable: str, message: str) -> None:
+        self.variable = variable
+        super().__init__(f"{variable}: {message}")
+
+
+class VersionConflict(AvtomatError):
+    """A compare-and-set state write lost: someone else committed first. The caller redelivers."""
+
+    retryable = True

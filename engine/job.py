@@ -1,0 +1,99 @@
+"""The job state model: what the store keeps for one job, versioned and msgpack-encoded."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from engine.messages import Envelope
+
+PENDING = "pending"
+RUNNING = "running"
+WAITING_FOR_WORKER = "waiting_for_worker"
+FINISHED = "finished"
+FAILED = "failed"
+QUARANTINED = "quarantined"
+CANCELLED = "cancelled"
+TERMINAL = frozenset({FINISHED, FAILED, QUARANTINED, CANCELLED})
+
+# How many applied message ids a job remembers for de-duplication. Redeliveries arrive
+# soon after the original, so a short window is enough and keeps the state small.
+APPLIED_WINDOW = 64
+
+
+class TaskState(msgspec.Struct, kw_only=True):
+    """The task a job is waiting on. ``attempt`` counts dispatches of the same step (1-based)."""
+
+    id: str
+    type: str
+    params: dict[str, Any]
+    transitions: dict[str, str]
+    attempt: int = 1
+    max_attempts: int = 3
+    priority: float = 0.0
+    dispatch_timeout: float | None = None
+    result_timeout: float | None = None
+    dispatched_at: float = 0.0
+    worker_id: str | None = None
+    started_at: float | None = None
+    waiting_retry: bool = False
+
+
+class JobState(msgspec.Struct, kw_only=True):
+    """One job. ``version`` increases with every committed write (compare-and-set)."""
+
+    id: str
+    blueprint: str
+    client_id: str
+    current_state: str
+    initial_data: dict[str, Any]
+    created_at: float
+    updated_at: float
+    status: str = PENDING
+    state_history: dict[str, Any] = msgspec.field(default_factory=dict)
+    version: int = 0
+    webhook_url: str | None = None
+    dispatch_timeout: float | None = None
+    result_timeout: float | None = None
+    max_transitions: int = 100
+    transitions: int = 0
+    step_attempt: int = 0
+    task: TaskState | None = None
+    error: str | None = None
+    finished_at: float | None = None
+    applied: list[str] = msgspec.field(default_factory=list)
+    outbox_of: str | None = None
+    outbox: list[Outgoing] = msgspec.field(default_factory=list)
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL
+
+    def remember(self, message_id: str) -> None:
+        self.applied.append(message_id)
+        del self.applied[:-APPLIED_WINDOW]
+
+
+class Outgoing(msgspec.Struct, frozen=True):
+    """An effect of a step, published after the state commits.
+
+    ``route`` names a mailbox (see ``engine.routes``); ``at`` (epoch seconds) defers delivery
+    through the timeouts actor instead of publishing at once.
+    """
+
+    route: str
+    envelope: Envelope
+    at: float | None = None
+
+
+_state_encoder = msgspec.msgpack.Encoder()
+_state_decoder = msgspec.msgpack.Decoder(JobState)
+
+
+def encode_state(state: JobState) -> bytes:
+    return _state_encoder.encode(state)
+
+
+def decode_state(raw: bytes) -> JobState:
+    return _state_decoder.decode(raw)

@@ -1,0 +1,121 @@
+"""The messages actors exchange, and the envelope that carries them.
+
+Every message is a frozen msgspec Struct, tagged, encoded with msgpack. A job's mailbox
+receives ``JobMessage``; the router receives ``TaskOffer``; the event sink receives ``JobEvent``.
+Message ids are unique per logical message: a redelivered envelope keeps its id, which is what
+makes handling idempotent (the job records the ids it has applied).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, Literal
+
+import msgspec
+
+from engine.errors import MessageDecodeError
+
+
+class _Message(msgspec.Struct, frozen=True, tag_field="msg"):
+    """Base of all messages: frozen, tagged by ``msg`` on the wire."""
+
+
+class Start(_Message, tag="start"):
+    """Run a job whose state the gateway has just created (status ``pending``)."""
+
+
+class TaskStarted(_Message, tag="task_started"):
+    """A worker took the task: the result deadline starts now."""
+
+    task_id: str
+    worker_id: str
+    at: float
+
+
+class TaskDone(_Message, tag="task_done"):
+    """A worker's result. ``status`` defaults to success, as on the RXON wire."""
+
+    task_id: str
+    worker_id: str | None = None
+    status: str = "success"
+    data: dict[str, Any] | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+
+
+TimeoutKind = Literal["dispatch", "result", "retry_step", "retry_task"]
+
+
+class Timeout(_Message, tag="timeout"):
+    """A deadline fired. Stale timeouts (task or attempt no longer current) change nothing."""
+
+    kind: TimeoutKind
+    task_id: str | None = None
+    attempt: int = 0
+
+
+class Cancel(_Message, tag="cancel"):
+    """Stop the job now. A cancelled job never runs again."""
+
+    reason: str = "cancelled by client"
+
+
+class TaskOffer(_Message, tag="task_offer"):
+    """A task waiting for a worker with skill ``type``. ``key`` of its envelope is the skill."""
+
+    job_id: str
+    task_id: str
+    type: str
+    params: dict[str, Any]
+    priority: float = 0.0
+    step: int = 0
+    result_timeout: float | None = None
+
+
+class JobEvent(_Message, tag="job_event"):
+    """A job reached a terminal status; delivered to its webhook, off the job's hot path."""
+
+    job_id: str
+    event: str
+    status: str
+    webhook_url: str | None = None
+    result: dict[str, Any] | None = None
+    error: str | None = None
+
+
+JobMessage = Start | TaskStarted | TaskDone | Timeout | Cancel
+Message = Start | TaskStarted | TaskDone | Timeout | Cancel | TaskOffer | JobEvent
+
+
+class Envelope(msgspec.Struct, frozen=True):
+    """What travels on the broker: a message, the key it is ordered by, and its identity."""
+
+    id: str
+    key: str
+    body: Message
+    created_at: float
+    traceparent: str | None = None
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def envelope(key: str, body: Message, now: float, id: str | None = None) -> Envelope:
+    return Envelope(id=id or new_id(), key=key, body=body, created_at=now)
+
+
+_encoder = msgspec.msgpack.Encoder()
+_decoder = msgspec.msgpack.Decoder(Envelope)
+
+
+def encode(env: Envelope) -> bytes:
+    return _encoder.encode(env)
+
+
+def decode(raw: bytes) -> Envelope:
+    """Decode an envelope; bad bytes raise ``MessageDecodeError`` carrying the raw payload."""
+    try:
+        return _decoder.decode(raw)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise MessageDecodeError(raw, f"undecodable envelope: {exc}") from exc

@@ -1,0 +1,51 @@
+"""Retry and time-out policy: pure numbers and the back-off curve."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from rxon.constants import (
+    ERROR_CODE_CONTRACT_VIOLATION,
+    ERROR_CODE_DEPENDENCY,
+    ERROR_CODE_DEPENDENCY_MISSING,
+    ERROR_CODE_INTEGRITY_MISMATCH,
+    ERROR_CODE_INVALID_INPUT,
+    ERROR_CODE_PERMANENT,
+    ERROR_CODE_SECURITY,
+)
+
+# A worker error code decides the job's fate (see ARCHITECTURE.md, "Failure semantics").
+FAIL_JOB = frozenset({ERROR_CODE_INVALID_INPUT, ERROR_CODE_INTEGRITY_MISMATCH})
+QUARANTINE = frozenset(
+    {
+        ERROR_CODE_PERMANENT,
+        ERROR_CODE_SECURITY,
+        ERROR_CODE_DEPENDENCY,
+        ERROR_CODE_DEPENDENCY_MISSING,
+        ERROR_CODE_CONTRACT_VIOLATION,
+    }
+)
+# Every other code (TRANSIENT, TIMEOUT, RESOURCE_EXHAUSTED, INTERNAL, unknown) is retried.
+
+
+@dataclass(frozen=True, slots=True)
+class StepPolicy:
+    """Limits applied by the step function; built from settings at start-up."""
+
+    max_step_retries: int = 3
+    task_max_attempts: int = 3
+    backoff_base: float = 0.5
+    backoff_cap: float = 30.0
+    result_timeout: float | None = 300.0
+    dispatch_timeout: float | None = None
+
+    def backoff(self, attempt: int, salt: str) -> float:
+        """Exponential back-off with deterministic jitter in [0.5, 1.0) of the step.
+
+        The jitter comes from ``salt`` (the job id) so replays compute the same delay and
+        different jobs spread out.
+        """
+        raw = min(self.backoff_base * 2 ** max(attempt - 1, 0), self.backoff_cap)
+        digest = hashlib.blake2b(f"{salt}:{attempt}".encode(), digest_size=2).digest()
+        return raw * (0.5 + int.from_bytes(digest, "big") / 2**17)

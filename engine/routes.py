@@ -1,0 +1,7 @@
+"""Mailbox names: every route a message can be published to, in one place."""
+
+JOBS = "jobs"  # keyed by job id, sharded, one message at a time per job
+ROUTER = "router"  # keyed by skill (task type)
+EVENTS = "events"  # keyed by job id; terminal-job notifications (webhooks)
+
+ALL = (JOBS, ROUTER, EVENTS)

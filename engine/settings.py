@@ -1,0 +1,159 @@
+"""One frozen settings object, read from environment variables and validated at start-up.
+
+Variable names follow upstream avtomatika where it has one. A bad value raises ``ConfigError``
+naming the variable, so ``avtomat up`` stops with a clear message instead of half-starting.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+from engine.errors import ConfigError
+
+T = TypeVar("T")
+
+DEFAULT_BLUEPRINTS_DIR = str(Path(__file__).resolve().parent.parent / "blueprints")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    api_host: str = "127.0.0.1"
+    api_port: int = 8080
+    client_token: str = ""
+    global_worker_token: str = ""
+    orchestrator_secret_key: str = ""
+    blueprints_dir: str = DEFAULT_BLUEPRINTS_DIR
+    environment: str = "development"
+    instance_id: str = "avtomat"
+    job_max_retries: int = 3
+    task_max_attempts: int = 3
+    retry_backoff_base: float = 0.5
+    max_transitions_per_job: int = 100
+    worker_timeout_seconds: float = 300.0
+    dispatch_timeout_seconds: float | None = None
+    worker_poll_timeout_seconds: float = 30.0
+    worker_health_check_interval_seconds: float = 60.0
+    executor_max_concurrent_jobs: int = 100
+    max_request_body_bytes: int = 1_048_576
+    job_shards: int = 16
+    log_level: str = "INFO"
+    log_format: str = "text"
+    generated: tuple[str, ...] = field(default=())
+
+    @property
+    def worker_ttl(self) -> float:
+        return 2 * self.worker_health_check_interval_seconds
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        """Build settings from ``env``; missing tokens are generated (and listed in ``generated``)
+        except in production, where they are required."""
+        r = _Reader(env)
+        environment = r.get("ENVIRONMENT", str, r.get("ENV", str, "development")).lower()
+        production = environment in ("production", "prod")
+        generated: list[str] = []
+
+        def token(name: str) -> str:
+            value = r.get(name, str, "")
+            if value:
+                return value
+            if production:
+                raise ConfigError(name, "must be set when ENVIRONMENT is production")
+            generated.append(name)
+            return secrets.token_urlsafe(24)
+
+        settings = cls(
+            api_host=r.get("API_HOST", str, cls.api_host),
+            api_port=r.get("API_PORT", _port, cls.api_port),
+            client_token=token("CLIENT_TOKEN"),
+            global_worker_token=token("GLOBAL_WORKER_TOKEN"),
+            orchestrator_secret_key=token("ORCHESTRATOR_SECRET_KEY"),
+            blueprints_dir=r.get("BLUEPRINTS_DIR", _directory, cls.blueprints_dir),
+            environment=environment,
+            instance_id=r.get("INSTANCE_ID", str, cls.instance_id),
+            job_max_retries=r.get("JOB_MAX_RETRIES", _non_negative_int, cls.job_max_retries),
+            task_max_attempts=r.get("TASK_MAX_ATTEMPTS", _positive_int, cls.task_max_attempts),
+            retry_backoff_base=r.get("RETRY_BACKOFF_BASE_SECONDS", _positive_float, cls.retry_backoff_base),
+            max_transitions_per_job=r.get("MAX_TRANSITIONS_PER_JOB", _positive_int, cls.max_transitions_per_job),
+            worker_timeout_seconds=r.get("WORKER_TIMEOUT_SECONDS", _positive_float, cls.worker_timeout_seconds),
+            dispatch_timeout_seconds=r.get("DISPATCH_TIMEOUT_SECONDS", _positive_float, None),
+            worker_poll_timeout_seconds=r.get(
+                "WORKER_POLL_TIMEOUT_SECONDS", _positive_float, cls.worker_poll_timeout_seconds
+            ),
+            worker_health_check_interval_seconds=r.get(
+                "WORKER_HEALTH_CHECK_INTERVAL_SECONDS", _positive_float, cls.worker_health_check_interval_seconds
+            ),
+            executor_max_concurrent_jobs=r.get(
+                "EXECUTOR_MAX_CONCURRENT_JOBS", _positive_int, cls.executor_max_concurrent_jobs
+            ),
+            max_request_body_bytes=r.get("MAX_REQUEST_BODY_BYTES", _positive_int, cls.max_request_body_bytes),
+            job_shards=r.get("JOB_SHARDS", _positive_int, cls.job_shards),
+            log_level=r.get("LOG_LEVEL", _log_level, cls.log_level),
+            log_format=r.get("LOG_FORMAT", _log_format, cls.log_format),
+            generated=tuple(generated),
+        )
+        return settings
+
+
+class _Reader:
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+
+    def get(self, name: str, parse: Callable[[str], T], default: T) -> T:
+        raw = self.env.get(name)
+        if raw is None or raw.strip() == "":
+            return default
+        try:
+            return parse(raw.strip())
+        except ValueError as exc:
+            raise ConfigError(name, f"{exc} (got {raw!r})") from None
+
+
+def _positive_int(raw: str) -> int:
+    value = int(raw)
+    if value <= 0:
+        raise ValueError("must be a positive integer")
+    return value
+
+
+def _non_negative_int(raw: str) -> int:
+    value = int(raw)
+    if value < 0:
+        raise ValueError("must be zero or a positive integer")
+    return value
+
+
+def _positive_float(raw: str) -> float:
+    value = float(raw)
+    if not value > 0:
+        raise ValueError("must be a positive number")
+    return value
+
+
+def _port(raw: str) -> int:
+    value = int(raw)
+    if not 0 <= value <= 65535:
+        raise ValueError("must be a TCP port (0-65535)")
+    return value
+
+
+def _directory(raw: str) -> str:
+    if not Path(raw).is_dir():
+        raise ValueError("is not a directory")
+    return raw
+
+
+def _log_level(raw: str) -> str:
+    if raw.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+    return raw.upper()
+
+
+def _log_format(raw: str) -> str:
+    if raw.lower() not in ("text", "json"):
+        raise ValueError("must be text or json")
+    return raw.lower()

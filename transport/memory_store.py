@@ -1,0 +1,131 @@
+"""The in-memory store: the Redis store's semantics in one process.
+
+Values are kept encoded (msgpack) so callers never share mutable state with the store, and a
+commit is a compare-and-set on the version, exactly as the Redis Lua script does it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import msgspec
+
+from engine.errors import VersionConflict
+from engine.job import JobState, decode_state, encode_state
+from engine.messages import TaskOffer
+from transport.store import Lease, Scheduled, WorkerRecord
+
+
+@dataclass(order=True, slots=True)
+class _Queued:
+    sort_key: tuple[float, int]
+    offer: TaskOffer = field(compare=False)
+
+
+class MemoryStore:
+    def __init__(self) -> None:
+        self._jobs: dict[str, bytes] = {}
+        self._progress: dict[str, tuple[float, str | None]] = {}
+        self._deadlines: dict[str, Scheduled] = {}
+        self._tasks: dict[str, list[_Queued]] = {}
+        self._queued_ids: set[str] = set()
+        self._seq = 0
+        self._task_added = asyncio.Condition()
+        self._leases: dict[str, Lease] = {}
+        self._workers: dict[str, bytes] = {}
+
+    # -- jobs ------------------------------------------------------------------------------
+
+    async def create_job(self, state: JobState) -> bool:
+        if state.id in self._jobs:
+            return False
+        state.version = 1
+        self._jobs[state.id] = encode_state(state)
+        return True
+
+    async def load_job(self, job_id: str) -> JobState | None:
+        raw = self._jobs.get(job_id)
+        return None if raw is None else decode_state(raw)
+
+    async def commit_job(self, state: JobState, expected_version: int) -> None:
+        raw = self._jobs.get(state.id)
+        current = None if raw is None else decode_state(raw).version
+        if current != expected_version:
+            raise VersionConflict(f"job {state.id}: expected version {expected_version}, found {current}")
+        state.version = expected_version + 1
+        self._jobs[state.id] = encode_state(state)
+
+    async def set_progress(self, job_id: str, progress: float, message: str | None) -> None:
+        self._progress[job_id] = (progress, message)
+
+    async def get_progress(self, job_id: str) -> tuple[float, str | None] | None:
+        return self._progress.get(job_id)
+
+    # -- deadlines -------------------------------------------------------------------------
+
+    async def schedule(self, item: Scheduled) -> None:
+        self._deadlines.setdefault(item.envelope.id, item)
+
+    async def due(self, now: float, limit: int) -> list[Scheduled]:
+        ready = sorted((s for s in self._deadlines.values() if s.at <= now), key=lambda s: s.at)
+        return ready[:limit]
+
+    async def unschedule(self, envelope_ids: Sequence[str]) -> None:
+        for envelope_id in envelope_ids:
+            self._deadlines.pop(envelope_id, None)
+
+    async def next_due(self) -> float | None:
+        return min((s.at for s in self._deadlines.values()), default=None)
+
+    # -- tasks -----------------------------------------------------------------------------
+
+    async def push_task(self, offer: TaskOffer) -> None:
+        if offer.task_id in self._queued_ids or offer.task_id in self._leases:
+            return
+        self._seq += 1
+        self._queued_ids.add(offer.task_id)
+        heapq.heappush(self._tasks.setdefault(offer.type, []), _Queued((-offer.priority, self._seq), offer))
+        async with self._task_added:
+            self._task_added.notify_all()
+
+    async def take_task(
+        self, worker_id: str, skills: Sequence[str], timeout: float, now: float
+    ) -> TaskOffer | None:
+        async with self._task_added:
+            try:
+                await asyncio.wait_for(self._task_added.wait_for(lambda: self._best(skills) is not None), timeout)
+            except TimeoutError:
+                return None
+            skill = self._best(skills)
+            assert skill is not None
+            offer = heapq.heappop(self._tasks[skill]).offer
+        self._queued_ids.discard(offer.task_id)
+        self._leases[offer.task_id] = Lease(offer.task_id, offer.job_id, worker_id, now)
+        return offer
+
+    def _best(self, skills: Sequence[str]) -> str | None:
+        """The skill whose head task comes first (highest priority, then oldest)."""
+        heads = [(q[0].sort_key, s) for s in skills if (q := self._tasks.get(s))]
+        return min(heads)[1] if heads else None
+
+    async def get_lease(self, task_id: str) -> Lease | None:
+        return self._leases.get(task_id)
+
+    # -- workers ---------------------------------------------------------------------------
+
+    async def put_worker(self, record: WorkerRecord) -> None:
+        self._workers[record.worker_id] = msgspec.msgpack.encode(record)
+
+    async def get_worker(self, worker_id: str) -> WorkerRecord | None:
+        raw = self._workers.get(worker_id)
+        return None if raw is None else msgspec.msgpack.decode(raw, type=WorkerRecord)
+
+    async def list_workers(self, now: float) -> list[WorkerRecord]:
+        records = [msgspec.msgpack.decode(raw, type=WorkerRecord) for raw in self._workers.values()]
+        return [r for r in records if r.expires_at > now]
+
+    async def close(self) -> None:
+        return None

@@ -1,0 +1,94 @@
+"""The state-store contract; the in-memory and Redis stores implement it.
+
+- Job state is versioned: ``commit_job`` is a compare-and-set on ``expected_version`` and raises
+  ``VersionConflict`` if another writer committed first. Two nodes can never both apply a step.
+- Progress lives beside the state, so a progress event is a small write, not a state rewrite.
+- Deadlines are a sorted set of envelopes keyed by envelope id (scheduling twice is a no-op);
+  ``due`` reads without removing, and the timeouts actor removes after publishing, so a crash in
+  between republishes (the job de-duplicates by envelope id).
+- Tasks wait in a queue per skill until a worker takes one; ``take_task`` records a lease
+  (task id -> job id, worker id) that heartbeats and results consult.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import msgspec
+
+from engine.job import JobState
+from engine.messages import Envelope, TaskOffer
+
+
+class WorkerRecord(msgspec.Struct, kw_only=True):
+    """A registered worker, as the registry keeps it (refreshed by heartbeats, expires by TTL)."""
+
+    worker_id: str
+    worker_type: str = "generic"
+    skills: list[str] = msgspec.field(default_factory=list)
+    hot_skills: list[str] = msgspec.field(default_factory=list)
+    status: str = "idle"
+    current_tasks: list[str] = msgspec.field(default_factory=list)
+    registered_at: float = 0.0
+    last_seen: float = 0.0
+    expires_at: float = 0.0
+    websockets: bool = False
+    info: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class Lease(msgspec.Struct, frozen=True):
+    task_id: str
+    job_id: str
+    worker_id: str
+    taken_at: float
+
+
+class Scheduled(msgspec.Struct, frozen=True):
+    route: str
+    envelope: Envelope
+    at: float
+
+
+class Store(Protocol):
+    # -- jobs ------------------------------------------------------------------------------
+    async def create_job(self, state: JobState) -> bool:
+        """Store a new job (version 1); False if the id exists already."""
+
+    async def load_job(self, job_id: str) -> JobState | None: ...
+
+    async def commit_job(self, state: JobState, expected_version: int) -> None:
+        """Write ``state`` as version ``expected_version + 1`` or raise ``VersionConflict``."""
+
+    async def set_progress(self, job_id: str, progress: float, message: str | None) -> None: ...
+
+    async def get_progress(self, job_id: str) -> tuple[float, str | None] | None: ...
+
+    # -- deadlines -------------------------------------------------------------------------
+    async def schedule(self, item: Scheduled) -> None: ...
+
+    async def due(self, now: float, limit: int) -> list[Scheduled]: ...
+
+    async def unschedule(self, envelope_ids: Sequence[str]) -> None: ...
+
+    async def next_due(self) -> float | None: ...
+
+    # -- tasks -----------------------------------------------------------------------------
+    async def push_task(self, offer: TaskOffer) -> None:
+        """Queue a task for its skill; pushing the same task id twice queues it once."""
+
+    async def take_task(self, worker_id: str, skills: Sequence[str], timeout: float, now: float) -> TaskOffer | None:
+        """Hand the oldest highest-priority task of one of ``skills`` to the worker, waiting up to
+        ``timeout`` seconds; records the lease."""
+
+    async def get_lease(self, task_id: str) -> Lease | None: ...
+
+    # -- workers ---------------------------------------------------------------------------
+    async def put_worker(self, record: WorkerRecord) -> None: ...
+
+    async def get_worker(self, worker_id: str) -> WorkerRecord | None: ...
+
+    async def list_workers(self, now: float) -> list[WorkerRecord]:
+        """Workers whose registration has not expired."""
+
+    async def close(self) -> None: ...
