@@ -52,7 +52,7 @@ class Settings:
     def from_env(cls, env: Mapping[str, str]) -> Settings:
         """Build settings from ``env``; missing tokens are generated (and listed in ``generated``)
         except in production, where they are required."""
-        r = _Reader(env)
+        r, d = _Reader(env), cls()
         environment = r.get("ENVIRONMENT", str, r.get("ENV", str, "development")).lower()
         production = environment in ("production", "prod")
         generated: list[str] = []
@@ -67,33 +67,33 @@ class Settings:
             return secrets.token_urlsafe(24)
 
         settings = cls(
-            api_host=r.get("API_HOST", str, cls.api_host),
-            api_port=r.get("API_PORT", _port, cls.api_port),
+            api_host=r.get("API_HOST", str, d.api_host),
+            api_port=r.get("API_PORT", _port, d.api_port),
             client_token=token("CLIENT_TOKEN"),
             global_worker_token=token("GLOBAL_WORKER_TOKEN"),
             orchestrator_secret_key=token("ORCHESTRATOR_SECRET_KEY"),
-            blueprints_dir=r.get("BLUEPRINTS_DIR", _directory, cls.blueprints_dir),
+            blueprints_dir=r.get("BLUEPRINTS_DIR", _directory, d.blueprints_dir),
             environment=environment,
-            instance_id=r.get("INSTANCE_ID", str, cls.instance_id),
-            job_max_retries=r.get("JOB_MAX_RETRIES", _non_negative_int, cls.job_max_retries),
-            task_max_attempts=r.get("TASK_MAX_ATTEMPTS", _positive_int, cls.task_max_attempts),
-            retry_backoff_base=r.get("RETRY_BACKOFF_BASE_SECONDS", _positive_float, cls.retry_backoff_base),
-            max_transitions_per_job=r.get("MAX_TRANSITIONS_PER_JOB", _positive_int, cls.max_transitions_per_job),
-            worker_timeout_seconds=r.get("WORKER_TIMEOUT_SECONDS", _positive_float, cls.worker_timeout_seconds),
+            instance_id=r.get("INSTANCE_ID", str, d.instance_id),
+            job_max_retries=r.get("JOB_MAX_RETRIES", _non_negative_int, d.job_max_retries),
+            task_max_attempts=r.get("TASK_MAX_ATTEMPTS", _positive_int, d.task_max_attempts),
+            retry_backoff_base=r.get("RETRY_BACKOFF_BASE_SECONDS", _positive_float, d.retry_backoff_base),
+            max_transitions_per_job=r.get("MAX_TRANSITIONS_PER_JOB", _positive_int, d.max_transitions_per_job),
+            worker_timeout_seconds=r.get("WORKER_TIMEOUT_SECONDS", _positive_float, d.worker_timeout_seconds),
             dispatch_timeout_seconds=r.get("DISPATCH_TIMEOUT_SECONDS", _positive_float, None),
             worker_poll_timeout_seconds=r.get(
-                "WORKER_POLL_TIMEOUT_SECONDS", _positive_float, cls.worker_poll_timeout_seconds
+                "WORKER_POLL_TIMEOUT_SECONDS", _positive_float, d.worker_poll_timeout_seconds
             ),
             worker_health_check_interval_seconds=r.get(
-                "WORKER_HEALTH_CHECK_INTERVAL_SECONDS", _positive_float, cls.worker_health_check_interval_seconds
+                "WORKER_HEALTH_CHECK_INTERVAL_SECONDS", _positive_float, d.worker_health_check_interval_seconds
             ),
             executor_max_concurrent_jobs=r.get(
-                "EXECUTOR_MAX_CONCURRENT_JOBS", _positive_int, cls.executor_max_concurrent_jobs
+                "EXECUTOR_MAX_CONCURRENT_JOBS", _positive_int, d.executor_max_concurrent_jobs
             ),
-            max_request_body_bytes=r.get("MAX_REQUEST_BODY_BYTES", _positive_int, cls.max_request_body_bytes),
-            job_shards=r.get("JOB_SHARDS", _positive_int, cls.job_shards),
-            log_level=r.get("LOG_LEVEL", _log_level, cls.log_level),
-            log_format=r.get("LOG_FORMAT", _log_format, cls.log_format),
+            max_request_body_bytes=r.get("MAX_REQUEST_BODY_BYTES", _positive_int, d.max_request_body_bytes),
+            job_shards=r.get("JOB_SHARDS", _positive_int, d.job_shards),
+            log_level=r.get("LOG_LEVEL", _log_level, d.log_level),
+            log_format=r.get("LOG_FORMAT", _log_format, d.log_format),
             generated=tuple(generated),
         )
         return settings

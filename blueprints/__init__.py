@@ -1,0 +1,1 @@
+"""Blueprints shipped with avtomat; ``avtomat up`` loads every module of this folder."""

@@ -1,0 +1,122 @@
+"""Processes for the end-to-end tests: ``avtomat up`` and real avtomatika-worker SDK workers.
+
+Each is started by PID and stopped (SIGTERM, then SIGKILL) when the module's tests are done.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).parent
+ROOT = HERE.parent.parent
+
+
+@dataclass(frozen=True)
+class Orchestrator:
+    url: str
+    client_token: str
+    worker_token: str
+    secret: str
+
+    @property
+    def client_headers(self) -> dict[str, str]:
+        return {"X-Client-Token": self.client_token}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"avtomat exited with {proc.returncode}:\n{log.read_text()}")
+        try:
+            with urllib.request.urlopen(f"{url}/_public/status", timeout=1) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"avtomat did not answer within {timeout} s:\n{log.read_text()}")
+
+
+@pytest.fixture(scope="module")
+def orchestrator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Orchestrator]:
+    port = _free_port()
+    orch = Orchestrator(f"http://127.0.0.1:{port}", "client-e2e", "worker-e2e", "secret-e2e")
+    env = {
+        **os.environ,
+        "API_PORT": str(port),
+        "CLIENT_TOKEN": orch.client_token,
+        "GLOBAL_WORKER_TOKEN": orch.worker_token,
+        "ORCHESTRATOR_SECRET_KEY": orch.secret,
+        "BLUEPRINTS_DIR": str(HERE / "blueprints"),
+        "RETRY_BACKOFF_BASE_SECONDS": "0.05",
+        "WORKER_HEALTH_CHECK_INTERVAL_SECONDS": "5",
+    }
+    log = tmp_path_factory.mktemp("avtomat") / "avtomat.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "transport.cli", "up"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    try:
+        _wait_ready(orch.url, proc, log)
+        yield orch
+    finally:
+        _stop(proc)
+
+
+@pytest.fixture(scope="module")
+def marker_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("markers")
+
+
+@pytest.fixture(scope="module")
+def sdk_worker(orchestrator: Orchestrator, marker_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One real SDK worker process; yields its worker id."""
+    worker_id = "e2e-worker-1"
+    env = {
+        **os.environ,
+        "WORKER_ID": worker_id,
+        "WORKER_TOKEN": orchestrator.worker_token,
+        "ORCHESTRATOR_URL": orchestrator.url,
+        "ORCHESTRATOR_SECRET_KEY": orchestrator.secret,
+        "HEARTBEAT_INTERVAL": "0.5",
+        "TASK_POLL_TIMEOUT": "2",
+        "IDLE_POLL_DELAY": "0.05",
+        "RESULT_RETRY_INITIAL_DELAY": "0.1",
+        "E2E_MARKER_DIR": str(marker_dir),
+    }
+    log = tmp_path_factory.mktemp("worker") / "worker.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, str(HERE / "worker_app.py")], cwd=HERE, env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    try:
+        yield worker_id
+    finally:
+        _stop(proc)

@@ -1,0 +1,42 @@
+"""An unmodified avtomatika-worker SDK worker with the skills the end-to-end tests use."""
+
+import asyncio
+import os
+from pathlib import Path
+
+from avtomatika_worker import Worker
+
+worker = Worker(worker_type="e2e", max_concurrent_tasks=8)
+MARKERS = Path(os.environ.get("E2E_MARKER_DIR", "/tmp"))
+
+
+@worker.skill()
+async def echo(params: dict, task_id: str, job_id: str, send_progress) -> dict:
+    await send_progress(task_id, job_id, 0.5, "echoing")
+    return {"status": "success", "data": {"echo": params["text"], "worker": os.environ["WORKER_ID"]}}
+
+
+@worker.skill()
+async def reject(params: dict) -> dict:
+    return {"status": "failure", "error": {"code": "INVALID_INPUT_ERROR", "message": "the input is unusable"}}
+
+
+@worker.skill()
+async def explode(params: dict) -> dict:
+    raise RuntimeError("boom")
+
+
+@worker.skill()
+async def sleepy(params: dict, task_id: str, job_id: str, send_progress) -> dict:
+    (MARKERS / f"started-{job_id}").touch()
+    await send_progress(task_id, job_id, 0.1, "sleeping")
+    try:
+        await asyncio.sleep(params["seconds"])
+    except asyncio.CancelledError:
+        (MARKERS / f"cancelled-{job_id}").touch()
+        raise
+    return {"status": "success", "data": {}}
+
+
+if __name__ == "__main__":
+    worker.run()
