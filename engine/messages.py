@@ -20,11 +20,11 @@ class _Message(msgspec.Struct, frozen=True, tag_field="msg"):
     """Base of all messages: frozen, tagged by ``msg`` on the wire."""
 
 
-class Start(_Message, tag="start"):
+class Start(_Message, frozen=True, tag="start"):
     """Run a job whose state the gateway has just created (status ``pending``)."""
 
 
-class TaskStarted(_Message, tag="task_started"):
+class TaskStarted(_Message, frozen=True, tag="task_started"):
     """A worker took the task: the result deadline starts now."""
 
     task_id: str
@@ -32,7 +32,7 @@ class TaskStarted(_Message, tag="task_started"):
     at: float
 
 
-class TaskDone(_Message, tag="task_done"):
+class TaskDone(_Message, frozen=True, tag="task_done"):
     """A worker's result. ``status`` defaults to success, as on the RXON wire."""
 
     task_id: str
@@ -46,7 +46,7 @@ class TaskDone(_Message, tag="task_done"):
 TimeoutKind = Literal["dispatch", "result", "retry_step", "retry_task"]
 
 
-class Timeout(_Message, tag="timeout"):
+class Timeout(_Message, frozen=True, tag="timeout"):
     """A deadline fired. Stale timeouts (task or attempt no longer current) change nothing."""
 
     kind: TimeoutKind
@@ -54,13 +54,13 @@ class Timeout(_Message, tag="timeout"):
     attempt: int = 0
 
 
-class Cancel(_Message, tag="cancel"):
+class Cancel(_Message, frozen=True, tag="cancel"):
     """Stop the job now. A cancelled job never runs again."""
 
     reason: str = "cancelled by client"
 
 
-class TaskOffer(_Message, tag="task_offer"):
+class TaskOffer(_Message, frozen=True, tag="task_offer"):
     """A task waiting for a worker with skill ``type``. ``key`` of its envelope is the skill."""
 
     job_id: str
@@ -72,7 +72,7 @@ class TaskOffer(_Message, tag="task_offer"):
     result_timeout: float | None = None
 
 
-class JobEvent(_Message, tag="job_event"):
+class JobEvent(_Message, frozen=True, tag="job_event"):
     """A job reached a terminal status; delivered to its webhook, off the job's hot path."""
 
     job_id: str

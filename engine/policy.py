@@ -46,6 +46,6 @@ class StepPolicy:
         The jitter comes from ``salt`` (the job id) so replays compute the same delay and
         different jobs spread out.
         """
-        raw = min(self.backoff_base * 2 ** max(attempt - 1, 0), self.backoff_cap)
+        raw = min(self.backoff_base * 2.0 ** max(attempt - 1, 0), self.backoff_cap)
         digest = hashlib.blake2b(f"{salt}:{attempt}".encode(), digest_size=2).digest()
         return raw * (0.5 + int.from_bytes(digest, "big") / 2**17)

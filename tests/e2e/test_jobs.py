@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 from tests.e2e.conftest import Orchestrator
 
@@ -18,43 +20,54 @@ pytestmark = pytest.mark.e2e
 TERMINAL = {"finished", "failed", "quarantined", "cancelled"}
 
 
-async def submit(orch: Orchestrator, path: str, body: dict[str, Any]) -> str:
-    async with aiohttp.ClientSession(headers=orch.client_headers) as http:
-        async with http.post(f"{orch.url}/api/v1/jobs/{path}", json=body) as resp:
+class Client:
+    """What a user's program does: submit, read, cancel, over the client API."""
+
+    def __init__(self, orch: Orchestrator, http: aiohttp.ClientSession) -> None:
+        self.orch, self.http = orch, http
+
+    async def submit(self, path: str, body: dict[str, Any]) -> str:
+        async with self.http.post(f"{self.orch.url}/api/v1/jobs/{path}", json=body) as resp:
             assert resp.status == 202, await resp.text()
             reply = await resp.json()
-    assert reply["status"] == "accepted"
-    return str(reply["job_id"])
+        assert reply["status"] == "accepted"
+        return str(reply["job_id"])
 
-
-async def job(orch: Orchestrator, job_id: str) -> dict[str, Any]:
-    async with aiohttp.ClientSession(headers=orch.client_headers) as http:
-        async with http.get(f"{orch.url}/api/v1/jobs/{job_id}") as resp:
+    async def job(self, job_id: str) -> dict[str, Any]:
+        async with self.http.get(f"{self.orch.url}/api/v1/jobs/{job_id}") as resp:
             assert resp.status == 200, await resp.text()
             return dict(await resp.json())
 
+    async def cancel(self, job_id: str) -> None:
+        async with self.http.post(f"{self.orch.url}/api/v1/jobs/{job_id}/cancel") as resp:
+            assert resp.status == 200, await resp.text()
 
-async def wait_until(orch: Orchestrator, job_id: str, statuses: set[str], timeout: float = 20.0) -> dict[str, Any]:
-    """Poll the job over HTTP, as a client would, until its status is one of ``statuses``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        state = await job(orch, job_id)
-        if state["status"] in statuses:
-            return state
-        assert time.monotonic() < deadline, f"job stuck in {state}"
-        await asyncio.sleep(0.05)
+    async def wait(self, job_id: str, timeout: float = 20.0) -> dict[str, Any]:
+        """Poll the job, as a client would, until it is over."""
+        deadline = time.monotonic() + timeout
+        while True:
+            state = await self.job(job_id)
+            if state["status"] in TERMINAL:
+                return state
+            assert time.monotonic() < deadline, f"job stuck in {state}"
+            await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+async def client(orchestrator: Orchestrator) -> AsyncIterator[Client]:
+    async with aiohttp.ClientSession(headers=orchestrator.client_headers) as http:
+        yield Client(orchestrator, http)
 
 
 async def wait_for_file(path: Path, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
-    while not path.exists():
+    while not await asyncio.to_thread(path.exists):
         assert time.monotonic() < deadline, f"{path} never appeared"
         await asyncio.sleep(0.05)
 
 
-async def test_worker_output_lands_in_result(orchestrator: Orchestrator, sdk_worker: str) -> None:
-    job_id = await submit(orchestrator, "branch", {"initial_data": {"side": "left", "text": "hello"}})
-    state = await wait_until(orchestrator, job_id, TERMINAL)
+async def test_worker_output_lands_in_result(client: Client, sdk_worker: str) -> None:
+    state = await client.wait(await client.submit("branch", {"initial_data": {"side": "left", "text": "hello"}}))
     assert state["status"] == "finished", state
     assert state["current_state"] == "done"
     assert state["result"]["echo"] == "hello"
@@ -63,60 +76,83 @@ async def test_worker_output_lands_in_result(orchestrator: Orchestrator, sdk_wor
     assert state["progress"] == 0.5
 
 
-async def test_when_branch_skips_the_worker(orchestrator: Orchestrator) -> None:
-    job_id = await submit(orchestrator, "branch", {"initial_data": {"side": "left", "skip": True, "text": "x"}})
-    state = await wait_until(orchestrator, job_id, TERMINAL)
+async def test_when_branch_skips_the_worker(client: Client) -> None:
+    job_id = await client.submit("branch", {"initial_data": {"side": "left", "skip": True, "text": "x"}})
+    state = await client.wait(job_id)
     assert state["status"] == "finished"
     assert state["result"] == {"side": "right", "completed": True}
 
 
-async def test_many_jobs_all_finish(orchestrator: Orchestrator, sdk_worker: str) -> None:
-    ids = await asyncio.gather(
-        *(submit(orchestrator, "branch", {"initial_data": {"side": "left", "text": f"t{i}"}}) for i in range(30))
-    )
-    states = await asyncio.gather(*(wait_until(orchestrator, i, TERMINAL) for i in ids))
+async def test_many_jobs_all_finish(client: Client, sdk_worker: str) -> None:
+    bodies = [{"initial_data": {"side": "left", "text": f"t{i}"}} for i in range(30)]
+    ids = await asyncio.gather(*(client.submit("branch", body) for body in bodies))
+    states = await asyncio.gather(*(client.wait(job_id) for job_id in ids))
     assert [s["status"] for s in states] == ["finished"] * 30
     assert sorted(s["result"]["echo"] for s in states) == sorted(f"t{i}" for i in range(30))
 
 
-async def test_invalid_input_from_worker_fails_the_job(orchestrator: Orchestrator, sdk_worker: str) -> None:
-    job_id = await submit(orchestrator, "errors", {"initial_data": {"skill": "reject"}})
-    state = await wait_until(orchestrator, job_id, TERMINAL)
+async def test_invalid_input_from_worker_fails_the_job(client: Client, sdk_worker: str) -> None:
+    state = await client.wait(await client.submit("errors", {"initial_data": {"skill": "reject"}}))
     assert state["status"] == "failed"
     assert "INVALID_INPUT_ERROR" in state["error"]
     assert "the input is unusable" in state["error"]
 
 
-async def test_worker_exception_is_retried_then_takes_failure_transition(
-    orchestrator: Orchestrator, sdk_worker: str
-) -> None:
-    job_id = await submit(orchestrator, "errors", {"initial_data": {"skill": "explode"}})
-    state = await wait_until(orchestrator, job_id, TERMINAL)
+async def test_worker_exception_is_retried_then_takes_failure_transition(client: Client, sdk_worker: str) -> None:
+    state = await client.wait(await client.submit("errors", {"initial_data": {"skill": "explode"}}))
     assert state["status"] == "finished"
     assert state["current_state"] == "recovered"
     assert state["result"]["recovered"] is True
 
 
-async def test_no_capable_worker_fails_at_dispatch_timeout(orchestrator: Orchestrator, sdk_worker: str) -> None:
+async def test_no_capable_worker_fails_at_dispatch_timeout(client: Client, sdk_worker: str) -> None:
     started = time.monotonic()
-    job_id = await submit(orchestrator, "orphan", {"initial_data": {}, "dispatch_timeout": 1})
-    waiting = await job(orchestrator, job_id)
-    assert waiting["status"] in {"pending", "running", "waiting_for_worker"}
-    state = await wait_until(orchestrator, job_id, TERMINAL)
+    job_id = await client.submit("orphan", {"initial_data": {}, "dispatch_timeout": 1})
+    assert (await client.job(job_id))["status"] in {"pending", "running", "waiting_for_worker"}
+    state = await client.wait(job_id)
     assert time.monotonic() - started >= 1.0
     assert state["status"] == "failed"
     assert "nobody_has_this_skill" in state["error"]
 
 
-async def test_cancel_reaches_the_worker_running_the_task(
-    orchestrator: Orchestrator, sdk_worker: str, marker_dir: Path
-) -> None:
-    job_id = await submit(orchestrator, "slow", {"initial_data": {}})
+async def test_cancel_reaches_the_worker_running_the_task(client: Client, sdk_worker: str, marker_dir: Path) -> None:
+    job_id = await client.submit("slow", {"initial_data": {}})
     await wait_for_file(marker_dir / f"started-{job_id}")
-    async with aiohttp.ClientSession(headers=orchestrator.client_headers) as http:
-        async with http.post(f"{orchestrator.url}/api/v1/jobs/{job_id}/cancel") as resp:
-            assert resp.status == 200, await resp.text()
-    state = await wait_until(orchestrator, job_id, TERMINAL)
-    assert state["status"] == "cancelled"
+    await client.cancel(job_id)
+    assert (await client.wait(job_id))["status"] == "cancelled"
     await wait_for_file(marker_dir / f"cancelled-{job_id}")
-    assert (await job(orchestrator, job_id))["status"] == "cancelled"
+    assert (await client.job(job_id))["status"] == "cancelled"
+
+
+async def test_webhook_is_retried_until_the_receiver_accepts(client: Client) -> None:
+    received: list[dict[str, Any]] = []
+    delivered = asyncio.Event()
+
+    async def receiver(request: web.Request) -> web.Response:
+        received.append(await request.json())
+        if len(received) == 1:
+            return web.Response(status=503)  # the first attempt fails; avtomat must retry
+        delivered.set()
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_post("/hook", receiver)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        port = runner.addresses[0][1]
+        body = {"initial_data": {"side": "right"}, "webhook_url": f"http://127.0.0.1:{port}/hook"}
+        job_id = await client.submit("branch", body)
+        await asyncio.wait_for(delivered.wait(), 20)
+    finally:
+        await runner.cleanup()
+    assert len(received) == 2
+    assert received[1] == {
+        "event": "job_finished",
+        "job_id": job_id,
+        "status": "finished",
+        "result": {"side": "right", "completed": True},
+        "error": None,
+    }

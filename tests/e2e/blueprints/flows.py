@@ -6,7 +6,10 @@ from engine import StateMachineBlueprint
 branch = StateMachineBlueprint("e2e_branch", api_version="v1", api_endpoint="/jobs/branch")
 
 
-@branch.handler_for("start", is_start=True).when("context.initial_data.side == 'left' and not context.initial_data.skip")
+LEFT = "context.initial_data.side == 'left' and not context.initial_data.skip"
+
+
+@branch.handler_for("start", is_start=True).when(LEFT)
 async def go_left(initial_data, actions):
     actions.dispatch_task("echo", {"text": initial_data["text"]}, transitions={"success": "done"})
 
