@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from actors.publisher import publish_all
 from engine import job as j
 from engine.messages import Envelope
 from engine.policy import StepPolicy
@@ -19,8 +20,6 @@ from engine.registry import BlueprintRegistry
 from engine.step import apply
 from transport.broker import Broker
 from transport.store import Store
-
-from actors.publisher import publish_all
 
 log = logging.getLogger(__name__)
 

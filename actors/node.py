@@ -12,17 +12,16 @@ import time
 from collections.abc import Callable
 from types import TracebackType
 
-from engine import routes
-from engine.policy import StepPolicy
-from engine.registry import BlueprintRegistry
-from transport.broker import Broker, Consumer
-from transport.store import Store
-
 from actors.job import JobActor
 from actors.router import RouterActor
 from actors.runtime import KeyedRunner
 from actors.timeouts import TimeoutsActor
 from actors.webhooks import Notifier, WebhookActor
+from engine import routes
+from engine.policy import StepPolicy
+from engine.registry import BlueprintRegistry
+from transport.broker import Broker, Consumer
+from transport.store import Store
 
 
 class Node:
