@@ -95,12 +95,13 @@ class MemoryStore:
         self, worker_id: str, skills: Sequence[str], timeout: float, now: float
     ) -> TaskOffer | None:
         async with self._task_added:
-            try:
-                await asyncio.wait_for(self._task_added.wait_for(lambda: self._best(skills) is not None), timeout)
-            except TimeoutError:
-                return None
             skill = self._best(skills)
-            assert skill is not None
+            if skill is None:
+                try:
+                    skill = await asyncio.wait_for(self._task_added.wait_for(lambda: self._best(skills)), timeout)
+                except TimeoutError:
+                    return None
+            assert skill is not None  # wait_for returns the predicate's (truthy) value
             offer = heapq.heappop(self._tasks[skill]).offer
         self._queued_ids.discard(offer.task_id)
         self._leases[offer.task_id] = Lease(offer.task_id, offer.job_id, worker_id, now)

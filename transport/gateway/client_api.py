@@ -1,0 +1,133 @@
+"""The client API: create jobs, read and cancel them, list workers.
+
+Jobs are scoped to the client id derived from the caller's token: another client's job is
+reported as not found (404), never as forbidden, so job ids do not leak.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from engine.blueprint import StateMachineBlueprint
+from engine.job import JobState
+from engine.messages import Cancel, Start, envelope
+from engine.routes import JOBS
+from transport.gateway.auth import authenticate_client
+from transport.gateway.bodies import read_object
+from transport.gateway.context import GatewayContext, context_of
+from transport.gateway.errors import json_response
+from transport.gateway.job_request import parse_job_request
+from transport.store import WorkerRecord
+
+
+async def public_status(request: web.Request) -> web.Response:
+    return json_response({"status": "ok"})
+
+
+def create_job_handler(bp: StateMachineBlueprint) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """The handler of ``POST <registry.path_of(bp)>``.
+
+    Order: the job state is stored first, then ``Start`` is published. If the publish fails the
+    client gets an error and the stored job stays ``pending`` with no message to run it.
+    """
+
+    async def create_job(request: web.Request) -> web.Response:
+        ctx = context_of(request)
+        client_id = authenticate_client(request, ctx.settings.client_token)
+        job = parse_job_request(await read_object(request))
+        now = ctx.clock()
+        state = JobState(
+            id=str(uuid.uuid4()),
+            blueprint=bp.name,
+            client_id=client_id,
+            current_state=bp.start_state,
+            initial_data=job.initial_data,
+            created_at=now,
+            updated_at=now,
+            webhook_url=job.webhook_url,
+            dispatch_timeout=job.dispatch_timeout,
+            result_timeout=job.result_timeout,
+            max_transitions=job.max_transitions or ctx.settings.max_transitions_per_job,
+        )
+        if not await ctx.store.create_job(state):
+            raise web.HTTPConflict(text=f"job {state.id} exists already")
+        await ctx.broker.publish(JOBS, envelope(state.id, Start(), now))
+        return json_response({"status": "accepted", "job_id": state.id}, status=202)
+
+    return create_job
+
+
+async def get_job(request: web.Request) -> web.Response:
+    ctx = context_of(request)
+    state = await _own_job(request, ctx)
+    progress = await ctx.store.get_progress(state.id)
+    return json_response(job_view(state, progress))
+
+
+async def cancel_job(request: web.Request) -> web.Response:
+    """Ask the job to cancel; the job actor decides. Repeating the request is harmless: the
+    envelope id is derived from the job id, so the job applies the cancel once."""
+    ctx = context_of(request)
+    state = await _own_job(request, ctx)
+    if state.terminal:
+        raise web.HTTPConflict(text=f"job {state.id} is already {state.status}")
+    await ctx.broker.publish(JOBS, envelope(state.id, Cancel(), ctx.clock(), id=f"cancel:{state.id}"))
+    return json_response({"status": "cancellation_request_accepted", "job_id": state.id})
+
+
+async def list_workers(request: web.Request) -> web.Response:
+    ctx = context_of(request)
+    authenticate_client(request, ctx.settings.client_token)
+    workers = await ctx.store.list_workers(ctx.clock())
+    return json_response([worker_view(w) for w in workers])
+
+
+async def no_such_blueprint(request: web.Request) -> web.Response:
+    """``POST /api/v1/jobs/{name}`` for a name no blueprint serves: 404, not the 405 the
+    ``GET /api/v1/jobs/{job_id}`` route would otherwise cause."""
+    raise web.HTTPNotFound(text=f"no blueprint is served at {request.path}")
+
+
+async def _own_job(request: web.Request, ctx: GatewayContext) -> JobState:
+    client_id = authenticate_client(request, ctx.settings.client_token)
+    job_id = request.match_info["job_id"]
+    state = await ctx.store.load_job(job_id)
+    if state is None or state.client_id != client_id:
+        raise web.HTTPNotFound(text=f"job {job_id} not found")
+    return state
+
+
+def job_view(state: JobState, progress: tuple[float, str | None] | None) -> dict[str, Any]:
+    """What a client sees of a job; ``result`` only once the job is terminal."""
+    view: dict[str, Any] = {
+        "id": state.id,
+        "job_id": state.id,
+        "status": state.status,
+        "blueprint_name": state.blueprint,
+        "current_state": state.current_state,
+        "progress": progress[0] if progress else None,
+        "progress_message": progress[1] if progress else None,
+        "created_at": state.created_at,
+        "updated_at": state.updated_at,
+        "finished_at": state.finished_at,
+        "error": state.error,
+    }
+    if state.terminal:
+        view["result"] = state.state_history
+    return view
+
+
+def worker_view(record: WorkerRecord) -> dict[str, Any]:
+    return {
+        "worker_id": record.worker_id,
+        "worker_type": record.worker_type,
+        "skills": record.skills,
+        "hot_skills": record.hot_skills,
+        "status": record.status,
+        "load": len(record.current_tasks),
+        "last_seen": record.last_seen,
+    }

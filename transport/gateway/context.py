@@ -1,0 +1,33 @@
+"""What every gateway handler works with: settings, store, broker, blueprints and the clock."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from engine.registry import BlueprintRegistry
+from engine.settings import Settings
+from transport.broker import Broker
+from transport.store import Store
+
+
+@dataclass(frozen=True)
+class GatewayContext:
+    """The gateway's dependencies. ``clock`` returns epoch seconds and is the one clock used for
+    job timestamps, worker expiry, signature freshness and long-poll deadlines."""
+
+    settings: Settings
+    store: Store
+    broker: Broker
+    registry: BlueprintRegistry
+    clock: Callable[[], float] = time.time
+
+
+CONTEXT = web.AppKey("gateway_context", GatewayContext)
+
+
+def context_of(request: web.Request) -> GatewayContext:
+    return request.app[CONTEXT]

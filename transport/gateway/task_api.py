@@ -1,0 +1,150 @@
+"""RXON task delivery (long-poll) and results.
+
+Poll: the store hands out offers and records a lease; the gateway drops offers that went stale
+while queued (job gone, terminal, or on another task) and keeps waiting for the rest of the
+requested time. A live offer is announced to its job with ``TaskStarted`` *before* the payload
+is returned, so the result deadline is running by the time the worker can answer. If the HTTP
+response is then lost, the dispatch is covered by the job's result timeout.
+
+Result: checked against the job and the lease, then forwarded as ``TaskDone`` with the id
+``result:{job_id}:{task_id}``. An identical resend produces the identical envelope, which the
+job applies once; a resend after the job moved on is answered "ignored", never an error.
+"""
+
+from __future__ import annotations
+
+import math
+
+from aiohttp import web
+from rxon.constants import (
+    AUTH_HEADER_WORKER_ID,
+    IGNORED_REASON_CANCELLED,
+    IGNORED_REASON_MISMATCH,
+    IGNORED_REASON_NOT_FOUND,
+    IGNORED_REASON_STALE,
+)
+from rxon.models import TaskPayload, TaskResult
+from rxon.utils import to_dict
+
+from engine.job import CANCELLED
+from engine.messages import TaskDone, TaskOffer, TaskStarted, envelope
+from engine.routes import JOBS
+from transport.gateway.auth import authenticate_worker, require_same_worker
+from transport.gateway.bodies import decode_model, read_object
+from transport.gateway.context import GatewayContext, context_of
+from transport.gateway.errors import json_response
+from transport.gateway.signing import check_worker_signature, sign_task
+from transport.gateway.worker_api import known_worker
+
+# Not among rxon's IGNORED_REASON_* constants, but part of upstream's vocabulary.
+IGNORED_REASON_TERMINATED = "job_already_terminated"
+
+
+async def next_task(request: web.Request) -> web.StreamResponse:
+    """Wait up to ``?timeout`` seconds (capped by the server) for a task; 204 if none came."""
+    ctx = context_of(request)
+    header_id = authenticate_worker(request, ctx.settings.global_worker_token)
+    worker_id = request.match_info["worker_id"]
+    require_same_worker(header_id, worker_id, "worker in the path")
+    timeout = _poll_timeout(request, ctx.settings.worker_poll_timeout_seconds)
+    record = await known_worker(ctx, worker_id, ctx.clock())
+    skills = _skills_query(request)
+    offer = await _take_live_offer(ctx, worker_id, record.skills if skills is None else skills, timeout)
+    if offer is None:
+        return web.Response(status=204)
+    now = ctx.clock()
+    await ctx.broker.publish(JOBS, envelope(offer.job_id, TaskStarted(offer.task_id, worker_id, at=now), now))
+    payload = TaskPayload(
+        job_id=offer.job_id,
+        task_id=offer.task_id,
+        type=offer.type,
+        params=offer.params,
+        priority=offer.priority,
+        step=offer.step,
+        timestamp=int(now),
+        deadline=int(now + offer.result_timeout) if offer.result_timeout is not None else None,
+    )
+    return json_response(to_dict(sign_task(payload, ctx.settings.orchestrator_secret_key)))
+
+
+def _poll_timeout(request: web.Request, cap: float) -> float:
+    raw = request.query.get("timeout")
+    if raw is None or raw == "":
+        return cap
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value >= 0):
+        raise web.HTTPBadRequest(text=f"timeout must be a non-negative number of seconds, got {raw!r}")
+    return min(value, cap)
+
+
+def _skills_query(request: web.Request) -> list[str] | None:
+    """``available_skills=a,b`` as a list; present but empty means "nothing right now"."""
+    raw = request.query.get("available_skills")
+    if raw is None:
+        return None
+    return [s.strip() for s in raw.split(",") if s.strip()]
+
+
+async def _take_live_offer(
+    ctx: GatewayContext, worker_id: str, skills: list[str], wait_seconds: float
+) -> TaskOffer | None:
+    deadline = ctx.clock() + wait_seconds
+    remaining = wait_seconds
+    while True:
+        offer = await ctx.store.take_task(worker_id, skills, remaining, ctx.clock())
+        if offer is None:
+            return None
+        job = await ctx.store.load_job(offer.job_id)
+        if job is not None and not job.terminal and job.task is not None and job.task.id == offer.task_id:
+            return offer
+        remaining = deadline - ctx.clock()
+        if remaining <= 0:
+            return None
+
+
+async def task_result(request: web.Request) -> web.Response:
+    ctx = context_of(request)
+    header_id = authenticate_worker(request, ctx.settings.global_worker_token)
+    raw = await read_object(request)
+    result = decode_model(TaskResult, raw)
+    worker_id = result.worker_id or header_id
+    if result.worker_id is not None:
+        require_same_worker(header_id, result.worker_id, "worker_id")
+    if worker_id is None:
+        raise web.HTTPBadRequest(text=f"the result names no worker: send worker_id or {AUTH_HEADER_WORKER_ID}")
+    now = ctx.clock()
+    secret = ctx.settings.global_worker_token
+    check_worker_signature(result, raw, worker_id=worker_id, secret=secret, now=now)
+    if reason := await _ignored_reason(ctx, result, worker_id):
+        return json_response({"status": "ignored", "reason": reason})
+    done = TaskDone(
+        task_id=result.task_id,
+        worker_id=worker_id,
+        status=result.status,
+        data=result.data,
+        error_code=result.error.code if result.error else None,
+        error_message=result.error.message if result.error else None,
+    )
+    env = envelope(result.job_id, done, now, id=f"result:{result.job_id}:{result.task_id}")
+    await ctx.broker.publish(JOBS, env)
+    return json_response({"status": "accepted"})
+
+
+async def _ignored_reason(ctx: GatewayContext, result: TaskResult, worker_id: str) -> str | None:
+    """Why the result cannot apply to the job as it stands, or None if it can."""
+    job = await ctx.store.load_job(result.job_id)
+    if job is None:
+        return IGNORED_REASON_NOT_FOUND
+    if job.status == CANCELLED:
+        return IGNORED_REASON_CANCELLED
+    if job.terminal:
+        return IGNORED_REASON_TERMINATED
+    lease = await ctx.store.get_lease(result.task_id)
+    if lease is not None and lease.worker_id != worker_id:
+        return IGNORED_REASON_MISMATCH
+    if job.task is None or job.task.id != result.task_id:
+        return IGNORED_REASON_STALE
+    return None

@@ -1,0 +1,150 @@
+"""RXON worker lifecycle: registration, heartbeats and events.
+
+The worker id in the URL or body must match ``X-Worker-ID`` when that header is sent (403
+otherwise). A worker the store does not know, or whose registration expired, gets 404 with a
+message containing "not found": the SDK re-registers on exactly that.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from aiohttp import web
+from rxon.constants import EVENT_TYPE_PROGRESS, PROTOCOL_VERSION, PROTOCOL_VERSION_HEADER
+from rxon.models import Heartbeat, WorkerEventPayload, WorkerRegistration
+from rxon.validators import is_valid_identifier
+
+from transport.gateway.auth import authenticate_worker, require_same_worker
+from transport.gateway.bodies import decode_model, read_object, read_optional_object
+from transport.gateway.context import GatewayContext, context_of
+from transport.gateway.errors import json_response
+from transport.gateway.signing import check_worker_signature
+from transport.store import WorkerRecord
+
+
+async def register(request: web.Request) -> web.Response:
+    """Store (or replace) the worker's record. Re-registering is idempotent: the record is
+    rebuilt from the registration, and live state comes back with the next heartbeat."""
+    ctx = context_of(request)
+    header_id = authenticate_worker(request, ctx.settings.global_worker_token)
+    raw = await read_object(request)
+    reg = decode_model(WorkerRegistration, raw)
+    if not is_valid_identifier(reg.worker_id):
+        raise web.HTTPBadRequest(text=f"worker_id {reg.worker_id!r} must be 1-128 of [A-Za-z0-9_-]")
+    require_same_worker(header_id, reg.worker_id, "worker_id")
+    now = ctx.clock()
+    check_worker_signature(reg, raw, worker_id=reg.worker_id, secret=ctx.settings.global_worker_token, now=now)
+    extra = reg.capabilities.extra if reg.capabilities else None
+    await ctx.store.put_worker(
+        WorkerRecord(
+            worker_id=reg.worker_id,
+            worker_type=reg.worker_type,
+            skills=[s.name for s in reg.supported_skills or []],
+            hot_skills=list(reg.hot_skills or []),
+            status="idle",
+            registered_at=now,
+            last_seen=now,
+            expires_at=now + ctx.settings.worker_ttl,
+            websockets=bool((extra or {}).get("websockets")),
+            info=msgspec.to_builtins(reg),
+        )
+    )
+    answer = {"status": "registered", "version": PROTOCOL_VERSION}
+    client_version = request.headers.get(PROTOCOL_VERSION_HEADER)
+    if client_version and client_version != PROTOCOL_VERSION:
+        answer["warning"] = f"worker speaks RXON {client_version}, orchestrator {PROTOCOL_VERSION}"
+    return json_response(answer)
+
+
+async def heartbeat(request: web.Request) -> web.Response:
+    """An empty body only extends the registration; a ``Heartbeat`` also replaces the live state.
+
+    ``cancel_task_ids`` lists the reported tasks the worker should stop (see ``_tasks_to_cancel``).
+    """
+    ctx = context_of(request)
+    header_id = authenticate_worker(request, ctx.settings.global_worker_token)
+    worker_id = request.match_info["worker_id"]
+    require_same_worker(header_id, worker_id, "worker in the path")
+    raw = await read_optional_object(request)
+    now = ctx.clock()
+    record = await known_worker(ctx, worker_id, now)
+    record.last_seen, record.expires_at = now, now + ctx.settings.worker_ttl
+    if raw is None:
+        await ctx.store.put_worker(record)
+        return json_response({"status": "ttl_refreshed"})
+    beat = decode_model(Heartbeat, raw)
+    require_same_worker(worker_id, beat.worker_id, "worker_id in the body")
+    check_worker_signature(beat, raw, worker_id=worker_id, secret=ctx.settings.global_worker_token, now=now)
+    record.status = beat.status
+    record.current_tasks = list(beat.current_tasks or [])
+    record.hot_skills = list(beat.hot_skills or [])
+    if beat.supported_skills is not None:  # absent: the catalog is unchanged since last sync
+        record.skills = [s.name for s in beat.supported_skills]
+    await ctx.store.put_worker(record)
+    answer: dict[str, Any] = {"status": "ok"}
+    if cancel := await _tasks_to_cancel(ctx, worker_id, record.current_tasks):
+        answer["cancel_task_ids"] = cancel
+    return json_response(answer)
+
+
+async def known_worker(ctx: GatewayContext, worker_id: str, now: float) -> WorkerRecord:
+    record = await ctx.store.get_worker(worker_id)
+    if record is None or record.expires_at <= now:
+        raise web.HTTPNotFound(text=f"worker {worker_id} not found; register again")
+    return record
+
+
+async def _tasks_to_cancel(ctx: GatewayContext, worker_id: str, task_ids: list[str]) -> list[str]:
+    """Tasks the worker runs in vain: leased to another worker, or whose job is gone, terminal,
+    or waiting on a different task now. Tasks without a lease are left alone (nothing known)."""
+    cancel = []
+    for task_id in task_ids:
+        lease = await ctx.store.get_lease(task_id)
+        if lease is None:
+            continue
+        job = await ctx.store.load_job(lease.job_id)
+        if lease.worker_id != worker_id or job is None or job.terminal or job.task is None or job.task.id != task_id:
+            cancel.append(task_id)
+    return cancel
+
+
+async def event(request: web.Request) -> web.Response:
+    """Accept a worker event. Progress is stored beside the job; other event types are accepted
+    and dropped (no event transitions yet). Progress for a job that is gone, terminal, or on
+    another task is dropped too: the answer is the same, so the SDK never retries it."""
+    ctx = context_of(request)
+    header_id = authenticate_worker(request, ctx.settings.global_worker_token)
+    raw = await read_object(request)
+    ev = decode_model(WorkerEventPayload, raw)
+    require_same_worker(header_id, ev.worker_id, "worker_id")
+    check_worker_signature(
+        ev,
+        raw,
+        worker_id=ev.worker_id,
+        secret=ctx.settings.global_worker_token,
+        now=ctx.clock(),
+        ignore_fields=["bubbling_chain"],
+    )
+    if ev.event_type == EVENT_TYPE_PROGRESS:
+        await _record_progress(ctx, ev)
+    return json_response({"status": "event_accepted"})
+
+
+async def _record_progress(ctx: GatewayContext, ev: WorkerEventPayload) -> None:
+    progress, message = ev.payload.get("progress"), ev.payload.get("message")
+    if isinstance(progress, bool) or not isinstance(progress, int | float):
+        raise web.HTTPBadRequest(text=f"progress event needs a numeric payload.progress, got {progress!r}")
+    if message is not None and not isinstance(message, str):
+        raise web.HTTPBadRequest(text=f"progress event payload.message must be a string, got {message!r}")
+    task_id = ev.target_task_id or ev.origin_task_id
+    job_id = ev.target_job_id
+    if job_id is None and task_id is not None:
+        lease = await ctx.store.get_lease(task_id)
+        job_id = lease.job_id if lease else None
+    job = await ctx.store.load_job(job_id) if job_id else None
+    if job is None or job.terminal:
+        return
+    if task_id is not None and (job.task is None or job.task.id != task_id):
+        return
+    await ctx.store.set_progress(job.id, float(progress), message)
