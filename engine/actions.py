@@ -61,12 +61,20 @@ class ActionFactory:
         dispatch_timeout_seconds: float | None = None,
         result_timeout_seconds: float | None = None,
         max_attempts: int | None = None,
-        **_upstream_options: Any,
+        skill_version: str | None = None,
+        skill_type: str | None = None,
+        dispatch_strategy: str = "default",
+        resource_requirements: dict[str, Any] | None = None,
+        event_transitions: dict[str, str] | None = None,
+        timeout_seconds: float | None = None,
+        max_cost: float | None = None,
+        resource_hint: str | None = None,
     ) -> None:
         """Hand ``params`` to a worker with skill ``task_type``; its result status picks the next state.
 
-        Upstream's routing options (``dispatch_strategy``, ``resource_requirements``...) are
-        accepted and ignored for now.
+        Upstream's routing options (``skill_version`` through ``resource_hint``) are accepted so
+        its blueprints run, and not yet used for routing; ``timeout_seconds`` is an alias of
+        ``result_timeout``.
         """
         if not isinstance(task_type, str) or not task_type:
             raise ActionError(f"dispatch_task needs a task_type, got {task_type!r}")
@@ -80,11 +88,24 @@ class ActionFactory:
                 params=dict(params or {}),
                 transitions=dict(transitions),
                 priority=float(priority),
-                dispatch_timeout=dispatch_timeout if dispatch_timeout is not None else dispatch_timeout_seconds,
-                result_timeout=result_timeout if result_timeout is not None else result_timeout_seconds,
+                dispatch_timeout=_first(dispatch_timeout, dispatch_timeout_seconds),
+                result_timeout=_first(result_timeout, result_timeout_seconds, timeout_seconds),
                 max_attempts=max_attempts,
             )
         )
+
+    def dispatch_parallel(self, tasks: list[dict[str, Any]], aggregate_into: str) -> None:
+        raise ActionError("dispatch_parallel is not available yet: fan-out arrives with the distributed runtime")
+
+    def await_human_approval(self, integration: str, message: str, transitions: dict[str, str]) -> None:
+        raise ActionError("await_human_approval is not available yet")
+
+    def run_blueprint(self, blueprint_name: str, initial_data: dict[str, Any], transitions: dict[str, str]) -> None:
+        raise ActionError("run_blueprint is not available yet")
+
+
+def _first(*values: float | None) -> float | None:
+    return next((v for v in values if v is not None), None)
 
 
 def _describe(action: Action) -> str:

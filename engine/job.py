@@ -22,6 +22,18 @@ TERMINAL = frozenset({FINISHED, FAILED, QUARANTINED, CANCELLED})
 APPLIED_WINDOW = 64
 
 
+class Outgoing(msgspec.Struct, frozen=True):
+    """An effect of a step, published after the state commits.
+
+    ``route`` names a mailbox (see ``engine.routes``); ``at`` (epoch seconds) defers delivery
+    through the timeouts actor instead of publishing at once.
+    """
+
+    route: str
+    envelope: Envelope
+    at: float | None = None
+
+
 class TaskState(msgspec.Struct, kw_only=True):
     """The task a job is waiting on. ``attempt`` counts dispatches of the same step (1-based)."""
 
@@ -73,18 +85,6 @@ class JobState(msgspec.Struct, kw_only=True):
     def remember(self, message_id: str) -> None:
         self.applied.append(message_id)
         del self.applied[:-APPLIED_WINDOW]
-
-
-class Outgoing(msgspec.Struct, frozen=True):
-    """An effect of a step, published after the state commits.
-
-    ``route`` names a mailbox (see ``engine.routes``); ``at`` (epoch seconds) defers delivery
-    through the timeouts actor instead of publishing at once.
-    """
-
-    route: str
-    envelope: Envelope
-    at: float | None = None
 
 
 _state_encoder = msgspec.msgpack.Encoder()

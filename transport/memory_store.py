@@ -30,6 +30,8 @@ class MemoryStore:
         self._jobs: dict[str, bytes] = {}
         self._progress: dict[str, tuple[float, str | None]] = {}
         self._deadlines: dict[str, Scheduled] = {}
+        self._deadline_heap: list[tuple[float, str]] = []  # lazily pruned: ids may be gone
+        self._claimed: dict[str, Scheduled] = {}  # returned by due(), not yet unscheduled
         self._tasks: dict[str, list[_Queued]] = {}
         self._queued_ids: set[str] = set()
         self._seq = 0
@@ -67,18 +69,35 @@ class MemoryStore:
     # -- deadlines -------------------------------------------------------------------------
 
     async def schedule(self, item: Scheduled) -> None:
-        self._deadlines.setdefault(item.envelope.id, item)
+        if item.envelope.id in self._deadlines:
+            return
+        self._deadlines[item.envelope.id] = item
+        heapq.heappush(self._deadline_heap, (item.at, item.envelope.id))
 
     async def due(self, now: float, limit: int) -> list[Scheduled]:
-        ready = sorted((s for s in self._deadlines.values() if s.at <= now), key=lambda s: s.at)
-        return ready[:limit]
+        """Entries due at ``now``, earliest first; they stay scheduled until ``unschedule``."""
+        ready = [s for s in self._claimed.values() if s.envelope.id in self._deadlines][:limit]
+        heap = self._deadline_heap
+        while heap and heap[0][0] <= now and len(ready) < limit:
+            _, envelope_id = heapq.heappop(heap)
+            item = self._deadlines.get(envelope_id)
+            if item is not None:
+                self._claimed[envelope_id] = item
+                ready.append(item)
+        return ready
 
     async def unschedule(self, envelope_ids: Sequence[str]) -> None:
         for envelope_id in envelope_ids:
             self._deadlines.pop(envelope_id, None)
+            self._claimed.pop(envelope_id, None)
 
     async def next_due(self) -> float | None:
-        return min((s.at for s in self._deadlines.values()), default=None)
+        heap = self._deadline_heap
+        while heap and heap[0][1] not in self._deadlines:
+            heapq.heappop(heap)
+        if self._claimed:
+            return min(s.at for s in self._claimed.values())
+        return heap[0][0] if heap else None
 
     # -- tasks -----------------------------------------------------------------------------
 
