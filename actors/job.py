@@ -13,11 +13,10 @@ import logging
 from collections.abc import Callable
 
 from actors.publisher import publish_all
-from engine import job as j
 from engine.messages import Envelope
 from engine.policy import StepPolicy
 from engine.registry import BlueprintRegistry
-from engine.step import apply
+from engine.step import apply, fail_unrunnable
 from transport.broker import Broker
 from transport.store import Store
 
@@ -48,11 +47,9 @@ class JobActor:
         expected = state.version
         bp = self._registry.get(state.blueprint)
         if bp is None:
-            if state.terminal:
-                return
-            state.status, state.error = j.FAILED, f"blueprint {state.blueprint!r} is not loaded on this node"
+            error = f"blueprint {state.blueprint!r} is not loaded on this node"
+            effects = [] if state.terminal else fail_unrunnable(state, error, self._clock())
             state.remember(env.id)
-            effects = []
         else:
             effects = await apply(bp, self._policy, state, env, self._clock())
         state.outbox_of, state.outbox = env.id, effects

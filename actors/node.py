@@ -1,15 +1,18 @@
 """A node: the set of actors one process runs, wired to a broker and a store.
 
 ``async with Node(...)`` starts the job, router and webhook consumers and the timeouts actor in
-one TaskGroup; leaving the block (or ``close()``, idempotent) stops consuming, lets in-flight
-messages finish and ack, and returns unacked ones to the broker.
+one TaskGroup, each supervised: a crash (say, the broker connection dropped) is logged and the
+loop restarts after a back-off instead of taking the node down. Leaving the block (or
+``close()``, idempotent) stops consuming, gives in-flight messages ``grace`` seconds to finish
+and ack, then returns whatever is still unacked to the broker.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from types import TracebackType
 
 from actors.job import JobActor
@@ -23,6 +26,8 @@ from engine.registry import BlueprintRegistry
 from transport.broker import Broker, Consumer
 from transport.store import Store
 
+log = logging.getLogger(__name__)
+
 
 class Node:
     def __init__(
@@ -35,29 +40,29 @@ class Node:
         notifier: Notifier,
         clock: Callable[[], float] = time.time,
         max_concurrent_jobs: int = 100,
+        grace: float = 10.0,
     ) -> None:
         self.timeouts = TimeoutsActor(store, broker, clock)
         job = JobActor(registry, store, broker, policy, clock)
-        router = RouterActor(store)
-        webhooks = WebhookActor(notifier)
-        self._broker = broker
-        self._plan: list[tuple[str, KeyedRunner, int]] = [
+        self._broker, self._grace = broker, grace
+        self._plan = [
             (routes.JOBS, KeyedRunner("jobs", job.handle), max_concurrent_jobs),
-            (routes.ROUTER, KeyedRunner("router", router.handle), 256),
-            (routes.EVENTS, KeyedRunner("webhooks", webhooks.handle), 64),
+            (routes.ROUTER, KeyedRunner("router", RouterActor(store).handle), 256),
+            (routes.EVENTS, KeyedRunner("webhooks", WebhookActor(notifier).handle), 64),
         ]
-        self._consumers: list[Consumer] = []
+        self._consumers: set[Consumer] = set()
         self._group: asyncio.TaskGroup | None = None
+        self._consuming: list[asyncio.Task[None]] = []
         self._ticker: asyncio.Task[None] | None = None
+        self._closing = False
 
     async def __aenter__(self) -> Node:
         self._group = asyncio.TaskGroup()
         await self._group.__aenter__()
         for route, runner, prefetch in self._plan:
-            consumer = self._broker.consume(route, prefetch=prefetch)
-            self._consumers.append(consumer)
-            self._group.create_task(runner.run(consumer))
-        self._ticker = self._group.create_task(self.timeouts.run())
+            consume = self._consume_with(route, runner, prefetch)
+            self._consuming.append(self._group.create_task(self._supervise(runner.name, consume)))
+        self._ticker = self._group.create_task(self._supervise("timeouts", self.timeouts.run))
         return self
 
     async def __aexit__(
@@ -65,12 +70,44 @@ class Node:
     ) -> None:
         await self.close()
 
+    def _consume_with(self, route: str, runner: KeyedRunner, prefetch: int) -> Callable[[], Awaitable[None]]:
+        async def consume() -> None:
+            consumer = self._broker.consume(route, prefetch=prefetch)
+            self._consumers.add(consumer)
+            try:
+                await runner.run(consumer)
+            finally:
+                self._consumers.discard(consumer)
+                await consumer.close()
+
+        return consume
+
+    async def _supervise(self, name: str, run: Callable[[], Awaitable[None]]) -> None:
+        """Run ``run`` until the node closes, restarting it with back-off if it crashes or stops."""
+        delay = 0.1
+        while not self._closing:
+            try:
+                await run()
+                if self._closing:
+                    return
+                log.warning("%s stopped on its own; restarting in %.1f s", name, delay)
+            except Exception:
+                log.exception("%s crashed; restarting in %.1f s", name, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
     async def close(self) -> None:
         group, self._group = self._group, None
         if group is None:
             return
-        for consumer in self._consumers:
-            await consumer.close()
+        self._closing = True
         if self._ticker is not None:
             self._ticker.cancel()
+        for consumer in list(self._consumers):
+            await consumer.cancel()
+        _, stuck = await asyncio.wait(self._consuming, timeout=self._grace)
+        for consumer in list(self._consumers):
+            await consumer.close()
+        for task in stuck:
+            task.cancel()
         await group.__aexit__(None, None, None)

@@ -15,7 +15,7 @@ from types import SimpleNamespace
 from typing import Any, Protocol
 
 from engine.conditions import Condition, parse_condition
-from engine.errors import BlueprintError, ConditionSyntaxError
+from engine.errors import BlueprintError, ConditionSyntaxError, InjectionError
 from engine.injection import Injector
 from engine.targets import literal_targets
 
@@ -128,13 +128,17 @@ class StateMachineBlueprint:
     ) -> None:
         if not inspect.iscoroutinefunction(func):
             raise BlueprintError(self.name, f"handler {func.__name__!r} must be an async function", state)
+        try:
+            injector = Injector.for_function(func)
+        except InjectionError as exc:
+            raise BlueprintError(self.name, str(exc), state) from exc
         spec = self.states.setdefault(state, StateSpec(state))
         spec.is_start |= is_start
         spec.is_end |= is_end
         handler = Handler(
             state=state,
             func=func,
-            injector=Injector.for_function(func),
+            injector=injector,
             condition=self._parse(state, condition),
             targets=literal_targets(func) | frozenset(declared),
         )
@@ -159,7 +163,10 @@ class StateMachineBlueprint:
 
     @property
     def start_state(self) -> str:
-        return next(s.name for s in self.states.values() if s.is_start)
+        for spec in self.states.values():
+            if spec.is_start:
+                return spec.name
+        raise BlueprintError(self.name, "has no start state (is_start=True)")
 
     @property
     def end_states(self) -> frozenset[str]:

@@ -23,7 +23,7 @@ class Injector:
     Lookup order for a parameter: the job context (``job_id``, ``initial_data``, ``actions``...),
     the whole ``context``, then ``state_history`` (where worker results land), then
     ``initial_data``. A required parameter found nowhere raises ``InjectionError``; an optional
-    one keeps its default.
+    one keeps its default. ``**kwargs`` receives the context fields not named explicitly.
     """
 
     func_name: str
@@ -35,6 +35,9 @@ class Injector:
         params: list[Parameter] = []
         var_kwargs = False
         for p in inspect.signature(func).parameters.values():
+            if p.kind is inspect.Parameter.POSITIONAL_ONLY:
+                raise InjectionError(f"handler {func.__name__!r}: parameter {p.name!r} is positional-only; "
+                                     "handler arguments are passed by name")
             if p.kind is inspect.Parameter.VAR_KEYWORD:
                 var_kwargs = True
             elif p.kind is not inspect.Parameter.VAR_POSITIONAL:
@@ -59,4 +62,6 @@ class Injector:
                     f"handler {self.func_name!r} asks for argument {param.name!r}, which is neither a "
                     f"context field ({', '.join(sorted(sources))}) nor a key of state_history or initial_data"
                 )
+        if self.takes_var_kwargs:
+            kwargs.update((name, value) for name, value in sources.items() if name not in kwargs)
         return kwargs

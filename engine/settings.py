@@ -6,6 +6,7 @@ naming the variable, so ``avtomat up`` stops with a clear message instead of hal
 
 from __future__ import annotations
 
+import math
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -129,8 +130,8 @@ def _non_negative_int(raw: str) -> int:
 
 def _positive_float(raw: str) -> float:
     value = float(raw)
-    if not value > 0:
-        raise ValueError("must be a positive number")
+    if not (value > 0 and math.isfinite(value)):
+        raise ValueError("must be a positive, finite number")
     return value
 
 

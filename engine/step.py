@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
 from engine import job as j
 from engine import routes
 from engine.actions import ActionFactory, DispatchTask, Transition
@@ -104,7 +106,7 @@ class _Step:
         if handler is None:
             self.fail(f"no handler of state {state.current_state!r} matches the job")
             return None
-        history_before = dict(state.state_history)
+        history_before = _snapshot(state.state_history)
         try:
             await handler.func(**handler.injector.arguments(ctx, ctx.sources()))
         except (InjectionError, ActionError) as exc:
@@ -112,10 +114,10 @@ class _Step:
             return None
         except Exception as exc:
             state.state_history.clear()
-            state.state_history.update(history_before)
+            state.state_history.update(msgspec.msgpack.decode(history_before))
             self.retry_step(exc)
             return None
-        state.step_attempt = 0
+        state.step_attempt, state.error = 0, None
         return ctx.actions
 
     def context(self) -> JobContext:
@@ -278,6 +280,19 @@ class _Step:
 
     def defer(self, msg: Timeout, at: float) -> None:
         self.out.append(Outgoing(routes.JOBS, envelope(self.state.id, msg, self.now), at=at))
+
+
+def _snapshot(history: dict[str, Any]) -> bytes:
+    """A deep copy to roll back to if the handler raises (msgpack: fast, and what the store
+    writes anyway, so anything it cannot encode would fail the commit too)."""
+    return msgspec.msgpack.encode(history)
+
+
+def fail_unrunnable(state: JobState, error: str, now: float) -> list[Outgoing]:
+    """Fail a job this node cannot run (its blueprint is not loaded), like any other failure."""
+    step = _Step(StateMachineBlueprint("unavailable"), StepPolicy(), state, now)
+    step.fail(error)
+    return step.out
 
 
 def _first(*values: Any) -> Any:

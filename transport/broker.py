@@ -32,8 +32,11 @@ class Delivery(Protocol):
 class Consumer(Protocol):
     def __aiter__(self) -> AsyncIterator[Delivery]: ...
 
+    async def cancel(self) -> None:
+        """Stop receiving: the iteration ends; deliveries in hand can still be acked. Idempotent."""
+
     async def close(self) -> None:
-        """Stop receiving; unacknowledged deliveries go back to the queue. Idempotent."""
+        """Cancel, and return every unacknowledged delivery to the queue. Idempotent."""
 
 
 class Broker(Protocol):

@@ -36,6 +36,7 @@ class MemoryBroker:
     def __init__(self, shards: int = 16) -> None:
         self._shards = shards
         self._routes: dict[str, _Route] = {}
+        self._consumers: list[MemoryConsumer] = []
 
     def _route(self, name: str) -> _Route:
         route = self._routes.get(name)
@@ -52,6 +53,7 @@ class MemoryBroker:
     def consume(self, route: str, *, prefetch: int) -> MemoryConsumer:
         consumer = MemoryConsumer(self, self._route(route), prefetch)
         self._route(route).consumers.append(consumer)
+        self._consumers.append(consumer)
         return consumer
 
     def pending(self, route: str) -> list[Envelope]:
@@ -62,9 +64,8 @@ class MemoryBroker:
         return list(self._route(route).dead)
 
     async def close(self) -> None:
-        for route in self._routes.values():
-            for consumer in list(route.consumers):
-                await consumer.close()
+        for consumer in self._consumers:
+            await consumer.close()
 
 
 class MemoryDelivery:
@@ -92,6 +93,7 @@ class MemoryConsumer:
     def __init__(self, broker: MemoryBroker, route: _Route, prefetch: int) -> None:
         self._broker, self._route, self._prefetch = broker, route, prefetch
         self._unacked: list[MemoryDelivery] = []
+        self._cancelled = False
         self._closed = False
         self._cursor = 0  # round-robin over shards, so a busy shard cannot starve the others
 
@@ -102,8 +104,8 @@ class MemoryConsumer:
         route = self._route
         while True:
             async with route.changed:
-                await route.changed.wait_for(lambda: self._closed or self._next_shard() is not None)
-                if self._closed:
+                await route.changed.wait_for(lambda: self._cancelled or self._next_shard() is not None)
+                if self._cancelled:
                     return
                 shard = self._next_shard()
                 assert shard is not None
@@ -114,7 +116,7 @@ class MemoryConsumer:
             yield delivery
 
     def _next_shard(self) -> int | None:
-        active = next((c for c in self._route.consumers if not c._closed), None)
+        active = next((c for c in self._route.consumers if not c._cancelled), None)
         if active is not self or len(self._unacked) >= self._prefetch:
             return None
         shards = self._route.shards
@@ -134,13 +136,19 @@ class MemoryConsumer:
         async with self._route.changed:
             self._route.changed.notify_all()
 
-    async def close(self) -> None:
-        if self._closed:
+    async def cancel(self) -> None:
+        if self._cancelled:
             return
-        self._closed = True
-        for delivery in reversed(list(self._unacked)):
-            await delivery.nack(requeue=True)
+        self._cancelled = True
         if self in self._route.consumers:
             self._route.consumers.remove(self)
         async with self._route.changed:
             self._route.changed.notify_all()
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        await self.cancel()
+        for delivery in reversed(list(self._unacked)):
+            await delivery.nack(requeue=True)

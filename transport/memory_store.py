@@ -44,8 +44,7 @@ class MemoryStore:
     async def create_job(self, state: JobState) -> bool:
         if state.id in self._jobs:
             return False
-        state.version = 1
-        self._jobs[state.id] = encode_state(state)
+        self._jobs[state.id] = encode_state(msgspec.structs.replace(state, version=1))
         return True
 
     async def load_job(self, job_id: str) -> JobState | None:
@@ -76,15 +75,12 @@ class MemoryStore:
 
     async def due(self, now: float, limit: int) -> list[Scheduled]:
         """Entries due at ``now``, earliest first; they stay scheduled until ``unschedule``."""
-        ready = [s for s in self._claimed.values() if s.envelope.id in self._deadlines][:limit]
         heap = self._deadline_heap
-        while heap and heap[0][0] <= now and len(ready) < limit:
-            _, envelope_id = heapq.heappop(heap)
-            item = self._deadlines.get(envelope_id)
-            if item is not None:
-                self._claimed[envelope_id] = item
-                ready.append(item)
-        return ready
+        while heap and heap[0][0] <= now:
+            at, envelope_id = heapq.heappop(heap)
+            if self._is_live(at, envelope_id):
+                self._claimed[envelope_id] = self._deadlines[envelope_id]
+        return sorted((s for s in self._claimed.values() if s.at <= now), key=lambda s: s.at)[:limit]
 
     async def unschedule(self, envelope_ids: Sequence[str]) -> None:
         for envelope_id in envelope_ids:
@@ -93,11 +89,15 @@ class MemoryStore:
 
     async def next_due(self) -> float | None:
         heap = self._deadline_heap
-        while heap and heap[0][1] not in self._deadlines:
+        while heap and not self._is_live(*heap[0]):
             heapq.heappop(heap)
-        if self._claimed:
-            return min(s.at for s in self._claimed.values())
-        return heap[0][0] if heap else None
+        candidates = [s.at for s in self._claimed.values()] + ([heap[0][0]] if heap else [])
+        return min(candidates, default=None)
+
+    def _is_live(self, at: float, envelope_id: str) -> bool:
+        """A heap entry is live unless its deadline was removed or rescheduled at another time."""
+        item = self._deadlines.get(envelope_id)
+        return item is not None and item.at == at
 
     # -- tasks -----------------------------------------------------------------------------
 

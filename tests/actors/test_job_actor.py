@@ -1,0 +1,288 @@
+"""The job actor: load, apply, commit (compare-and-set), publish; idempotent under redelivery."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from actors.job import JobActor
+from actors.runtime import KeyedRunner
+from engine import StateMachineBlueprint, routes
+from engine import job as j
+from engine.job import JobState
+from engine.messages import Cancel, Envelope, Start, TaskDone, TaskOffer, TaskStarted, envelope
+from engine.policy import StepPolicy
+from engine.registry import BlueprintRegistry
+from transport.memory import MemoryBroker, MemoryStore
+
+JOB = "job-1"
+
+# Fixtures of tests/actors/conftest.py: ``clock`` is a FakeClock (call it for now, ``.advance(s)``),
+# ``eventually(condition, what)`` waits until an async condition holds.
+FakeClock = Any
+Eventually = Any
+
+
+class PublishFailsOnce(MemoryBroker):
+    """A real in-memory broker whose first publish to ``route`` raises, as if the node lost its
+    broker connection right after committing the state (a fault-injecting fake, not a mock)."""
+
+    def __init__(self, route: str) -> None:
+        super().__init__(shards=4)
+        self._fail_route = route
+        self.failed = False
+
+    async def publish(self, route: str, env: Envelope) -> None:
+        if route == self._fail_route and not self.failed:
+            self.failed = True
+            raise ConnectionError("broker connection lost")
+        await super().publish(route, env)
+
+
+def dispatching_blueprint() -> StateMachineBlueprint:
+    bp = StateMachineBlueprint("echoer")
+
+    @bp.handler_for("start", is_start=True)
+    async def start(actions: Any) -> None:
+        actions.dispatch_task("echo", {"x": 1}, {"success": "done"})
+
+    @bp.handler_for("done", is_end=True)
+    async def done() -> None:
+        pass
+
+    return bp
+
+
+def registry_of(bp: StateMachineBlueprint) -> BlueprintRegistry:
+    registry = BlueprintRegistry()
+    registry.register(bp)
+    return registry
+
+
+async def create_job(store: MemoryStore, bp: StateMachineBlueprint, clock: FakeClock) -> None:
+    state = JobState(
+        id=JOB,
+        blueprint=bp.name,
+        client_id="c",
+        current_state=bp.start_state,
+        initial_data={},
+        created_at=clock(),
+        updated_at=clock(),
+    )
+    assert await store.create_job(state)
+
+
+async def load(store: MemoryStore) -> JobState:
+    state = await store.load_job(JOB)
+    assert state is not None
+    return state
+
+
+def offers_on_router(broker: MemoryBroker) -> list[Envelope]:
+    return [e for e in broker.pending(routes.ROUTER) if isinstance(e.body, TaskOffer)]
+
+
+@pytest.fixture
+def bp() -> StateMachineBlueprint:
+    return dispatching_blueprint()
+
+
+@pytest.fixture
+async def store(bp: StateMachineBlueprint, clock: FakeClock) -> MemoryStore:
+    store = MemoryStore()
+    await create_job(store, bp, clock)
+    return store
+
+
+def actor_for(bp: StateMachineBlueprint, store: MemoryStore, broker: MemoryBroker, clock: FakeClock) -> JobActor:
+    return JobActor(registry_of(bp), store, broker, StepPolicy(), clock)
+
+
+# -- one message --------------------------------------------------------------------------------
+
+
+async def test_a_message_is_applied_committed_and_its_effects_published(
+    bp: StateMachineBlueprint, store: MemoryStore, clock: FakeClock
+) -> None:
+    broker = MemoryBroker()
+    start = envelope(JOB, Start(), clock(), id="m-start")
+
+    await actor_for(bp, store, broker, clock).handle(start)
+
+    state = await load(store)
+    assert state.version == 2
+    assert state.status == j.WAITING_FOR_WORKER
+    assert state.applied == ["m-start"]
+    assert state.outbox_of == "m-start"
+    [offer] = offers_on_router(broker)
+    assert state.outbox[0].envelope == offer
+
+
+async def test_a_message_for_an_unknown_job_is_dropped(
+    bp: StateMachineBlueprint, store: MemoryStore, clock: FakeClock
+) -> None:
+    broker = MemoryBroker()
+
+    await actor_for(bp, store, broker, clock).handle(envelope("no-such-job", Start(), clock()))
+
+    assert await store.load_job("no-such-job") is None
+    assert broker.pending(routes.ROUTER) == []
+
+
+async def test_a_job_whose_blueprint_is_not_loaded_fails(
+    bp: StateMachineBlueprint, store: MemoryStore, clock: FakeClock
+) -> None:
+    other = StateMachineBlueprint("other")
+
+    @other.handler_for("start", is_start=True)
+    async def start(actions: Any) -> None:
+        actions.transition_to("end")
+
+    @other.handler_for("end", is_end=True)
+    async def end() -> None:
+        pass
+
+    await actor_for(other, store, MemoryBroker(), clock).handle(envelope(JOB, Start(), clock()))
+
+    state = await load(store)
+    assert state.status == j.FAILED
+    assert state.error is not None
+    assert "'echoer'" in state.error
+
+
+# -- idempotency under redelivery ---------------------------------------------------------------
+
+
+async def test_a_redelivered_last_message_changes_nothing_and_republishes_its_outbox(
+    bp: StateMachineBlueprint, store: MemoryStore, clock: FakeClock
+) -> None:
+    broker = MemoryBroker()
+    actor = actor_for(bp, store, broker, clock)
+    start = envelope(JOB, Start(), clock(), id="m-start")
+    await actor.handle(start)
+    before = await load(store)
+
+    clock.advance(5)
+    await actor.handle(start)
+
+    assert await load(store) == before
+    [first, second] = offers_on_router(broker)
+    assert first == second  # the same envelope (same id) again: receivers de-duplicate
+
+
+async def test_a_redelivered_older_message_changes_nothing_and_publishes_nothing(
+    bp: StateMachineBlueprint, store: MemoryStore, clock: FakeClock
+) -> None:
+    broker = MemoryBroker()
+    actor = actor_for(bp, store, broker, clock)
+    start = envelope(JOB, Start(), clock(), id="m-start")
+    await actor.handle(start)
+    task_id = (await load(store)).task.id  # type: ignore[union-attr]
+    await actor.handle(envelope(JOB, TaskStarted(task_id, "w1", at=clock()), clock(), id="m-started"))
+    before = await load(store)
+
+    await actor.handle(start)
+
+    assert await load(store) == before
+    assert len(offers_on_router(broker)) == 1
+
+
+async def test_a_crash_between_commit_and_publish_is_repaired_by_the_redelivery(
+    bp: StateMachineBlueprint, store: MemoryStore, clock: FakeClock
+) -> None:
+    broker = PublishFailsOnce(routes.ROUTER)
+    actor = actor_for(bp, store, broker, clock)
+    start = envelope(JOB, Start(), clock(), id="m-start")
+
+    with pytest.raises(ConnectionError):
+        await actor.handle(start)
+    committed = await load(store)
+    assert committed.status == j.WAITING_FOR_WORKER
+    assert offers_on_router(broker) == []  # committed, never published
+
+    await actor.handle(start)
+
+    assert await load(store) == committed
+    [offer] = offers_on_router(broker)
+    assert offer == committed.outbox[0].envelope
+
+
+async def test_the_runner_redelivers_after_a_failed_publish_and_the_offer_goes_out_once(
+    bp: StateMachineBlueprint, store: MemoryStore, clock: FakeClock, eventually: Eventually
+) -> None:
+    broker = PublishFailsOnce(routes.ROUTER)
+    runner = KeyedRunner("jobs", actor_for(bp, store, broker, clock).handle)
+    consumer = broker.consume(routes.JOBS, prefetch=10)
+    await broker.publish(routes.JOBS, envelope(JOB, Start(), clock(), id="m-start"))
+
+    async with asyncio.TaskGroup() as tg:
+        tg.create_task(runner.run(consumer))
+        await eventually(lambda: _true(offers_on_router(broker)), "the offer to be published")
+        # a later message of the same job is handled only after the first was acked
+        await broker.publish(routes.JOBS, envelope(JOB, Cancel(), clock(), id="m-cancel"))
+        await eventually(lambda: _applied(store, "m-cancel"), "the cancel to be applied")
+        await consumer.close()
+
+    assert broker.failed
+    assert len(offers_on_router(broker)) == 1
+    assert broker.pending(routes.JOBS) == []
+    assert broker.dead_letters(routes.JOBS) == []
+    assert (await load(store)).applied == ["m-start", "m-cancel"]
+
+
+async def test_a_version_conflict_makes_the_runner_apply_the_message_again(
+    store: MemoryStore, clock: FakeClock, eventually: Eventually
+) -> None:
+    """Two actors race on one job: B commits while A's handler runs; A's commit loses the
+    compare-and-set, and the runner reloads and re-applies A's message on top of B's write."""
+    entered, gate = asyncio.Event(), asyncio.Event()
+    calls: list[int] = []
+    bp = StateMachineBlueprint("echoer")  # same name as the job's blueprint
+
+    @bp.handler_for("start", is_start=True)
+    async def start(actions: Any) -> None:
+        calls.append(1)
+        entered.set()
+        await gate.wait()
+        actions.transition_to("done")
+
+    @bp.handler_for("done", is_end=True)
+    async def done() -> None:
+        pass
+
+    broker = MemoryBroker()
+    actor_a, actor_b = actor_for(bp, store, broker, clock), actor_for(bp, store, broker, clock)
+    runner = KeyedRunner("jobs", actor_a.handle)
+    consumer = broker.consume(routes.JOBS, prefetch=10)
+    await broker.publish(routes.JOBS, envelope(JOB, Start(), clock(), id="m-start"))
+
+    async with asyncio.TaskGroup() as tg:
+        tg.create_task(runner.run(consumer))
+        await asyncio.wait_for(entered.wait(), 5)
+        await actor_b.handle(envelope(JOB, TaskDone("stale-task"), clock(), id="m-other"))
+        gate.set()
+        await eventually(lambda: _status(store, j.FINISHED), "the job to finish")
+        await consumer.close()
+
+    state = await load(store)
+    assert calls == [1, 1]  # the handler ran again on the reloaded state
+    assert state.applied == ["m-other", "m-start"]
+    assert state.version == 3
+    assert broker.pending(routes.JOBS) == []
+    assert broker.dead_letters(routes.JOBS) == []
+
+
+async def _true(value: object) -> bool:
+    return bool(value)
+
+
+async def _applied(store: MemoryStore, message_id: str) -> bool:
+    state = await store.load_job(JOB)
+    return state is not None and message_id in state.applied
+
+
+async def _status(store: MemoryStore, status: str) -> bool:
+    state = await store.load_job(JOB)
+    return state is not None and state.status == status

@@ -1,0 +1,372 @@
+"""The store contract (transport/store.py), checked on every implementation in ``STORES``."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from engine.errors import VersionConflict
+from engine.job import WAITING_FOR_WORKER, JobState, Outgoing, TaskState
+from engine.messages import Start, TaskOffer, Timeout, envelope
+from transport.store import Lease, Scheduled, Store, WorkerRecord
+
+
+def job(job_id: str = "job-1", **fields: Any) -> JobState:
+    fields.setdefault("initial_data", {"x": 1})
+    return JobState(
+        id=job_id, blueprint="bp", client_id="c", current_state="start", created_at=1.0, updated_at=1.0, **fields
+    )
+
+
+def offer(task_id: str, type: str = "echo", priority: float = 0.0, job_id: str = "job-1") -> TaskOffer:
+    return TaskOffer(job_id=job_id, task_id=task_id, type=type, params={"n": task_id}, priority=priority)
+
+
+def deadline(envelope_id: str, at: float) -> Scheduled:
+    return Scheduled("jobs", envelope("job-1", Timeout("dispatch", "t"), 0.0, id=envelope_id), at)
+
+
+# -- jobs ---------------------------------------------------------------------------------------
+
+
+async def test_create_job_stores_version_one(store: Store) -> None:
+    assert await store.create_job(job()) is True
+
+    loaded = await store.load_job("job-1")
+
+    assert loaded is not None
+    assert loaded.version == 1
+    assert loaded.initial_data == {"x": 1}
+
+
+async def test_create_job_with_an_existing_id_returns_false_and_keeps_the_first(store: Store) -> None:
+    await store.create_job(job())
+
+    assert await store.create_job(job(initial_data={"x": 2})) is False
+    loaded = await store.load_job("job-1")
+    assert loaded is not None
+    assert loaded.initial_data == {"x": 1}
+
+
+async def test_load_of_an_unknown_job_is_none(store: Store) -> None:
+    assert await store.load_job("nope") is None
+
+
+async def test_commit_writes_the_next_version(store: Store) -> None:
+    await store.create_job(job())
+    state = await store.load_job("job-1")
+    assert state is not None
+    state.current_state = "work"
+
+    await store.commit_job(state, expected_version=1)
+
+    loaded = await store.load_job("job-1")
+    assert loaded is not None
+    assert loaded.version == 2
+    assert loaded.current_state == "work"
+
+
+async def test_commit_with_a_stale_version_raises_and_leaves_the_state_untouched(store: Store) -> None:
+    await store.create_job(job())
+    winner = await store.load_job("job-1")
+    loser = await store.load_job("job-1")
+    assert winner is not None
+    assert loser is not None
+    winner.current_state = "winner"
+    loser.current_state = "loser"
+
+    await store.commit_job(winner, expected_version=1)
+    with pytest.raises(VersionConflict):
+        await store.commit_job(loser, expected_version=1)
+
+    loaded = await store.load_job("job-1")
+    assert loaded is not None
+    assert loaded.version == 2
+    assert loaded.current_state == "winner"
+
+
+async def test_commit_of_an_unknown_job_raises_version_conflict(store: Store) -> None:
+    with pytest.raises(VersionConflict):
+        await store.commit_job(job("ghost"), expected_version=1)
+    assert await store.load_job("ghost") is None
+
+
+async def test_loaded_state_is_a_copy(store: Store) -> None:
+    await store.create_job(job())
+    loaded = await store.load_job("job-1")
+    assert loaded is not None
+
+    loaded.initial_data["x"] = 99
+    loaded.state_history["leak"] = True
+
+    again = await store.load_job("job-1")
+    assert again is not None
+    assert again.initial_data == {"x": 1}
+    assert again.state_history == {}
+
+
+async def test_committed_state_is_a_copy(store: Store) -> None:
+    await store.create_job(job())
+    state = await store.load_job("job-1")
+    assert state is not None
+    await store.commit_job(state, expected_version=1)
+
+    state.state_history["after_commit"] = True
+
+    loaded = await store.load_job("job-1")
+    assert loaded is not None
+    assert loaded.state_history == {}
+
+
+async def test_state_round_trips_task_and_outbox(store: Store) -> None:
+    effect = Outgoing("router", envelope("echo", offer("t1"), 5.0, id="e1"), at=9.0)
+    task = TaskState(id="t1", type="echo", params={"a": [1]}, transitions={"success": "end"}, worker_id="w1")
+    await store.create_job(job(status=WAITING_FOR_WORKER, task=task, outbox=[effect], outbox_of="m1"))
+
+    loaded = await store.load_job("job-1")
+
+    assert loaded is not None
+    assert loaded.task == task
+    assert loaded.outbox == [effect]
+    assert loaded.outbox_of == "m1"
+
+
+async def test_progress_is_kept_beside_the_state(store: Store) -> None:
+    assert await store.get_progress("job-1") is None
+
+    await store.set_progress("job-1", 0.5, "half way")
+
+    assert await store.get_progress("job-1") == (0.5, "half way")
+
+
+# -- deadlines ----------------------------------------------------------------------------------
+
+
+async def test_due_returns_entries_at_or_before_now_in_time_order(store: Store) -> None:
+    for envelope_id, at in [("c", 30.0), ("a", 10.0), ("later", 50.0), ("b", 20.0)]:
+        await store.schedule(deadline(envelope_id, at))
+
+    due = await store.due(now=30.0, limit=10)
+
+    assert [(s.envelope.id, s.at) for s in due] == [("a", 10.0), ("b", 20.0), ("c", 30.0)]
+
+
+async def test_due_respects_the_limit_earliest_first(store: Store) -> None:
+    for i in range(5):
+        await store.schedule(deadline(f"d{i}", float(10 - i)))
+
+    due = await store.due(now=100.0, limit=2)
+
+    assert [s.envelope.id for s in due] == ["d4", "d3"]
+
+
+async def test_due_does_not_remove(store: Store) -> None:
+    await store.schedule(deadline("a", 10.0))
+
+    await store.due(now=10.0, limit=10)
+
+    assert [s.envelope.id for s in await store.due(now=10.0, limit=10)] == ["a"]
+
+
+async def test_schedule_is_idempotent_by_envelope_id(store: Store) -> None:
+    first = deadline("a", 10.0)
+    await store.schedule(first)
+    await store.schedule(first)
+    await store.schedule(deadline("a", 99.0))
+
+    assert await store.due(now=1_000.0, limit=10) == [first]
+
+
+async def test_unschedule_removes_entries_and_ignores_unknown_ids(store: Store) -> None:
+    await store.schedule(deadline("a", 10.0))
+    await store.schedule(deadline("b", 20.0))
+
+    await store.unschedule(["a", "never-scheduled"])
+
+    assert [s.envelope.id for s in await store.due(now=100.0, limit=10)] == ["b"]
+
+
+async def test_due_stays_earliest_first_after_an_earlier_due_call(store: Store) -> None:
+    await store.schedule(deadline("late", 50.0))
+    await store.due(now=100.0, limit=10)  # read, not yet unscheduled (the actor crashed, say)
+    await store.schedule(deadline("early", 10.0))
+
+    due = await store.due(now=100.0, limit=10)
+
+    assert [s.envelope.id for s in due] == ["early", "late"]
+
+
+async def test_due_never_returns_an_entry_after_now(store: Store) -> None:
+    await store.schedule(deadline("a", 50.0))
+    await store.due(now=100.0, limit=10)
+
+    assert await store.due(now=20.0, limit=10) == []
+
+
+async def test_an_entry_scheduled_again_after_unschedule_is_due_once_at_its_new_time(store: Store) -> None:
+    await store.schedule(deadline("a", 10.0))
+    await store.unschedule(["a"])
+    await store.schedule(deadline("a", 20.0))
+
+    assert await store.due(now=15.0, limit=10) == []
+    assert await store.due(now=25.0, limit=10) == [deadline("a", 20.0)]
+
+
+async def test_an_entry_scheduled_again_at_the_same_time_is_due_once(store: Store) -> None:
+    await store.schedule(deadline("a", 10.0))
+    await store.unschedule(["a"])
+    await store.schedule(deadline("a", 10.0))
+
+    assert await store.due(now=15.0, limit=10) == [deadline("a", 10.0)]
+
+
+async def test_next_due_is_the_earliest_deadline_or_none(store: Store) -> None:
+    assert await store.next_due() is None
+    await store.schedule(deadline("b", 20.0))
+    await store.schedule(deadline("a", 10.0))
+
+    assert await store.next_due() == 10.0
+    await store.unschedule(["a", "b"])
+    assert await store.next_due() is None
+
+
+async def test_scheduled_envelope_round_trips(store: Store) -> None:
+    item = Scheduled("router", envelope("echo", offer("t1"), 1.0, id="x"), 5.0)
+    await store.schedule(item)
+
+    [due] = await store.due(now=5.0, limit=1)
+
+    assert due == item
+
+
+# -- tasks --------------------------------------------------------------------------------------
+
+
+async def test_tasks_are_taken_by_priority_then_fifo(store: Store) -> None:
+    for task_id, priority in [("low-1", 0.0), ("high-1", 5.0), ("low-2", 0.0), ("high-2", 5.0), ("mid", 1.0)]:
+        await store.push_task(offer(task_id, priority=priority))
+
+    taken = [await store.take_task("w1", ["echo"], 1.0, now=0.0) for _ in range(5)]
+
+    assert [t.task_id if t else None for t in taken] == ["high-1", "high-2", "mid", "low-1", "low-2"]
+
+
+async def test_take_task_picks_the_best_head_across_skills(store: Store) -> None:
+    await store.push_task(offer("a-low", type="a", priority=0.0))
+    await store.push_task(offer("b-high", type="b", priority=3.0))
+    await store.push_task(offer("c-top", type="c", priority=9.0))
+
+    first = await store.take_task("w1", ["a", "b"], 1.0, now=0.0)
+    second = await store.take_task("w1", ["a", "b"], 1.0, now=0.0)
+
+    assert first is not None
+    assert second is not None
+    assert (first.task_id, second.task_id) == ("b-high", "a-low")  # c is not one of the skills
+
+
+async def test_take_task_with_a_short_timeout_returns_none_quickly(store: Store) -> None:
+    await store.push_task(offer("other", type="other-skill"))
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+
+    assert await store.take_task("w1", ["echo"], 0.05, now=0.0) is None
+
+    assert 0.04 <= loop.time() - started < 2.0
+
+
+async def test_take_task_with_zero_timeout_returns_a_queued_task(store: Store) -> None:
+    """``?timeout=0`` on the worker poll route means "don't wait"; a queued task must still come."""
+    await store.push_task(offer("t1"))
+
+    taken = await store.take_task("w1", ["echo"], 0, now=0.0)
+
+    assert taken is not None
+    assert taken.task_id == "t1"
+
+
+async def test_take_task_wakes_when_a_task_is_pushed(store: Store) -> None:
+    waiting = asyncio.ensure_future(store.take_task("w1", ["echo"], 30.0, now=7.0))
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert not waiting.done()
+
+    await store.push_task(offer("t1"))
+    taken = await asyncio.wait_for(waiting, 5.0)
+
+    assert taken is not None
+    assert taken.task_id == "t1"
+
+
+async def test_pushing_the_same_task_id_twice_queues_it_once(store: Store) -> None:
+    await store.push_task(offer("t1"))
+    await store.push_task(offer("t1"))
+
+    assert await store.take_task("w1", ["echo"], 1.0, now=0.0) is not None
+    assert await store.take_task("w1", ["echo"], 0.01, now=0.0) is None
+
+
+async def test_pushing_a_task_already_taken_does_not_queue_it_again(store: Store) -> None:
+    await store.push_task(offer("t1"))
+    await store.take_task("w1", ["echo"], 1.0, now=0.0)
+
+    await store.push_task(offer("t1"))
+
+    assert await store.take_task("w2", ["echo"], 0.01, now=0.0) is None
+
+
+async def test_take_task_records_the_lease(store: Store) -> None:
+    await store.push_task(offer("t1", job_id="job-9"))
+    assert await store.get_lease("t1") is None
+
+    await store.take_task("w1", ["echo"], 1.0, now=42.0)
+
+    assert await store.get_lease("t1") == Lease(task_id="t1", job_id="job-9", worker_id="w1", taken_at=42.0)
+
+
+async def test_taken_offer_round_trips(store: Store) -> None:
+    pushed = offer("t1", priority=2.5)
+    await store.push_task(pushed)
+
+    assert await store.take_task("w1", ["echo"], 1.0, now=0.0) == pushed
+
+
+# -- workers ------------------------------------------------------------------------------------
+
+
+async def test_worker_record_round_trips(store: Store) -> None:
+    record = WorkerRecord(worker_id="w1", skills=["echo"], info={"gpu": "a100"}, expires_at=100.0)
+
+    await store.put_worker(record)
+
+    assert await store.get_worker("w1") == record
+    assert await store.get_worker("nope") is None
+
+
+async def test_list_workers_excludes_expired_registrations(store: Store) -> None:
+    await store.put_worker(WorkerRecord(worker_id="alive", expires_at=100.0))
+    await store.put_worker(WorkerRecord(worker_id="expired", expires_at=50.0))
+    await store.put_worker(WorkerRecord(worker_id="expiring-now", expires_at=60.0))
+
+    listed = await store.list_workers(now=60.0)
+
+    assert [w.worker_id for w in listed] == ["alive"]
+
+
+async def test_put_worker_refreshes_the_registration(store: Store) -> None:
+    await store.put_worker(WorkerRecord(worker_id="w1", expires_at=50.0))
+    await store.put_worker(WorkerRecord(worker_id="w1", expires_at=150.0))
+
+    assert [w.worker_id for w in await store.list_workers(now=100.0)] == ["w1"]
+
+
+async def test_job_and_start_envelope_survive_encoding(store: Store) -> None:
+    # the outbox may hold any message type; a Start must round-trip like the others
+    effect = Outgoing("jobs", envelope("job-1", Start(), 1.0, id="s1"))
+    await store.create_job(job(outbox=[effect]))
+
+    loaded = await store.load_job("job-1")
+
+    assert loaded is not None
+    assert loaded.outbox == [effect]

@@ -1,0 +1,126 @@
+"""Settings are read from an environment mapping, validated at start-up, and fail fast."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from engine import ConfigError
+from engine.settings import DEFAULT_BLUEPRINTS_DIR, Settings
+
+TOKENS = ("CLIENT_TOKEN", "GLOBAL_WORKER_TOKEN", "ORCHESTRATOR_SECRET_KEY")
+ALL_TOKENS_SET = {name: f"secret-{name.lower()}" for name in TOKENS}
+
+
+def test_defaults() -> None:
+    s = Settings.from_env({})
+
+    assert s.api_host == "127.0.0.1"
+    assert s.api_port == 8080
+    assert s.environment == "development"
+    assert s.blueprints_dir == DEFAULT_BLUEPRINTS_DIR
+    assert s.job_max_retries == 3
+    assert s.task_max_attempts == 3
+    assert s.worker_timeout_seconds == 300.0
+    assert s.dispatch_timeout_seconds is None
+    assert s.log_level == "INFO"
+    assert s.log_format == "text"
+    assert s.worker_ttl == 2 * s.worker_health_check_interval_seconds
+
+
+def test_missing_tokens_are_generated_and_listed() -> None:
+    s = Settings.from_env({})
+
+    assert s.generated == TOKENS
+    tokens = {s.client_token, s.global_worker_token, s.orchestrator_secret_key}
+    assert len(tokens) == 3  # each generated independently
+    assert all(len(t) >= 20 for t in tokens)
+
+
+def test_given_tokens_are_used_and_not_listed_as_generated() -> None:
+    s = Settings.from_env({"CLIENT_TOKEN": "abc"})
+
+    assert s.client_token == "abc"
+    assert s.generated == ("GLOBAL_WORKER_TOKEN", "ORCHESTRATOR_SECRET_KEY")
+
+
+@pytest.mark.parametrize("missing", TOKENS)
+@pytest.mark.parametrize("environment", ["production", "PROD"])
+def test_production_requires_every_token(environment: str, missing: str) -> None:
+    env = {**ALL_TOKENS_SET, "ENVIRONMENT": environment}
+    del env[missing]
+
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env(env)
+
+    assert caught.value.variable == missing
+    assert missing in str(caught.value)
+
+
+def test_production_with_every_token_starts() -> None:
+    s = Settings.from_env({**ALL_TOKENS_SET, "ENVIRONMENT": "production"})
+
+    assert s.environment == "production"
+    assert s.generated == ()
+
+
+def test_values_are_parsed() -> None:
+    s = Settings.from_env(
+        {
+            "API_PORT": "9000",
+            "JOB_MAX_RETRIES": "0",
+            "DISPATCH_TIMEOUT_SECONDS": "12.5",
+            "LOG_LEVEL": "debug",
+            "LOG_FORMAT": "JSON",
+        }
+    )
+
+    assert s.api_port == 9000
+    assert s.job_max_retries == 0
+    assert s.dispatch_timeout_seconds == 12.5
+    assert s.log_level == "DEBUG"
+    assert s.log_format == "json"
+
+
+def test_blank_value_means_default() -> None:
+    assert Settings.from_env({"API_PORT": "  "}).api_port == 8080
+
+
+def test_existing_blueprints_dir_is_accepted(tmp_path: Path) -> None:
+    assert Settings.from_env({"BLUEPRINTS_DIR": str(tmp_path)}).blueprints_dir == str(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("API_PORT", "abc"),
+        ("API_PORT", "70000"),
+        ("API_PORT", "-1"),
+        ("JOB_MAX_RETRIES", "-1"),
+        ("JOB_MAX_RETRIES", "1.5"),
+        ("BLUEPRINTS_DIR", "/nonexistent"),
+        ("LOG_LEVEL", "LOUD"),
+        ("LOG_FORMAT", "xml"),
+        ("WORKER_TIMEOUT_SECONDS", "0"),
+        ("WORKER_TIMEOUT_SECONDS", "nan"),
+        ("WORKER_TIMEOUT_SECONDS", "inf"),
+        ("DISPATCH_TIMEOUT_SECONDS", "-3"),
+        ("TASK_MAX_ATTEMPTS", "0"),
+        ("JOB_SHARDS", "many"),
+    ],
+)
+def test_bad_value_raises_config_error_naming_the_variable(variable: str, value: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({variable: value})
+
+    assert caught.value.variable == variable
+    assert str(caught.value).startswith(f"{variable}:")
+    assert repr(value) in str(caught.value)
+
+
+def test_settings_are_frozen() -> None:
+    s = Settings.from_env({})
+
+    with pytest.raises(AttributeError):
+        s.api_port = 1  # type: ignore[misc]
