@@ -5,10 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 
-from engine.job import CANCELLED, FINISHED, PENDING, RUNNING
-from engine.messages import Cancel, Start
-from tests.api.conftest import CLIENT, CLIENT_ID, NOW, Gateway, put_job
+from engine.job import CANCELLED, FAILED, FINISHED, PENDING, RUNNING
+from engine.messages import Cancel, Envelope, Start
+from engine.registry import BlueprintRegistry
+from tests.api.conftest import CLIENT, CLIENT_ID, NOW, Gateway, put_job, tiny_blueprint
+from transport.gateway import GatewayContext, build_app
+from transport.memory import MemoryBroker, MemoryStore
 
 JOB_ROUTE = "/api/v1/jobs/tiny"
 
@@ -186,3 +190,23 @@ async def test_cancel_of_unknown_or_foreign_job_is_404(gw: Gateway) -> None:
         assert resp.status == 404
         assert (await resp.json())["error"] == f"job {job_id} not found"
     assert gw.published() == []
+
+
+class UnreachableBroker(MemoryBroker):
+    """A broker whose connection is down: every publish fails."""
+
+    async def publish(self, route: str, env: Envelope) -> None:
+        raise ConnectionError("broker unreachable")
+
+
+async def test_a_job_that_cannot_be_queued_is_503_and_left_failed_not_pending(gw: Gateway) -> None:
+    store = MemoryStore()
+    registry = BlueprintRegistry()
+    registry.register(tiny_blueprint())
+    app = build_app(GatewayContext(gw.settings, store, UnreachableBroker(), registry, gw.clock))
+    async with TestClient(TestServer(app)) as http:
+        resp = await http.post(JOB_ROUTE, headers=CLIENT, json={"initial_data": {}})
+        assert resp.status == 503
+        assert "could not be queued" in (await resp.json())["error"]
+    jobs = [await store.load_job(job_id) for job_id in store._jobs]
+    assert [(j.status, j.error) for j in jobs if j] == [(FAILED, "could not be queued: broker unreachable")]

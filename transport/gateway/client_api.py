@@ -6,6 +6,7 @@ reported as not found (404), never as forbidden, so job ids do not leak.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from engine.blueprint import StateMachineBlueprint
-from engine.job import JobState
+from engine.job import FAILED, JobState
 from engine.messages import Cancel, Start, envelope
 from engine.routes import JOBS
 from transport.gateway.auth import authenticate_client
@@ -23,6 +24,8 @@ from transport.gateway.errors import json_response
 from transport.gateway.job_request import parse_job_request
 from transport.store import WorkerRecord
 
+log = logging.getLogger(__name__)
+
 
 async def public_status(request: web.Request) -> web.Response:
     return json_response({"status": "ok"})
@@ -31,8 +34,9 @@ async def public_status(request: web.Request) -> web.Response:
 def create_job_handler(bp: StateMachineBlueprint) -> Callable[[web.Request], Awaitable[web.Response]]:
     """The handler of ``POST <registry.path_of(bp)>``.
 
-    Order: the job state is stored first, then ``Start`` is published. If the publish fails the
-    client gets an error and the stored job stays ``pending`` with no message to run it.
+    Order: the job state is stored first (so a GET right after the 202 finds it), then
+    ``Start`` is published. If the publish fails, the stored job is marked failed and the client
+    gets a 503, so no job is left pending with nothing to run it.
     """
 
     async def create_job(request: web.Request) -> web.Response:
@@ -55,10 +59,22 @@ def create_job_handler(bp: StateMachineBlueprint) -> Callable[[web.Request], Awa
         )
         if not await ctx.store.create_job(state):
             raise web.HTTPConflict(text=f"job {state.id} exists already")
-        await ctx.broker.publish(JOBS, envelope(state.id, Start(), now))
+        try:
+            await ctx.broker.publish(JOBS, envelope(state.id, Start(), now))
+        except Exception as exc:
+            await _abandon(ctx, state, f"could not be queued: {exc}")
+            raise web.HTTPServiceUnavailable(text="the job could not be queued; try again") from exc
         return json_response({"status": "accepted", "job_id": state.id}, status=202)
 
     return create_job
+
+
+async def _abandon(ctx: GatewayContext, state: JobState, error: str) -> None:
+    state.status, state.error, state.finished_at = FAILED, error, ctx.clock()
+    try:
+        await ctx.store.commit_job(state, expected_version=1)
+    except Exception:
+        log.exception("job %s could not be marked failed after a failed publish", state.id)
 
 
 async def get_job(request: web.Request) -> web.Response:
