@@ -41,9 +41,19 @@ class Settings:
     executor_max_concurrent_jobs: int = 100
     max_request_body_bytes: int = 1_048_576
     job_shards: int = 16
+    rabbitmq_url: str = ""
+    redis_url: str = ""
+    rabbitmq_queue_type: str = "classic"
+    rabbitmq_delivery_limit: int = 20
+    finished_job_ttl_seconds: float = 7 * 24 * 3600.0
     log_level: str = "INFO"
     log_format: str = "text"
     generated: tuple[str, ...] = field(default=())
+
+    @property
+    def distributed(self) -> bool:
+        """RabbitMQ and Redis are configured: run the distributed runtime."""
+        return bool(self.rabbitmq_url and self.redis_url)
 
     @property
     def worker_ttl(self) -> float:
@@ -93,6 +103,11 @@ class Settings:
             ),
             max_request_body_bytes=r.get("MAX_REQUEST_BODY_BYTES", _positive_int, d.max_request_body_bytes),
             job_shards=r.get("JOB_SHARDS", _positive_int, d.job_shards),
+            rabbitmq_url=r.get("RABBITMQ_URL", _url(("amqp", "amqps")), d.rabbitmq_url),
+            redis_url=r.get("REDIS_URL", _url(("redis", "rediss", "unix")), d.redis_url),
+            rabbitmq_queue_type=r.get("RABBITMQ_QUEUE_TYPE", _queue_type, d.rabbitmq_queue_type),
+            rabbitmq_delivery_limit=r.get("RABBITMQ_DELIVERY_LIMIT", _positive_int, d.rabbitmq_delivery_limit),
+            finished_job_ttl_seconds=r.get("FINISHED_JOB_TTL_SECONDS", _positive_float, d.finished_job_ttl_seconds),
             log_level=r.get("LOG_LEVEL", _log_level, d.log_level),
             log_format=r.get("LOG_FORMAT", _log_format, d.log_format),
             generated=tuple(generated),
@@ -146,6 +161,22 @@ def _directory(raw: str) -> str:
     if not Path(raw).is_dir():
         raise ValueError("is not a directory")
     return raw
+
+
+def _url(schemes: tuple[str, ...]) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        scheme, sep, rest = raw.partition("://")
+        if not sep or scheme not in schemes or not rest:
+            raise ValueError(f"must be a URL starting with {' or '.join(s + '://' for s in schemes)}")
+        return raw
+
+    return parse
+
+
+def _queue_type(raw: str) -> str:
+    if raw.lower() not in ("classic", "quorum"):
+        raise ValueError("must be classic or quorum")
+    return raw.lower()
 
 
 def _log_level(raw: str) -> str:

@@ -124,3 +124,26 @@ def test_settings_are_frozen() -> None:
 
     with pytest.raises(AttributeError):
         s.api_port = 1  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("RABBITMQ_URL", "localhost:5672"),
+        ("RABBITMQ_URL", "http://localhost"),
+        ("REDIS_URL", "localhost:6379"),
+        ("RABBITMQ_QUEUE_TYPE", "stream"),
+        ("FINISHED_JOB_TTL_SECONDS", "-5"),
+    ],
+)
+def test_bad_distributed_settings_name_the_variable(variable: str, value: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({variable: value})
+    assert caught.value.variable == variable
+
+
+def test_the_distributed_runtime_needs_both_urls() -> None:
+    assert not Settings.from_env({"RABBITMQ_URL": "amqp://guest:guest@127.0.0.1/"}).distributed
+    both = Settings.from_env({"RABBITMQ_URL": "amqp://guest:guest@127.0.0.1/", "REDIS_URL": "redis://127.0.0.1:6379/0"})
+    assert both.distributed
+    assert both.rabbitmq_queue_type == "classic"
