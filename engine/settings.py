@@ -7,6 +7,7 @@ naming the variable, so ``avtomat up`` stops with a clear message instead of hal
 from __future__ import annotations
 
 import math
+import re
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ class Settings:
     executor_max_concurrent_jobs: int = 100
     max_request_body_bytes: int = 1_048_576
     job_shards: int = 16
+    namespace: str = "avtomat"
     rabbitmq_url: str = ""
     redis_url: str = ""
     rabbitmq_queue_type: str = "classic"
@@ -103,6 +105,7 @@ class Settings:
             ),
             max_request_body_bytes=r.get("MAX_REQUEST_BODY_BYTES", _positive_int, d.max_request_body_bytes),
             job_shards=r.get("JOB_SHARDS", _positive_int, d.job_shards),
+            namespace=r.get("AVTOMAT_NAMESPACE", _name, d.namespace),
             rabbitmq_url=r.get("RABBITMQ_URL", _url(("amqp", "amqps")), d.rabbitmq_url),
             redis_url=r.get("REDIS_URL", _url(("redis", "rediss", "unix")), d.redis_url),
             rabbitmq_queue_type=r.get("RABBITMQ_QUEUE_TYPE", _queue_type, d.rabbitmq_queue_type),
@@ -171,6 +174,12 @@ def _url(schemes: tuple[str, ...]) -> Callable[[str], str]:
         return raw
 
     return parse
+
+
+def _name(raw: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}", raw):
+        raise ValueError("must be 1-63 letters, digits, '_' or '-', starting with a letter or digit")
+    return raw
 
 
 def _queue_type(raw: str) -> str:

@@ -1,5 +1,13 @@
-"""The ``avtomat`` command. ``avtomat up`` runs the embedded runtime with the blueprints of
-``BLUEPRINTS_DIR`` and prints where to send jobs and which tokens to use."""
+"""The ``avtomat`` command.
+
+- ``avtomat up``: everything in one process — the embedded runtime, or, when ``RABBITMQ_URL``
+  and ``REDIS_URL`` are set, a node and a gateway on the distributed runtime.
+- ``avtomat node``: the actors only, against RabbitMQ and Redis.
+- ``avtomat gateway``: the HTTP gateway only, against RabbitMQ and Redis.
+
+Settings come from the environment and are validated first: a bad value exits with status 2 and
+a message naming the variable.
+"""
 
 from __future__ import annotations
 
@@ -10,53 +18,70 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from engine.errors import AvtomatError
+from engine.errors import AvtomatError, ConfigError
 from engine.registry import BlueprintRegistry
 from engine.settings import Settings
-from transport.embedded import embedded
 from transport.loader import load_blueprints
 from transport.logs import configure_logging
+from transport.runtime import Runtime, runtime
+
+ROLES = {"up": (True, True), "node": (True, False), "gateway": (False, True)}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="avtomat", description="avtomat orchestrator")
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("up", help="run everything in one process (embedded runtime)")
+    commands.add_parser("up", help="run everything in one process (embedded unless RABBITMQ_URL/REDIS_URL are set)")
+    commands.add_parser("node", help="run the actors against RabbitMQ and Redis")
+    commands.add_parser("gateway", help="run the HTTP gateway against RabbitMQ and Redis")
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env(os.environ)
+        if args.command != "up" and not settings.distributed:
+            raise ConfigError("RABBITMQ_URL", f"'avtomat {args.command}' needs RABBITMQ_URL and REDIS_URL")
+        if settings.distributed and ROLES[args.command][1] and settings.generated:
+            raise ConfigError(
+                settings.generated[0], "must be set on the distributed runtime: every gateway must share it"
+            )
         configure_logging(settings.log_level, settings.log_format)
         registry = BlueprintRegistry()
         load_blueprints(settings.blueprints_dir, registry)
     except AvtomatError as exc:
         print(f"avtomat: {exc}", file=sys.stderr)
         return 2
-    if args.command == "up":
-        asyncio.run(_up(settings, registry))
+    node, gateway = ROLES[args.command]
+    try:
+        asyncio.run(_serve(settings, registry, node=node, gateway=gateway))
+    except (OSError, ConnectionError) as exc:
+        print(f"avtomat: cannot start: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
-async def _up(settings: Settings, registry: BlueprintRegistry) -> None:
+async def _serve(settings: Settings, registry: BlueprintRegistry, *, node: bool, gateway: bool) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with embedded(settings, registry) as runtime:
-        _banner(runtime.url, settings, registry)
+    async with runtime(settings, registry, node=node, gateway=gateway) as running:
+        _banner(running, registry)
         await stop.wait()
     print("avtomat: stopped", flush=True)
 
 
-def _banner(url: str, settings: Settings, registry: BlueprintRegistry) -> None:
-    lines = [f"avtomat is up on the embedded runtime at {url}", ""]
-    lines += ["Blueprints (POST to create a job):"]
-    lines += [f"  {bp.name:<24} {url}{registry.path_of(bp)}" for bp in registry] or ["  (none)"]
-    lines += [
-        "",
-        f"CLIENT_TOKEN={settings.client_token}",
-        f"GLOBAL_WORKER_TOKEN={settings.global_worker_token}",
-        f"ORCHESTRATOR_SECRET_KEY={settings.orchestrator_secret_key}",
-    ]
+def _banner(running: Runtime, registry: BlueprintRegistry) -> None:
+    settings = running.settings
+    roles = " and ".join(r for r, on in (("node", running.node), ("gateway", running.url)) if on)
+    lines = [f"avtomat {roles} up on the {running.kind} runtime" + (f" at {running.url}" if running.url else "")]
+    if running.url:
+        lines += ["", "Blueprints (POST to create a job):"]
+        lines += [f"  {bp.name:<24} {running.url}{registry.path_of(bp)}" for bp in registry] or ["  (none)"]
+        lines += [
+            "",
+            f"CLIENT_TOKEN={settings.client_token}",
+            f"GLOBAL_WORKER_TOKEN={settings.global_worker_token}",
+            f"ORCHESTRATOR_SECRET_KEY={settings.orchestrator_secret_key}",
+        ]
     if settings.generated:
         lines += [
             "",

@@ -20,6 +20,8 @@ from typing import NoReturn
 import pytest
 
 from engine.messages import Envelope
+from tests.conformance.rabbitmq_case import rabbitmq_broker_case
+from tests.conformance.redis_case import redis_store
 from transport.broker import Broker, Consumer, Delivery
 from transport.memory import MemoryBroker, MemoryStore
 from transport.store import Store
@@ -67,6 +69,7 @@ async def _memory_broker() -> AsyncIterator[BrokerCase]:
 
 BROKERS: dict[str, Callable[[], contextlib.AbstractAsyncContextManager[BrokerCase]]] = {
     "memory": _memory_broker,
+    "rabbitmq": rabbitmq_broker_case,
 }
 
 
@@ -152,6 +155,7 @@ async def _memory_store() -> AsyncIterator[Store]:
 
 STORES: dict[str, Callable[[], contextlib.AbstractAsyncContextManager[Store]]] = {
     "memory": _memory_store,
+    "redis": redis_store,
 }
 
 

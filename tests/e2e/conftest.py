@@ -18,6 +18,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.servers import distributed_env, fresh_namespace, purge
+from transport.topology import LocalTopology
+
 HERE = Path(__file__).parent
 ROOT = HERE.parent.parent
 
@@ -64,30 +67,56 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: flo
     raise RuntimeError(f"avtomat did not answer within {timeout} s:\n{log.read_text()}")
 
 
-@pytest.fixture(scope="module")
-def orchestrator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Orchestrator]:
-    port = _free_port()
-    orch = Orchestrator(f"http://127.0.0.1:{port}", "client-e2e", "worker-e2e", "secret-e2e")
+@pytest.fixture(scope="module", params=["embedded", "distributed"])
+def orchestrator(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Orchestrator]:
+    """avtomat as users run it: ``avtomat up`` (embedded), or two ``avtomat node`` processes and a
+    ``avtomat gateway`` on RabbitMQ and Redis (distributed)."""
+    secrets = {"CLIENT_TOKEN": "client-e2e", "GLOBAL_WORKER_TOKEN": "worker-e2e", "ORCHESTRATOR_SECRET_KEY": "s-e2e"}
     env = {
         **os.environ,
-        "API_PORT": str(port),
-        "CLIENT_TOKEN": orch.client_token,
-        "GLOBAL_WORKER_TOKEN": orch.worker_token,
-        "ORCHESTRATOR_SECRET_KEY": orch.secret,
+        **secrets,
         "BLUEPRINTS_DIR": str(HERE / "blueprints"),
         "RETRY_BACKOFF_BASE_SECONDS": "0.05",
         "WORKER_HEALTH_CHECK_INTERVAL_SECONDS": "5",
     }
+    if request.param == "embedded":
+        yield from _embedded(env, tmp_path_factory)
+    else:
+        yield from _distributed(env, tmp_path_factory)
+
+
+def _orchestrator(url: str, env: dict[str, str]) -> Orchestrator:
+    return Orchestrator(url, env["CLIENT_TOKEN"], env["GLOBAL_WORKER_TOKEN"], env["ORCHESTRATOR_SECRET_KEY"])
+
+
+def _embedded(env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Orchestrator]:
+    port = _free_port()
     log = tmp_path_factory.mktemp("avtomat") / "avtomat.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "transport.cli", "up"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
+            [sys.executable, "-m", "transport.cli", "up"],
+            cwd=ROOT,
+            env={**env, "API_PORT": str(port)},
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     try:
-        _wait_ready(orch.url, proc, log)
-        yield orch
+        _wait_ready(f"http://127.0.0.1:{port}", proc, log)
+        yield _orchestrator(f"http://127.0.0.1:{port}", env)
     finally:
         _stop(proc)
+
+
+def _distributed(env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Orchestrator]:
+    namespace = fresh_namespace("e2e")
+    env = {**env, **distributed_env(namespace)}
+    topology = LocalTopology(env, nodes=2, gateways=1, log_dir=tmp_path_factory.mktemp("topology"))
+    try:
+        topology.start()
+        yield _orchestrator(topology.urls[0], env)
+    finally:
+        topology.stop()
+        purge(namespace)
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,108 @@
+"""Every Redis key and channel name the Redis store uses, in one place (STYLE.md, rule 10).
+
+Each function takes the store's ``prefix``; every name starts with ``{prefix}:``, so one prefix
+is one isolated namespace (a deployment, or a test). Families never extend one another
+(``worker:`` vs ``workers``, ``tasks:`` vs ``task-seq``), so an id containing ``:`` cannot make
+two families collide.
+
+Lua scripts that must derive a key from a value they read (the lease of the task they picked)
+get the family's prefix from here (``lease_family``), never a literal.
+"""
+
+from __future__ import annotations
+
+# -- jobs -------------------------------------------------------------------------------------
+
+
+def job(prefix: str, job_id: str) -> str:
+    """Hash: ``v`` = version (int, read by Lua), ``s`` = msgpack ``JobState``."""
+    return f"{prefix}:job:{job_id}"
+
+
+def progress(prefix: str, job_id: str) -> str:
+    """String: msgpack ``(progress, message)``; expires with its job."""
+    return f"{prefix}:progress:{job_id}"
+
+
+# -- deadlines --------------------------------------------------------------------------------
+
+
+def deadlines(prefix: str) -> str:
+    """Sorted set: envelope id -> ``at`` (epoch seconds)."""
+    return f"{prefix}:deadlines"
+
+
+def deadline_items(prefix: str) -> str:
+    """Hash: envelope id -> msgpack ``Scheduled``."""
+    return f"{prefix}:deadline-items"
+
+
+# -- tasks ------------------------------------------------------------------------------------
+
+
+def task_queue(prefix: str, skill: str) -> str:
+    """Sorted set per skill: ``{seq:020d}:{task_id}`` -> ``-priority``."""
+    return f"{prefix}:tasks:{skill}"
+
+
+def task_offers(prefix: str) -> str:
+    """Hash: task id -> msgpack ``TaskOffer`` of every queued task."""
+    return f"{prefix}:task-offers"
+
+
+def task_jobs(prefix: str) -> str:
+    """Hash: task id -> job id of every queued task (so Lua can write the lease without decoding)."""
+    return f"{prefix}:task-jobs"
+
+
+def task_seq(prefix: str) -> str:
+    """Counter: the push sequence that makes equal priorities FIFO."""
+    return f"{prefix}:task-seq"
+
+
+def lease_family(prefix: str) -> str:
+    """The common start of every lease key; the take script appends the task id."""
+    return f"{prefix}:lease:"
+
+
+def lease(prefix: str, task_id: str) -> str:
+    """String: msgpack ``Lease`` of a taken task."""
+    return lease_family(prefix) + task_id
+
+
+def task_channel(prefix: str) -> str:
+    """Pub/sub channel (not a key): the skill of every task pushed, to wake waiting takers."""
+    return f"{prefix}:task-pushed"
+
+
+# -- workers ----------------------------------------------------------------------------------
+
+
+def worker(prefix: str, worker_id: str) -> str:
+    """String: msgpack ``WorkerRecord``; expires a grace period after ``expires_at``."""
+    return f"{prefix}:worker:{worker_id}"
+
+
+def workers(prefix: str) -> str:
+    """Sorted set: worker id -> ``expires_at`` of every registered worker."""
+    return f"{prefix}:workers"
+
+
+def workers_with_skill(prefix: str, skill: str) -> str:
+    """Sorted set (capability set): worker id -> ``expires_at`` of the workers having ``skill``."""
+    return f"{prefix}:workers:skill:{skill}"
+
+
+def workers_hot(prefix: str, skill: str) -> str:
+    """Sorted set (hot set): worker id -> ``expires_at`` of the workers holding ``skill`` warm."""
+    return f"{prefix}:workers:hot:{skill}"
+
+
+def worker_indexes(prefix: str, worker_id: str) -> str:
+    """Set: the capability and hot sets one worker is in, to leave those it no longer has."""
+    return f"{prefix}:worker-indexes:{worker_id}"
+
+
+def worker_index_registry(prefix: str) -> str:
+    """Set: every capability and hot set in use, so pruning expired entries can visit them all."""
+    return f"{prefix}:worker-index-keys"

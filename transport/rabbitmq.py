@@ -1,0 +1,325 @@
+"""The RabbitMQ broker (aio-pika): every route is ``shards`` durable queues, never a queue per job.
+
+Topology (names from ``transport.names``), declared idempotently on a route's first use: a
+durable direct exchange; ``shards`` durable ``x-single-active-consumer`` queues bound by routing
+key = ``shard_of(key)``; a fanout dead-letter exchange and queue. Quorum adds ``x-delivery-limit``.
+
+Order: a key's messages share a shard queue, and single active consumer gives a queue to one
+consumer at a time, so they reach one node in publish order. Who acks: the holder of a
+``Delivery`` (the runtime, after commit); a consumer closing or a channel or process dying
+returns every unacked message, marked redelivered. Reconnect: ``connect_robust`` re-declares the
+topology and restores every consumer not cancelled; deliveries of the lost channel are void
+(already requeued), and settling one raises ``ChannelInvalidStateError`` instead of settling
+whichever message now has its delivery tag.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import AsyncIterator
+from types import TracebackType
+
+import aio_pika
+from aio_pika.abc import AbstractExchange, AbstractIncomingMessage, AbstractQueue, AbstractRobustChannel, FieldValue
+from aio_pika.exceptions import AMQPError, ChannelInvalidStateError
+
+from engine.errors import MessageDecodeError
+from engine.messages import Envelope, decode, encode
+from transport.names import RouteNames, route_names, routing_key
+from transport.sharding import shard_of
+
+log = logging.getLogger(__name__)
+
+CONTENT_TYPE = "application/msgpack"
+_CANCEL_TIMEOUT = 10.0  # seconds; past it (say, mid-reconnect) the consumer's channel is closed instead
+_SETTLE_ERRORS = (AMQPError, ChannelInvalidStateError)
+
+
+class RabbitBroker:
+    """``Broker`` on RabbitMQ. ``await broker.connect()`` (or ``async with``) before use."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        shards: int = 16,
+        queue_type: str = "classic",
+        delivery_limit: int = 20,
+        prefix: str = "avtomat",
+        publish_timeout: float = 30.0,
+    ) -> None:
+        route_names(prefix, "check", queue_type, shards)  # a bad prefix, type or count fails here, not later
+        self._url, self._shards, self._prefix = url, shards, prefix
+        self._queue_type, self._delivery_limit = queue_type, delivery_limit
+        self._publish_timeout = publish_timeout
+        self._connection: aio_pika.abc.AbstractRobustConnection | None = None
+        self._publisher: AbstractRobustChannel | None = None
+        self._routes: dict[str, tuple[RouteNames, AbstractExchange]] = {}
+        self._declaring = asyncio.Lock()
+        self._consumers: set[RabbitConsumer] = set()
+        self._closed = False
+
+    async def connect(self) -> None:
+        """Connect and open the publishing channel (publisher confirms). Idempotent."""
+        if self._connection is None:
+            self._connection = await aio_pika.connect_robust(self._url)
+            self._publisher = await self._connection.channel(publisher_confirms=True, on_return_raises=True)
+
+    async def __aenter__(self) -> RabbitBroker:
+        await self.connect()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    @property
+    def routes(self) -> frozenset[str]:
+        """The routes this broker has declared so far."""
+        return frozenset(self._routes)
+
+    def names(self, route: str) -> RouteNames:
+        return route_names(self._prefix, route, self._queue_type, self._shards)
+
+    async def publish(self, route: str, env: Envelope) -> None:
+        """Return once RabbitMQ confirmed the message (persistent, routed to its shard queue).
+
+        Mid-reconnect it waits for the channel to be restored, up to ``publish_timeout``
+        (then ``TimeoutError``); a channel lost in between raises ``ConnectionError``. Both are
+        transient (retry); ``aio_pika.exceptions.DeliveryError`` means refused or unroutable.
+        """
+        message = aio_pika.Message(
+            encode(env), message_id=env.id, content_type=CONTENT_TYPE, delivery_mode=aio_pika.DeliveryMode.PERSISTENT
+        )
+        key = routing_key(shard_of(env.key, self._shards))
+        try:
+            async with asyncio.timeout(self._publish_timeout):
+                _, exchange = await self._route(route)
+                await self._connected()[1].ready()
+                await exchange.publish(message, routing_key=key, mandatory=True)
+        except ChannelInvalidStateError as exc:
+            raise ConnectionError(f"RabbitMQ channel lost while publishing {env.id}: {exc}") from exc
+
+    def consume(self, route: str, *, prefetch: int) -> RabbitConsumer:
+        """A consumer of every shard queue of ``route``; it subscribes when first iterated."""
+        consumer = RabbitConsumer(self, route, prefetch)
+        self._consumers.add(consumer)
+        return consumer
+
+    async def dead_letters(self, route: str) -> list[Envelope]:
+        """The envelopes dead-lettered on ``route``, oldest first, left in place (for inspection).
+
+        basic.get holds each one unacked until the queue is empty; closing the channel puts them
+        back in order. Dead-lettering is asynchronous (a nack has no confirm): one nacked a moment
+        ago may not be here yet. Undecodable bodies are skipped (read the queue for raw bytes).
+        """
+        names, _ = await self._route(route)
+        channel = await self._connected()[0].channel(publisher_confirms=False)
+        try:
+            queue = await channel.get_queue(names.dead_letter_queue, ensure=False)
+            envelopes: list[Envelope] = []
+            while (message := await queue.get(no_ack=False, fail=False)) is not None:
+                try:
+                    envelopes.append(decode(message.body))
+                except MessageDecodeError:
+                    log.warning("%s: undecodable dead letter %s skipped", route, message.message_id)
+            return envelopes
+        finally:
+            await channel.close()
+
+    async def close(self) -> None:
+        """Close every consumer (unacked messages return to their queues), then the connection. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        for consumer in list(self._consumers):
+            await consumer.close()
+        if self._connection is not None:
+            await self._connection.close()
+
+    def _connected(self) -> tuple[aio_pika.abc.AbstractRobustConnection, AbstractRobustChannel]:
+        if self._connection is None or self._publisher is None or self._closed:
+            raise RuntimeError("RabbitBroker is not connected (use connect() or async with)")
+        return self._connection, self._publisher
+
+    async def _route(self, route: str) -> tuple[RouteNames, AbstractExchange]:
+        cached = self._routes.get(route)
+        if cached is not None:
+            return cached
+        async with self._declaring:
+            if route not in self._routes:
+                names = self.names(route)
+                self._routes[route] = (names, await self._declare(names))
+            return self._routes[route]
+
+    async def _declare(self, names: RouteNames) -> AbstractExchange:
+        """Declare one route's topology on the (robust) publishing channel, which re-declares it
+        after a reconnect. An existing queue with other arguments fails with PRECONDITION_FAILED."""
+        _, channel = self._connected()
+        dead_exchange = await channel.declare_exchange(
+            names.dead_letter_exchange, aio_pika.ExchangeType.FANOUT, durable=True
+        )
+        dead_queue = await channel.declare_queue(
+            names.dead_letter_queue, durable=True, arguments={"x-queue-type": self._queue_type}
+        )
+        await dead_queue.bind(dead_exchange, routing_key="")
+        exchange = await channel.declare_exchange(names.exchange, aio_pika.ExchangeType.DIRECT, durable=True)
+        for shard, name in enumerate(names.shard_queues):
+            queue = await channel.declare_queue(name, durable=True, arguments=self._shard_arguments(names))
+            await queue.bind(exchange, routing_key=routing_key(shard))
+        return exchange
+
+    def _shard_arguments(self, names: RouteNames) -> dict[str, FieldValue]:
+        arguments: dict[str, FieldValue] = {
+            "x-queue-type": self._queue_type,
+            "x-single-active-consumer": True,
+            "x-dead-letter-exchange": names.dead_letter_exchange,
+        }
+        if self._queue_type == "quorum":
+            arguments["x-delivery-limit"] = self._delivery_limit
+            # A dead letter leaves the shard queue only once the dead-letter queue confirmed it;
+            # RabbitMQ requires reject-publish overflow for that (no length limit is set, so moot).
+            arguments |= {"x-dead-letter-strategy": "at-least-once", "x-overflow": "reject-publish"}
+        return arguments
+
+
+class RabbitDelivery:
+    """One received message. ``delivery_count`` is exact on quorum queues (``x-delivery-count``,
+    the number of earlier failed deliveries, plus one); classic queues count nothing, so there it
+    is 1, or 2 for "redelivered at least once"."""
+
+    def __init__(self, consumer: RabbitConsumer, message: AbstractIncomingMessage, env: Envelope) -> None:
+        self.envelope = env
+        self.redelivered = bool(message.redelivered)
+        earlier = message.headers.get("x-delivery-count")  # quorum queues only; absent on a first delivery
+        self.delivery_count = earlier + 1 if type(earlier) is int else 1 + self.redelivered
+        self._consumer, self._message = consumer, message
+        self._settled = False
+
+    async def ack(self) -> None:
+        """Acknowledge; only the first ack or nack counts, later calls do nothing."""
+        if self._claim():
+            await self._message.ack()
+
+    async def nack(self, requeue: bool = True) -> None:
+        """Requeue (redelivered, before later messages of its queue) or dead-letter (``requeue=False``)."""
+        if self._claim():
+            await self._message.nack(requeue=requeue)
+
+    def _claim(self) -> bool:
+        if self._settled or self._consumer._closed:  # closed: RabbitMQ has it back already
+            return False
+        self._settled = True
+        self._consumer._release(self)
+        return True
+
+
+class RabbitConsumer:
+    """Consumes all shard queues of a route on its own channel, with manual acks.
+
+    Subscribes to the queues in shard order on first iteration, so of two consumers the first
+    to subscribe is the single active consumer of every queue. RabbitMQ's prefetch counts per
+    queue (quorum queues refuse a channel-wide one), so up to ``prefetch`` per queue may be
+    buffered here, unacked; the iterator hands out at most ``prefetch`` unsettled deliveries.
+    """
+
+    def __init__(self, broker: RabbitBroker, route: str, prefetch: int) -> None:
+        if prefetch < 1:
+            raise ValueError("prefetch must be positive")
+        self._broker, self._route, self._prefetch = broker, route, prefetch
+        self._channel: AbstractRobustChannel | None = None
+        self._subscriptions: list[tuple[AbstractQueue, str]] = []  # (queue, consumer tag)
+        self._buffer: deque[AbstractIncomingMessage] = deque()  # received, not yet handed out
+        self._in_hand: set[RabbitDelivery] = set()  # handed out, not yet settled
+        self._wakeup = asyncio.Event()
+        self._lock = asyncio.Lock()  # subscribe and cancel never interleave
+        self._cancelled = self._closed = False
+
+    def __aiter__(self) -> AsyncIterator[RabbitDelivery]:
+        return self._deliveries()
+
+    async def _deliveries(self) -> AsyncIterator[RabbitDelivery]:
+        """Hand out buffered messages in arrival order while fewer than ``prefetch`` are in hand."""
+        await self._subscribe()
+        while not self._cancelled:
+            if not self._buffer or len(self._in_hand) >= self._prefetch:
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            message = self._buffer.popleft()
+            try:
+                env = decode(message.body)
+            except MessageDecodeError as exc:
+                await self._dead_letter(message, exc)
+                continue
+            delivery = RabbitDelivery(self, message, env)
+            self._in_hand.add(delivery)
+            yield delivery
+
+    async def _subscribe(self) -> None:
+        async with self._lock:
+            if self._cancelled or self._channel is not None:
+                return
+            names, _ = await self._broker._route(self._route)
+            channel = self._channel = await self._broker._connected()[0].channel(publisher_confirms=False)
+            channel.close_callbacks.add(self._on_channel_lost)
+            await channel.set_qos(prefetch_count=self._prefetch)
+            arguments = self._broker._shard_arguments(names)
+            for name in names.shard_queues:  # the same order in every consumer: see the class docstring
+                queue = await channel.declare_queue(name, durable=True, arguments=arguments)
+                self._subscriptions.append((queue, await queue.consume(self._on_message)))
+
+    async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        self._buffer.append(message)  # no await before this: arrival order is kept
+        self._wakeup.set()
+
+    def _on_channel_lost(self, _channel: object, _exc: BaseException | None) -> None:
+        """The channel closed (reconnect, or our close): RabbitMQ has requeued all it held."""
+        self._buffer.clear()
+        self._in_hand.clear()
+        self._wakeup.set()
+
+    def _release(self, delivery: RabbitDelivery) -> None:
+        self._in_hand.discard(delivery)
+        self._wakeup.set()
+
+    async def _dead_letter(self, message: AbstractIncomingMessage, exc: MessageDecodeError) -> None:
+        log.error("%s: dead-lettering undecodable message %s: %s", self._route, message.message_id, exc)
+        try:
+            await message.nack(requeue=False)
+        except _SETTLE_ERRORS:
+            log.warning("%s: channel lost; undecodable %s will be redelivered", self._route, message.message_id)
+
+    async def cancel(self) -> None:
+        """basic.cancel every queue: iteration ends, deliveries in hand can still be settled, and
+        RabbitMQ hands the queues to the next consumer. Idempotent; a concurrent call (say, a
+        close() while the node's cancel() is under way) returns when the first is done."""
+        self._cancelled = True
+        self._wakeup.set()
+        try:
+            async with asyncio.timeout(_CANCEL_TIMEOUT), self._lock:
+                while self._subscriptions:
+                    queue, tag = self._subscriptions.pop(0)
+                    await queue.cancel(tag)
+        except (TimeoutError, *_SETTLE_ERRORS) as exc:
+            log.warning("%s: cancel failed (%r); closing the channel instead", self._route, exc)
+            await self._close_channel()
+
+    async def close(self) -> None:
+        """Cancel, then close the channel: RabbitMQ requeues every unacked delivery, and settling
+        one afterwards does nothing. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        await self.cancel()
+        await self._close_channel()
+        self._broker._consumers.discard(self)
+
+    async def _close_channel(self) -> None:
+        channel = self._channel
+        if channel is not None:
+            await channel.close()  # also when already lost: keeps the robust connection from restoring it
+        self._on_channel_lost(channel, None)

@@ -1,0 +1,470 @@
+"""The Redis store: the ``Store`` contract on Redis, shared by every node of a deployment.
+
+Layout (every name comes from ``transport.keys``): a job is a hash (``v`` version, ``s`` msgpack
+state) beside a small progress key; deadlines are a sorted set plus a hash of envelopes; tasks
+wait in a sorted set per skill with their offers in a hash; a worker is a record key plus
+entries in the sorted sets (id -> ``expires_at``) of all workers, of each skill and of each hot
+skill, the capability sets the router reads.
+
+Atomicity and crashes: every method is one atomic server step (a Lua script or a MULTI), so a
+write is whole or absent, and what a returned call wrote survives the caller (Redis's own
+persistence is the deployment's choice). A command whose connection breaks is re-sent, up to 3
+times; that is harmless everywhere except where the first send had already taken effect:
+``create_job`` then answers False for the job it created, ``commit_job`` raises
+``VersionConflict`` for the state it wrote (the redelivered message is then found applied), and
+``take_task`` leaves the first task leased to a worker that never got it, as does a
+``take_task`` cancelled while its script runs; only the job's dispatch timeout recovers that task.
+
+Waiting takers hold no Redis connection: they park on an in-process event, woken by this store's
+pushes and by one pub/sub subscription per store (pushes on other nodes), and re-check every
+``poll_interval`` seconds in case a notification was lost.
+
+Finished jobs are not kept forever: the commit that makes a job terminal sets its TTL (and its
+progress's) to ``finished_job_ttl``; PostgreSQL keeps the history.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Iterator, Sequence
+from types import TracebackType
+from typing import Any, Self, cast
+
+import msgspec
+from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.typing import EncodableT
+
+from engine.errors import VersionConflict
+from engine.job import JobState, decode_state, encode_state
+from engine.messages import TaskOffer
+from transport import keys
+from transport.store import Lease, Scheduled, WorkerRecord
+
+log = logging.getLogger(__name__)
+
+LEASE_TTL_SECONDS = 7 * 24 * 3600  # a lease outlives any sane result deadline, then cleans itself up
+WORKER_KEY_GRACE_SECONDS = 60.0  # a record outlives its expires_at a little (clock skew between nodes)
+_RECONNECT_DELAY = 1.0
+
+# KEYS: job. ARGV: state. Creates version 1 unless the job exists; returns 1 if created.
+_CREATE_JOB = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'v', 1, 's', ARGV[1])
+return 1
+"""
+
+# KEYS: job, progress. ARGV: expected version, state, TTL in ms (0: not terminal).
+# Returns the version found (-1: no such job); the state was written iff it equals the expected one.
+_COMMIT_JOB = """
+local found = tonumber(redis.call('HGET', KEYS[1], 'v') or '-1')
+if found ~= tonumber(ARGV[1]) then return found end
+redis.call('HSET', KEYS[1], 'v', found + 1, 's', ARGV[2])
+if ARGV[3] == '0' then
+  redis.call('PERSIST', KEYS[1])
+  redis.call('PERSIST', KEYS[2])
+else
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+  redis.call('PEXPIRE', KEYS[2], ARGV[3])
+end
+return found
+"""
+
+# KEYS: progress, job. ARGV: value, TTL in ms if there is no job. Progress expires with its job.
+_SET_PROGRESS = """
+redis.call('SET', KEYS[1], ARGV[1])
+local ttl = redis.call('PTTL', KEYS[2])
+if ttl > 0 then redis.call('PEXPIRE', KEYS[1], ttl)
+elseif ttl == -2 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+"""
+
+# KEYS: deadlines, deadline items. ARGV: now, limit. The due envelopes, earliest first.
+_DUE = """
+local items = {}
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])) do
+  local item = redis.call('HGET', KEYS[2], id)
+  if item then items[#items + 1] = item end
+end
+return items
+"""
+
+# KEYS: skill queue, offers, task jobs, sequence, lease. ARGV: task id, job id, -priority, offer,
+# channel, skill. Queues the task unless it is queued or leased; returns 1 if queued.
+_PUSH_TASK = """
+if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 or redis.call('EXISTS', KEYS[5]) == 1 then return 0 end
+local member = string.format('%020d', redis.call('INCR', KEYS[4])) .. ':' .. ARGV[1]
+redis.call('ZADD', KEYS[1], ARGV[3], member)
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[4])
+redis.call('HSET', KEYS[3], ARGV[1], ARGV[2])
+redis.call('PUBLISH', ARGV[5], ARGV[6])
+return 1
+"""
+
+# KEYS: offers, task jobs, then one queue per skill. ARGV: lease key family, worker id, taken at,
+# lease TTL in ms. Pops the best head (lowest score = highest priority, then lowest sequence),
+# writes its lease (msgpack map, decoded as ``Lease``) and returns its offer, or nil.
+_TAKE_TASK = """
+local best, best_member, best_score, best_seq
+for i = 3, #KEYS do
+  local head = redis.call('ZRANGE', KEYS[i], 0, 0, 'WITHSCORES')
+  if head[1] then
+    local score, seq = tonumber(head[2]), tonumber(string.sub(head[1], 1, 20))
+    if not best or score < best_score or (score == best_score and seq < best_seq) then
+      best, best_member, best_score, best_seq = KEYS[i], head[1], score, seq
+    end
+  end
+end
+if not best then return false end
+redis.call('ZREM', best, best_member)
+local task_id = string.sub(best_member, 22)
+local offer = redis.call('HGET', KEYS[1], task_id)
+local job_id = redis.call('HGET', KEYS[2], task_id)
+redis.call('HDEL', KEYS[1], task_id)
+redis.call('HDEL', KEYS[2], task_id)
+local lease = {task_id = task_id, job_id = job_id, worker_id = ARGV[2], taken_at = tonumber(ARGV[3])}
+redis.call('SET', ARGV[1] .. task_id, cmsgpack.pack(lease), 'PX', ARGV[4])
+return offer
+"""
+
+# KEYS: record, all workers, this worker's index list, index registry, then its capability and hot
+# sets. ARGV: worker id, record, expires_at, TTL in ms. Leaves the sets the worker no longer has.
+_PUT_WORKER = """
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[4])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+local wanted = {}
+for i = 5, #KEYS do wanted[KEYS[i]] = true end
+for _, key in ipairs(redis.call('SMEMBERS', KEYS[3])) do
+  if not wanted[key] then redis.call('ZREM', key, ARGV[1]) end
+end
+redis.call('DEL', KEYS[3])
+for i = 5, #KEYS do
+  redis.call('ZADD', KEYS[i], ARGV[3], ARGV[1])
+  redis.call('SADD', KEYS[3], KEYS[i])
+  redis.call('SADD', KEYS[4], KEYS[i])
+end
+if #KEYS > 4 then redis.call('PEXPIRE', KEYS[3], ARGV[4]) end
+"""
+
+# KEYS: all workers, index registry. ARGV: now. Drops entries expired at ``now`` from every set.
+_PRUNE_WORKERS = """
+if redis.call('ZCOUNT', KEYS[1], '-inf', ARGV[1]) == 0 then return 0 end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+for _, key in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', ARGV[1])
+  if redis.call('EXISTS', key) == 0 then redis.call('SREM', KEYS[2], key) end
+end
+return 1
+"""
+
+_encoder = msgspec.msgpack.Encoder()
+_offer = msgspec.msgpack.Decoder(TaskOffer)
+_scheduled = msgspec.msgpack.Decoder(Scheduled)
+_lease = msgspec.msgpack.Decoder(Lease)
+_worker = msgspec.msgpack.Decoder(WorkerRecord)
+_progress = msgspec.msgpack.Decoder(tuple[float, str | None])
+
+
+def _ms(seconds: float) -> int:
+    return max(1, round(seconds * 1000))
+
+
+class RedisStore:
+    """``Store`` on Redis. Use ``async with RedisStore(url)`` or ``await RedisStore.open(url)``.
+
+    ``prefix`` namespaces every key (one deployment, or one test); ``poll_interval`` bounds how long
+    a waiting taker can miss a lost pub/sub notification.
+    """
+
+    def __init__(
+        self, url: str, *, prefix: str = "avtomat", finished_job_ttl: float = 7 * 24 * 3600, poll_interval: float = 1.0
+    ) -> None:
+        # One pool per store, no I/O yet. A command whose connection broke is re-sent (see the module doc).
+        retry = Retry(ExponentialWithJitterBackoff(base=0.01, cap=1.0), retries=3)
+        self._redis = Redis.from_url(url, decode_responses=False, retry=retry)
+        self._prefix = prefix
+        self._finished_ttl_ms = _ms(finished_job_ttl)
+        self._poll_interval = poll_interval
+        script = self._redis.register_script  # registered once: hashed here, loaded on first use
+        self._create_job, self._commit_job = script(_CREATE_JOB), script(_COMMIT_JOB)
+        self._set_progress, self._due = script(_SET_PROGRESS), script(_DUE)
+        self._push_task, self._take_task = script(_PUSH_TASK), script(_TAKE_TASK)
+        self._put_worker, self._prune_workers = script(_PUT_WORKER), script(_PRUNE_WORKERS)
+        self._pubsub: PubSub | None = None
+        self._listener: asyncio.Task[None] | None = None
+        self._waiters: dict[str, set[asyncio.Event]] = {}
+        self._parked = 0
+        self._closed = False
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    @classmethod
+    async def open(cls, url: str, **options: Any) -> RedisStore:
+        store = cls(url, **options)
+        await store.connect()
+        return store
+
+    async def connect(self) -> None:
+        """Reach the server, subscribe to task notifications and start the listener; idempotent.
+
+        When it returns, the subscription is confirmed: a push made afterwards on any node wakes
+        this store's takers. On failure (``redis.exceptions.ConnectionError``) the store is closed.
+        """
+        if self._listener is not None:
+            return
+        if self._closed:
+            raise RuntimeError("RedisStore is closed")
+        pubsub = self._redis.pubsub()
+        self._pubsub = pubsub
+        try:
+            await self._redis.ping()
+            await pubsub.subscribe(keys.task_channel(self._prefix))
+            confirmation = await pubsub.get_message(timeout=5.0)
+            if confirmation is None or confirmation["type"] != "subscribe":
+                raise RedisConnectionError(f"no confirmation of the subscription, got {confirmation!r}")
+        except BaseException:
+            await self.close()
+            raise
+        self._listener = asyncio.create_task(self._listen(pubsub), name=f"redis-store-listener:{self._prefix}")
+
+    async def close(self) -> None:
+        """Stop the listener, release waiting takers (they return None), close the pool. Idempotent.
+
+        Re-raises, after closing everything, an error that killed the listener (a bug)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._wake_all()
+        listener, self._listener = self._listener, None
+        try:
+            if listener is not None:
+                listener.cancel()
+                await asyncio.wait({listener})
+        finally:
+            if self._pubsub is not None:
+                await self._pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
+            await self._redis.aclose()
+        if listener is not None and not listener.cancelled() and listener.exception() is not None:
+            raise RuntimeError("the task-notification listener failed") from listener.exception()
+
+    async def __aenter__(self) -> Self:
+        await self.connect()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def _listen(self, pubsub: PubSub) -> None:
+        """Wake this store's takers for every push announced on the channel, until cancelled.
+
+        Connection errors are logged and retried; takers then rely on their periodic re-check."""
+        while True:
+            try:
+                message = await pubsub.get_message(timeout=None)
+            except (RedisError, OSError) as exc:
+                log.warning("task notifications interrupted (%s); reconnecting in %.1f s", exc, _RECONNECT_DELAY)
+                self._wake_all()
+                await asyncio.sleep(_RECONNECT_DELAY)
+                continue
+            if message is None:
+                continue
+            if message["type"] == "message":
+                self._wake(bytes(message["data"]).decode())
+            elif message["type"] == "subscribe":  # re-subscribed after a reconnect: the gap went unannounced
+                self._wake_all()
+
+    # -- jobs ------------------------------------------------------------------------------
+
+    async def create_job(self, state: JobState) -> bool:
+        """Store ``state`` as version 1 unless the id exists (atomic); the caller's object is untouched."""
+        blob = encode_state(msgspec.structs.replace(state, version=1))
+        return bool(await self._create_job(keys=[keys.job(self._prefix, state.id)], args=[blob]))
+
+    async def load_job(self, job_id: str) -> JobState | None:
+        fields = await self._redis.hmget(keys.job(self._prefix, job_id), ["v", "s"])
+        version, blob = cast("list[bytes | None]", fields)
+        if version is None or blob is None:
+            return None
+        state = decode_state(blob)
+        state.version = int(version)  # ``v`` is authoritative: the blob may carry an older number
+        return state
+
+    async def commit_job(self, state: JobState, expected_version: int) -> None:
+        """Compare-and-set in one script: write ``state`` as ``expected_version + 1`` and set
+        ``state.version`` to it, or raise ``VersionConflict`` (nothing written, ``state`` untouched).
+        A terminal state gets the job and its progress the finished-job TTL; any other clears it."""
+        new_version = expected_version + 1
+        blob = encode_state(msgspec.structs.replace(state, version=new_version))
+        ttl_ms = self._finished_ttl_ms if state.terminal else 0
+        job_keys = [keys.job(self._prefix, state.id), keys.progress(self._prefix, state.id)]
+        found = int(await self._commit_job(keys=job_keys, args=[expected_version, blob, ttl_ms]))
+        if found != expected_version:
+            current = None if found < 0 else found
+            raise VersionConflict(f"job {state.id}: expected version {expected_version}, found {current}")
+        state.version = new_version
+
+    async def set_progress(self, job_id: str, progress: float, message: str | None) -> None:
+        """Overwrite the job's progress; it expires with the job (or after the finished-job TTL
+        if there is no such job)."""
+        progress_keys = [keys.progress(self._prefix, job_id), keys.job(self._prefix, job_id)]
+        await self._set_progress(keys=progress_keys, args=[_encoder.encode((progress, message)), self._finished_ttl_ms])
+
+    async def get_progress(self, job_id: str) -> tuple[float, str | None] | None:
+        raw = await self._get(keys.progress(self._prefix, job_id))
+        return None if raw is None else _progress.decode(raw)
+
+    # -- deadlines -------------------------------------------------------------------------
+
+    async def schedule(self, item: Scheduled) -> None:
+        """Add a deadline unless its envelope id is scheduled (then a no-op, whatever ``at``); MULTI."""
+        envelope_id = item.envelope.id
+        async with self._redis.pipeline(transaction=True) as multi:
+            multi.zadd(keys.deadlines(self._prefix), {envelope_id: item.at}, nx=True)
+            multi.hsetnx(keys.deadline_items(self._prefix), envelope_id, _encoder.encode(item))
+            await multi.execute()
+
+    async def due(self, now: float, limit: int) -> list[Scheduled]:
+        """Deadlines with ``at <= now``, earliest first (equal times by envelope id); not removed."""
+        if limit <= 0:
+            return []
+        deadline_keys = [keys.deadlines(self._prefix), keys.deadline_items(self._prefix)]
+        raws: list[bytes] = await self._due(keys=deadline_keys, args=[repr(now), limit])
+        return [_scheduled.decode(raw) for raw in raws]
+
+    async def unschedule(self, envelope_ids: Sequence[str]) -> None:
+        """Remove deadlines (unknown ids are ignored); MULTI. The id may be scheduled again afterwards."""
+        if not envelope_ids:
+            return
+        async with self._redis.pipeline(transaction=True) as multi:
+            multi.zrem(keys.deadlines(self._prefix), *envelope_ids)
+            multi.hdel(keys.deadline_items(self._prefix), *envelope_ids)
+            await multi.execute()
+
+    async def next_due(self) -> float | None:
+        head = cast(
+            "list[tuple[bytes, float]]", await self._redis.zrange(keys.deadlines(self._prefix), 0, 0, withscores=True)
+        )
+        return head[0][1] if head else None
+
+    # -- tasks -----------------------------------------------------------------------------
+
+    async def push_task(self, offer: TaskOffer) -> None:
+        """Queue ``offer`` for its skill and announce it; a no-op if the task id is queued or leased
+        (one script). Equal priorities are taken in push order across all nodes."""
+        p = self._prefix
+        push_keys = [keys.task_queue(p, offer.type), keys.task_offers(p), keys.task_jobs(p), keys.task_seq(p)]
+        args: list[EncodableT] = [offer.task_id, offer.job_id, repr(-offer.priority), _encoder.encode(offer)]
+        if await self._push_task(
+            keys=[*push_keys, keys.lease(p, offer.task_id)], args=[*args, keys.task_channel(p), offer.type]
+        ):
+            self._wake(offer.type)  # our own takers need not wait for the round trip through pub/sub
+
+    async def take_task(self, worker_id: str, skills: Sequence[str], timeout: float, now: float) -> TaskOffer | None:
+        """Take the best queued task of ``skills``, waiting up to ``timeout`` s (0: no wait, but a
+        queued task is still handed out). Pop and lease are one script, so a task goes to exactly
+        one taker. Waiting holds no Redis connection; see ``waiting_takers``."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max(timeout, 0.0)
+        event = asyncio.Event()
+        with self._registered(skills, event):
+            while True:
+                event.clear()  # before the attempt: a push during it sets the event again
+                offer = await self._take_once(worker_id, skills, now)
+                remaining = deadline - loop.time()
+                if offer is not None or remaining <= 0:
+                    return offer
+                self._parked += 1
+                try:
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(min(remaining, self._poll_interval)):
+                            await event.wait()
+                finally:
+                    self._parked -= 1
+                if self._closed:
+                    return None
+
+    @property
+    def prefix(self) -> str:
+        """The namespace of every key this store writes."""
+        return self._prefix
+
+    @property
+    def waiting_takers(self) -> int:
+        """``take_task`` calls of this store parked, waiting for a push (a gauge for metrics)."""
+        return self._parked
+
+    async def _take_once(self, worker_id: str, skills: Sequence[str], now: float) -> TaskOffer | None:
+        p = self._prefix
+        take_keys = [keys.task_offers(p), keys.task_jobs(p), *(keys.task_queue(p, skill) for skill in skills)]
+        args: list[EncodableT] = [keys.lease_family(p), worker_id, repr(now), LEASE_TTL_SECONDS * 1000]
+        raw: bytes | None = await self._take_task(keys=take_keys, args=args)
+        return None if raw is None else _offer.decode(raw)
+
+    @contextlib.contextmanager
+    def _registered(self, skills: Sequence[str], event: asyncio.Event) -> Iterator[None]:
+        for skill in skills:
+            self._waiters.setdefault(skill, set()).add(event)
+        try:
+            yield
+        finally:
+            for skill in skills:
+                events = self._waiters.get(skill)
+                if events is not None:
+                    events.discard(event)
+                    if not events:
+                        del self._waiters[skill]
+
+    def _wake(self, skill: str) -> None:
+        for event in self._waiters.get(skill, ()):
+            event.set()
+
+    def _wake_all(self) -> None:
+        for events in self._waiters.values():
+            for event in events:
+                event.set()
+
+    async def get_lease(self, task_id: str) -> Lease | None:
+        raw = await self._get(keys.lease(self._prefix, task_id))
+        return None if raw is None else _lease.decode(raw)
+
+    # -- workers ---------------------------------------------------------------------------
+
+    async def put_worker(self, record: WorkerRecord) -> None:
+        """Register or refresh a worker and its capability/hot set entries (one script); it leaves
+        the sets of skills it no longer lists. The key's TTL, on the wall clock, reaches a grace
+        period past ``expires_at``; whether it counts as alive is ``list_workers(now)``'s call."""
+        p, worker_id = self._prefix, record.worker_id
+        skill_sets = [keys.workers_with_skill(p, skill) for skill in record.skills]
+        indexes = dict.fromkeys([*skill_sets, *(keys.workers_hot(p, skill) for skill in record.hot_skills)])
+        ttl_ms = _ms(max(record.expires_at - time.time(), 0.0) + WORKER_KEY_GRACE_SECONDS)
+        worker_keys = [keys.worker(p, worker_id), keys.workers(p), keys.worker_indexes(p, worker_id)]
+        await self._put_worker(
+            keys=[*worker_keys, keys.worker_index_registry(p), *indexes],
+            args=[worker_id, _encoder.encode(record), repr(record.expires_at), ttl_ms],
+        )
+
+    async def get_worker(self, worker_id: str) -> WorkerRecord | None:
+        raw = await self._get(keys.worker(self._prefix, worker_id))
+        return None if raw is None else _worker.decode(raw)
+
+    async def list_workers(self, now: float) -> list[WorkerRecord]:
+        """Workers with ``expires_at > now``, soonest to expire first; first prunes entries expired
+        at ``now`` from every index (cheap when there are none). Vanished records are skipped."""
+        p = self._prefix
+        await self._prune_workers(keys=[keys.workers(p), keys.worker_index_registry(p)], args=[repr(now)])
+        ids = cast("list[bytes]", await self._redis.zrangebyscore(keys.workers(p), f"({now!r}", "+inf"))
+        if not ids:
+            return []
+        raws = cast("list[bytes | None]", await self._redis.mget([keys.worker(p, i.decode()) for i in ids]))
+        return [_worker.decode(raw) for raw in raws if raw is not None]
+
+    async def _get(self, key: str) -> bytes | None:
+        return cast("bytes | None", await self._redis.get(key))

@@ -1,0 +1,128 @@
+"""Wiring: the transports a configuration asks for, the node and the gateway on top of them.
+
+- Embedded (no ``RABBITMQ_URL``/``REDIS_URL``): in-memory broker and store, everything in one
+  process.
+- Distributed: RabbitMQ mailboxes and the Redis store; ``avtomat node`` runs the actors,
+  ``avtomat gateway`` the HTTP gateway, ``avtomat up`` both in one process. Any number of each
+  can run against one RabbitMQ and one Redis.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from actors.node import Node
+from engine.policy import StepPolicy
+from engine.registry import BlueprintRegistry
+from engine.settings import Settings
+from transport.broker import Broker
+from transport.gateway import GatewayContext, build_app
+from transport.memory import MemoryBroker, MemoryStore
+from transport.rabbitmq import RabbitBroker
+from transport.redis_store import RedisStore
+from transport.store import Store
+from transport.webhooks import HttpNotifier
+
+Clock = Callable[[], float]
+
+
+@dataclass(frozen=True, slots=True)
+class Runtime:
+    settings: Settings
+    broker: Broker
+    store: Store
+    node: Node | None
+    url: str | None
+
+    @property
+    def kind(self) -> str:
+        return "distributed" if self.settings.distributed else "embedded"
+
+
+def step_policy(settings: Settings) -> StepPolicy:
+    return StepPolicy(
+        max_step_retries=settings.job_max_retries,
+        task_max_attempts=settings.task_max_attempts,
+        backoff_base=settings.retry_backoff_base,
+        result_timeout=settings.worker_timeout_seconds,
+        dispatch_timeout=settings.dispatch_timeout_seconds,
+    )
+
+
+@asynccontextmanager
+async def transports(settings: Settings) -> AsyncIterator[tuple[Broker, Store]]:
+    """The broker and store the settings ask for, connected; closed on exit."""
+    if not settings.distributed:
+        memory_broker, memory_store = MemoryBroker(settings.job_shards), MemoryStore()
+        try:
+            yield memory_broker, memory_store
+        finally:
+            await memory_broker.close()
+            await memory_store.close()
+        return
+    broker = RabbitBroker(
+        settings.rabbitmq_url,
+        shards=settings.job_shards,
+        queue_type=settings.rabbitmq_queue_type,
+        delivery_limit=settings.rabbitmq_delivery_limit,
+        prefix=settings.namespace,
+    )
+    store = RedisStore(
+        settings.redis_url, prefix=settings.namespace, finished_job_ttl=settings.finished_job_ttl_seconds
+    )
+    async with broker, store:
+        yield broker, store
+
+
+@asynccontextmanager
+async def serve_gateway(
+    settings: Settings, registry: BlueprintRegistry, broker: Broker, store: Store, clock: Clock
+) -> AsyncIterator[str]:
+    """Serve the HTTP gateway; yields its base URL. Stops accepting requests on exit."""
+    app = build_app(GatewayContext(settings, store, broker, registry, clock))
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, settings.api_host, settings.api_port)
+        await site.start()
+        port = runner.addresses[0][1] if runner.addresses else settings.api_port
+        yield f"http://{settings.api_host}:{port}"
+    finally:
+        await runner.cleanup()
+
+
+@asynccontextmanager
+async def runtime(
+    settings: Settings,
+    registry: BlueprintRegistry,
+    *,
+    node: bool = True,
+    gateway: bool = True,
+    clock: Clock = time.time,
+) -> AsyncIterator[Runtime]:
+    """Start what is asked for; on exit the gateway stops first, then the node, then transports."""
+    async with AsyncExitStack() as stack:
+        broker, store = await stack.enter_async_context(transports(settings))
+        running: Node | None = None
+        if node:
+            notifier = await stack.enter_async_context(HttpNotifier())
+            running = await stack.enter_async_context(
+                Node(
+                    registry=registry,
+                    store=store,
+                    broker=broker,
+                    policy=step_policy(settings),
+                    notifier=notifier,
+                    clock=clock,
+                    max_concurrent_jobs=settings.executor_max_concurrent_jobs,
+                )
+            )
+        url = None
+        if gateway:
+            url = await stack.enter_async_context(serve_gateway(settings, registry, broker, store, clock))
+        yield Runtime(settings, broker, store, running, url)

@@ -1,0 +1,150 @@
+"""The distributed topology as local processes: N ``avtomat node`` and M ``avtomat gateway``
+processes against the RabbitMQ and Redis of this machine — what compose/docker-compose.yml
+runs, without Docker. The end-to-end and crash tests use it; people run it with
+``python -m transport.topology --nodes 3``.
+
+Every process is started by PID, logs to its own file, and is stopped (SIGTERM, then SIGKILL)
+by ``stop()``; ``kill_node`` sends SIGKILL to simulate a crash.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+READY_LINE = " up on the distributed runtime"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Process:
+    role: str
+    log: Path
+    env: dict[str, str]
+    popen: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log.open("ab") as out:
+            self.popen = subprocess.Popen(
+                [sys.executable, "-m", "transport.cli", self.role], env=self.env, stdout=out, stderr=subprocess.STDOUT
+            )
+
+    def wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while READY_LINE not in self.log.read_text(errors="replace"):
+            if self.popen is None or self.popen.poll() is not None:
+                raise RuntimeError(f"avtomat {self.role} exited:\n{self.log.read_text(errors='replace')}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"avtomat {self.role} not ready in {timeout} s:\n{self.log.read_text()}")
+            time.sleep(0.05)
+
+    def signal(self, sig: int) -> None:
+        if self.popen is not None and self.popen.poll() is None:
+            self.popen.send_signal(sig)
+
+    def stop(self, timeout: float = 15.0) -> None:
+        if self.popen is None:
+            return
+        self.signal(signal.SIGTERM)
+        try:
+            self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            self.popen.wait()
+
+
+@dataclass
+class LocalTopology:
+    env: Mapping[str, str]
+    nodes: int = 3
+    gateways: int = 1
+    log_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="avtomat-topology-")))
+    node_processes: list[Process] = field(default_factory=list)
+    gateway_processes: list[Process] = field(default_factory=list)
+    urls: list[str] = field(default_factory=list)
+
+    def start(self, timeout: float = 30.0) -> LocalTopology:
+        root = str(Path(__file__).resolve().parent.parent)
+        base = {**self.env, "PYTHONPATH": root + os.pathsep + self.env.get("PYTHONPATH", "")}
+        for i in range(self.gateways):
+            port = free_port()
+            self.urls.append(f"http://127.0.0.1:{port}")
+            env = {**base, "API_HOST": "127.0.0.1", "API_PORT": str(port), "INSTANCE_ID": f"gateway-{i}"}
+            self.gateway_processes.append(Process("gateway", self.log_dir / f"gateway-{i}.log", env))
+        for i in range(self.nodes):
+            env = {**base, "INSTANCE_ID": f"node-{i}"}
+            self.node_processes.append(Process("node", self.log_dir / f"node-{i}.log", env))
+        for process in self.gateway_processes + self.node_processes:
+            process.start()
+        for process in self.gateway_processes + self.node_processes:
+            process.wait_ready(timeout)
+        for url in self.urls:
+            urllib.request.urlopen(f"{url}/_public/status", timeout=5).close()
+        return self
+
+    def kill_node(self, index: int) -> None:
+        """SIGKILL: no shutdown, no acks; what a crash looks like to the broker."""
+        process = self.node_processes[index]
+        process.signal(signal.SIGKILL)
+        if process.popen is not None:
+            process.popen.wait()
+
+    def restart_node(self, index: int, timeout: float = 30.0) -> None:
+        process = self.node_processes[index]
+        process.stop()
+        with process.log.open("a") as out:
+            out.write("\n--- restarted ---\n")
+        process.start()
+        process.wait_ready(timeout)
+
+    def stop(self) -> None:
+        for process in self.gateway_processes + self.node_processes:
+            process.stop()
+
+    def __enter__(self) -> LocalTopology:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="run the distributed topology as local processes")
+    parser.add_argument("--nodes", type=int, default=3)
+    parser.add_argument("--gateways", type=int, default=1)
+    args = parser.parse_args()
+    env = dict(os.environ)
+    env.setdefault("RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/")
+    env.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
+    topology = LocalTopology(env, nodes=args.nodes, gateways=args.gateways)
+    try:
+        topology.start()
+        print(f"{args.nodes} nodes and {args.gateways} gateway(s) up; gateways: {', '.join(topology.urls)}")
+        print(f"logs in {topology.log_dir}; Ctrl-C stops everything", flush=True)
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        topology.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
