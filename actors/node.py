@@ -1,10 +1,11 @@
 """A node: the set of actors one process runs, wired to a broker and a store.
 
-``async with Node(...)`` starts the job, router and webhook consumers and the timeouts actor in
-one TaskGroup, each supervised: a crash (say, the broker connection dropped) is logged and the
-loop restarts after a back-off instead of taking the node down. Leaving the block (or
-``close()``, idempotent) stops consuming, gives in-flight messages ``grace`` seconds to finish
-and ack, then returns whatever is still unacked to the broker.
+``async with Node(...)`` starts the job, router and webhook consumers and the timeouts actor
+(only the leader's fires; see ``actors.timeouts``) in one TaskGroup, each supervised: a crash
+(say, the broker connection dropped) is logged and the loop restarts after a back-off instead of
+taking the node down. Leaving the block (or ``close()``, idempotent) stops consuming, gives
+in-flight messages ``grace`` seconds to finish and ack, then returns whatever is still unacked
+to the broker.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from engine import routes
 from engine.policy import StepPolicy
 from engine.registry import BlueprintRegistry
 from transport.broker import Broker, Consumer
+from transport.locks import Locks
 from transport.store import Store
 
 log = logging.getLogger(__name__)
@@ -41,8 +43,10 @@ class Node:
         clock: Callable[[], float] = time.time,
         max_concurrent_jobs: int = 100,
         grace: float = 10.0,
+        locks: Locks | None = None,
+        instance_id: str = "node",
     ) -> None:
-        self.timeouts = TimeoutsActor(store, broker, clock)
+        self.timeouts = TimeoutsActor(store, broker, clock, locks=locks, holder=instance_id)
         job = JobActor(registry, store, broker, policy, clock)
         self._broker, self._grace = broker, grace
         self._plan = [

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import re
 import secrets
+import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,7 +88,7 @@ class Settings:
             orchestrator_secret_key=token("ORCHESTRATOR_SECRET_KEY"),
             blueprints_dir=r.get("BLUEPRINTS_DIR", _directory, d.blueprints_dir),
             environment=environment,
-            instance_id=r.get("INSTANCE_ID", str, d.instance_id),
+            instance_id=r.get("INSTANCE_ID", str, socket.gethostname() or d.instance_id),
             job_max_retries=r.get("JOB_MAX_RETRIES", _non_negative_int, d.job_max_retries),
             task_max_attempts=r.get("TASK_MAX_ATTEMPTS", _positive_int, d.task_max_attempts),
             retry_backoff_base=r.get("RETRY_BACKOFF_BASE_SECONDS", _positive_float, d.retry_backoff_base),

@@ -106,3 +106,16 @@ def worker_indexes(prefix: str, worker_id: str) -> str:
 def worker_index_registry(prefix: str) -> str:
     """Set: every capability and hot set in use, so pruning expired entries can visit them all."""
     return f"{prefix}:worker-index-keys"
+
+
+# -- leader locks -----------------------------------------------------------------------------
+
+
+def lock(prefix: str, name: str) -> str:
+    """String ``"<token>:<holder>"`` with a TTL: who leads ``name`` (e.g. the timeouts actor)."""
+    return f"{prefix}:lock:{name}"
+
+
+def lock_fence(prefix: str, name: str) -> str:
+    """Counter: the last fencing token handed out for ``name``; only grows."""
+    return f"{prefix}:lock-fence:{name}"

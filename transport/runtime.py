@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -22,8 +23,10 @@ from engine.registry import BlueprintRegistry
 from engine.settings import Settings
 from transport.broker import Broker
 from transport.gateway import GatewayContext, build_app
+from transport.locks import Locks, MemoryLocks
 from transport.memory import MemoryBroker, MemoryStore
 from transport.rabbitmq import RabbitBroker
+from transport.redis_locks import RedisLocks
 from transport.redis_store import RedisStore
 from transport.store import Store
 from transport.webhooks import HttpNotifier
@@ -55,12 +58,12 @@ def step_policy(settings: Settings) -> StepPolicy:
 
 
 @asynccontextmanager
-async def transports(settings: Settings) -> AsyncIterator[tuple[Broker, Store]]:
-    """The broker and store the settings ask for, connected; closed on exit."""
+async def transports(settings: Settings, clock: Clock = time.time) -> AsyncIterator[tuple[Broker, Store, Locks]]:
+    """The broker, store and leader locks the settings ask for, connected; closed on exit."""
     if not settings.distributed:
         memory_broker, memory_store = MemoryBroker(settings.job_shards), MemoryStore()
         try:
-            yield memory_broker, memory_store
+            yield memory_broker, memory_store, MemoryLocks(clock)
         finally:
             await memory_broker.close()
             await memory_store.close()
@@ -75,8 +78,8 @@ async def transports(settings: Settings) -> AsyncIterator[tuple[Broker, Store]]:
     store = RedisStore(
         settings.redis_url, prefix=settings.namespace, finished_job_ttl=settings.finished_job_ttl_seconds
     )
-    async with broker, store:
-        yield broker, store
+    async with broker, store, RedisLocks(settings.redis_url, prefix=settings.namespace) as locks:
+        yield broker, store, locks
 
 
 @asynccontextmanager
@@ -107,7 +110,7 @@ async def runtime(
 ) -> AsyncIterator[Runtime]:
     """Start what is asked for; on exit the gateway stops first, then the node, then transports."""
     async with AsyncExitStack() as stack:
-        broker, store = await stack.enter_async_context(transports(settings))
+        broker, store, locks = await stack.enter_async_context(transports(settings, clock))
         running: Node | None = None
         if node:
             notifier = await stack.enter_async_context(HttpNotifier())
@@ -120,6 +123,8 @@ async def runtime(
                     notifier=notifier,
                     clock=clock,
                     max_concurrent_jobs=settings.executor_max_concurrent_jobs,
+                    locks=locks,
+                    instance_id=f"{settings.instance_id}:{os.getpid()}",  # unique even if INSTANCE_ID is shared
                 )
             )
         url = None
