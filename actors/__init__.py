@@ -1,4 +1,4 @@
-"""The actors (job, router, timeouts, webhooks), their runtime and the node that runs them."""
+"""The actors (job, aggregator, router, timeouts, webhooks), their runtime and the node that runs them."""
 
 from actors.node import Node
 

@@ -1,11 +1,11 @@
 """A node: the set of actors one process runs, wired to a broker and a store.
 
-``async with Node(...)`` starts the job, router and webhook consumers and the timeouts actor
-(only the leader's fires; see ``actors.timeouts``) in one TaskGroup, each supervised: a crash
-(say, the broker connection dropped) is logged and the loop restarts after a back-off instead of
-taking the node down. Leaving the block (or ``close()``, idempotent) stops consuming, gives
-in-flight messages ``grace`` seconds to finish and ack, then returns whatever is still unacked
-to the broker.
+``async with Node(...)`` starts the job, aggregator, router and webhook consumers and the
+timeouts actor (only the leader's fires; see ``actors.timeouts``) in one TaskGroup, each
+supervised: a crash (say, the broker connection dropped) is logged and the loop restarts after a
+back-off instead of taking the node down. Leaving the block (or ``close()``, idempotent) stops
+consuming, gives in-flight messages ``grace`` seconds to finish and ack, then returns whatever is
+still unacked to the broker.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import time
 from collections.abc import Awaitable, Callable
 from types import TracebackType
 
+from actors.aggregator import AggregatorActor
 from actors.job import JobActor
 from actors.router import RouterActor
 from actors.runtime import KeyedRunner
@@ -48,9 +49,11 @@ class Node:
     ) -> None:
         self.timeouts = TimeoutsActor(store, broker, clock, locks=locks, holder=instance_id)
         job = JobActor(registry, store, broker, policy, clock)
+        aggregator = AggregatorActor(store, broker, policy, clock)
         self._broker, self._grace = broker, grace
         self._plan = [
             (routes.JOBS, KeyedRunner("jobs", job.handle), max_concurrent_jobs),
+            (routes.AGGREGATOR, KeyedRunner("aggregator", aggregator.handle), max_concurrent_jobs),
             (routes.ROUTER, KeyedRunner("router", RouterActor(store).handle), 256),
             (routes.EVENTS, KeyedRunner("webhooks", WebhookActor(notifier).handle), 64),
         ]

@@ -24,7 +24,25 @@ class DispatchTask:
     max_attempts: int | None = None
 
 
-Action = Transition | DispatchTask
+@dataclass(frozen=True, slots=True)
+class Branch:
+    """One task of a ``dispatch_parallel`` fan-out; unset options fall back to the job's."""
+
+    task_type: str
+    params: dict[str, Any]
+    priority: float = 0.0
+    dispatch_timeout: float | None = None
+    result_timeout: float | None = None
+    max_attempts: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DispatchParallel:
+    branches: tuple[Branch, ...]
+    aggregate_into: str
+
+
+Action = Transition | DispatchTask | DispatchParallel
 
 
 @dataclass(slots=True)
@@ -95,7 +113,20 @@ class ActionFactory:
         )
 
     def dispatch_parallel(self, tasks: list[dict[str, Any]], aggregate_into: str) -> None:
-        raise ActionError("dispatch_parallel is not available yet: fan-out arrives with the distributed runtime")
+        """Run ``tasks`` at once; when every one has settled, the aggregator of ``aggregate_into`` runs.
+
+        Each task is ``{"type": skill, "params": {...}}`` (upstream) or ``{"task_type": ..., ...}``
+        (the seed's README), with optional ``priority``, ``dispatch_timeout``, ``result_timeout``
+        (``timeout_seconds`` and the ``*_seconds`` spellings too) and ``max_attempts``.
+        """
+        if not isinstance(aggregate_into, str) or not aggregate_into:
+            raise ActionError(f"dispatch_parallel needs aggregate_into, a state name; got {aggregate_into!r}")
+        if not isinstance(tasks, list | tuple) or not tasks:
+            raise ActionError(
+                "dispatch_parallel needs a non-empty list of tasks, e.g. [{'type': 'skill', 'params': {}}]"
+            )
+        branches = tuple(_branch(i, task) for i, task in enumerate(tasks))
+        self._choose(DispatchParallel(branches, aggregate_into))
 
     def await_human_approval(self, integration: str, message: str, transitions: dict[str, str]) -> None:
         raise ActionError("await_human_approval is not available yet")
@@ -104,11 +135,80 @@ class ActionFactory:
         raise ActionError("run_blueprint is not available yet")
 
 
-def _first(*values: float | None) -> float | None:
+_BRANCH_KEYS = frozenset(
+    {
+        "type",
+        "task_type",
+        "params",
+        "priority",
+        "dispatch_timeout",
+        "dispatch_timeout_seconds",
+        "result_timeout",
+        "result_timeout_seconds",
+        "timeout_seconds",
+        "max_attempts",
+    }
+)
+
+
+def _branch(index: int, task: Any) -> Branch:
+    """Validate one ``dispatch_parallel`` task dict (either shape) into a ``Branch``."""
+    where = f"dispatch_parallel task #{index}"
+    if not isinstance(task, dict):
+        raise ActionError(f"{where} must be a dict like {{'type': 'skill', 'params': {{}}}}, got {type(task).__name__}")
+    unknown = sorted(str(k) for k in task.keys() - _BRANCH_KEYS)
+    if unknown:
+        raise ActionError(f"{where} has unknown keys {', '.join(unknown)}; known: {', '.join(sorted(_BRANCH_KEYS))}")
+    kind, seed_kind = task.get("type"), task.get("task_type")
+    if kind is not None and seed_kind is not None and kind != seed_kind:
+        raise ActionError(f"{where} names two types, type={kind!r} and task_type={seed_kind!r}")
+    kind = kind if kind is not None else seed_kind
+    if not isinstance(kind, str) or not kind:
+        raise ActionError(f"{where} needs a 'type' (or 'task_type'), a skill name; got {kind!r}")
+    params = task.get("params")
+    if params is not None and not isinstance(params, dict):
+        raise ActionError(f"{where} params must be a dict, got {type(params).__name__}")
+    return Branch(
+        task_type=kind,
+        params=dict(params or {}),
+        priority=_number(where, "priority", task.get("priority", 0.0)),
+        dispatch_timeout=_seconds(where, task, "dispatch_timeout", "dispatch_timeout_seconds"),
+        result_timeout=_seconds(where, task, "result_timeout", "result_timeout_seconds", "timeout_seconds"),
+        max_attempts=_attempts(where, task.get("max_attempts")),
+    )
+
+
+def _number(where: str, name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ActionError(f"{where}: {name} must be a number, got {value!r}")
+    return float(value)
+
+
+def _seconds(where: str, task: dict[str, Any], *names: str) -> float | None:
+    value = _first(*(task.get(name) for name in names))
+    if value is None:
+        return None
+    seconds = _number(where, names[0], value)
+    if seconds <= 0:
+        raise ActionError(f"{where}: {names[0]} must be positive, got {value!r}")
+    return seconds
+
+
+def _attempts(where: str, value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ActionError(f"{where}: max_attempts must be a positive integer, got {value!r}")
+    return value
+
+
+def _first(*values: Any) -> Any:
     return next((v for v in values if v is not None), None)
 
 
 def _describe(action: Action) -> str:
     if isinstance(action, Transition):
         return f"transition_to({action.target!r})"
+    if isinstance(action, DispatchParallel):
+        return f"dispatch_parallel(aggregate_into={action.aggregate_into!r})"
     return f"dispatch_task({action.task_type!r})"

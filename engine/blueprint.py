@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from engine.conditions import Condition, parse_condition
 from engine.errors import BlueprintError, ConditionSyntaxError, InjectionError
 from engine.injection import Injector
-from engine.targets import literal_targets
+from engine.targets import literal_aggregate_targets, literal_targets
 
 
 class HandlerFunc(Protocol):
@@ -35,6 +35,7 @@ class Handler:
     injector: Injector
     condition: Condition | None = None
     targets: frozenset[str] = frozenset()
+    aggregate_targets: frozenset[str] = frozenset()
 
 
 @dataclass(slots=True)
@@ -107,7 +108,8 @@ class StateMachineBlueprint:
         return self.handler_for(state, **kwargs)
 
     def aggregator_for(self, state: str) -> _Registration:
-        """Register the fan-in handler of ``state`` (fan-out arrives with the distributed runtime)."""
+        """Register the fan-in handler of ``state``: it runs once every task of a
+        ``dispatch_parallel(..., aggregate_into=state)`` has settled, with ``aggregation_results``."""
         return _Registration(self, state, {"aggregator": True})
 
     def aggregator(self, state: Any = None, /) -> Any:
@@ -141,6 +143,7 @@ class StateMachineBlueprint:
             injector=injector,
             condition=self._parse(state, condition),
             targets=literal_targets(func) | frozenset(declared),
+            aggregate_targets=literal_aggregate_targets(func),
         )
         if aggregator:
             spec.aggregator = handler
@@ -183,7 +186,8 @@ class StateMachineBlueprint:
         return spec.default or spec.aggregator
 
     def validate(self) -> None:
-        """Check the graph: one start state, at least one end state, no dangling literal target."""
+        """Check the graph: one start state, at least one end state, no dangling literal target,
+        and an aggregator handler in every literal ``aggregate_into`` state."""
         starts = [s.name for s in self.states.values() if s.is_start]
         if len(starts) != 1:
             found = ", ".join(repr(s) for s in starts) or "none"
@@ -198,6 +202,13 @@ class StateMachineBlueprint:
                     raise BlueprintError(
                         self.name, f"transitions to {target!r}, which has no handler", spec.name
                     )
+                for target in sorted(handler.aggregate_targets):
+                    if self.states[target].aggregator is None:
+                        raise BlueprintError(
+                            self.name,
+                            f"dispatch_parallel aggregates into {target!r}, which has no @aggregator_for handler",
+                            spec.name,
+                        )
 
 
 Blueprint = StateMachineBlueprint

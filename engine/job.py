@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
+from rxon.constants import JOB_STATUS_WAITING_FOR_PARALLEL
 
 from engine.messages import Envelope
 
 PENDING = "pending"
 RUNNING = "running"
 WAITING_FOR_WORKER = "waiting_for_worker"
+WAITING_FOR_PARALLEL = JOB_STATUS_WAITING_FOR_PARALLEL  # "waiting_for_parallel_tasks"
 FINISHED = "finished"
 FAILED = "failed"
 QUARANTINED = "quarantined"
@@ -52,6 +54,19 @@ class TaskState(msgspec.Struct, kw_only=True):
     waiting_retry: bool = False
 
 
+class GroupRef(msgspec.Struct, kw_only=True):
+    """The fan-out a job waits on; its branches live in the group's own state (``engine.group``).
+
+    ``results`` arrive with ``AggregateDone`` and stay until the aggregator handler of
+    ``aggregate_into`` returned, so a handler retried after raising sees them again.
+    """
+
+    id: str
+    aggregate_into: str
+    size: int
+    results: dict[str, Any] | None = None
+
+
 class JobState(msgspec.Struct, kw_only=True):
     """One job. ``version`` increases with every committed write (compare-and-set)."""
 
@@ -72,6 +87,7 @@ class JobState(msgspec.Struct, kw_only=True):
     transitions: int = 0
     step_attempt: int = 0
     task: TaskState | None = None
+    group: GroupRef | None = None
     error: str | None = None
     finished_at: float | None = None
     applied: list[str] = msgspec.field(default_factory=list)

@@ -1,7 +1,9 @@
 """The messages actors exchange, and the envelope that carries them.
 
 Every message is a frozen msgspec Struct, tagged, encoded with msgpack. A job's mailbox
-receives ``JobMessage``; the router receives ``TaskOffer``; the event sink receives ``JobEvent``.
+receives ``JobMessage``; the router receives ``TaskOffer``; a fan-out group's aggregator receives
+``GroupMessage`` (its branches' ``TaskStarted``/``TaskDone``/``Timeout`` included); the event sink
+receives ``JobEvent``.
 Message ids are unique per logical message: a redelivered envelope keeps its id, which is what
 makes handling idempotent (the job records the ids it has applied).
 """
@@ -61,7 +63,11 @@ class Cancel(_Message, frozen=True, tag="cancel"):
 
 
 class TaskOffer(_Message, frozen=True, tag="task_offer"):
-    """A task waiting for a worker with skill ``type``. ``key`` of its envelope is the skill."""
+    """A task waiting for a worker with skill ``type``. ``key`` of its envelope is the skill.
+
+    ``group_id`` is set for a branch of a fan-out: its pickup and result go to that group's
+    aggregator, not to the job.
+    """
 
     job_id: str
     task_id: str
@@ -70,6 +76,50 @@ class TaskOffer(_Message, frozen=True, tag="task_offer"):
     priority: float = 0.0
     step: int = 0
     result_timeout: float | None = None
+    group_id: str | None = None
+
+
+class BranchSpec(msgspec.Struct, frozen=True, kw_only=True):
+    """One branch of a fan-out, its options already resolved against the job's and the defaults.
+
+    ``task_id`` is the branch's first task id and its key in ``AggregateDone.results``.
+    """
+
+    task_id: str
+    type: str
+    params: dict[str, Any]
+    priority: float = 0.0
+    dispatch_timeout: float | None = None
+    result_timeout: float | None = None
+    max_attempts: int = 3
+
+
+class GroupStart(_Message, frozen=True, tag="group_start"):
+    """Run a fan-out: create the group (idempotent by ``group_id``) and offer every branch."""
+
+    group_id: str
+    job_id: str
+    branches: list[BranchSpec]
+    step: int = 0
+
+
+class GroupCancel(_Message, frozen=True, tag="group_cancel"):
+    """The job ended while its group ran: offer nothing more, report nothing."""
+
+    group_id: str
+    job_id: str
+    reason: str = "job ended"
+
+
+class AggregateDone(_Message, frozen=True, tag="aggregate_done"):
+    """Every branch of a group settled: one message to the job, whatever the number of branches.
+
+    ``results`` maps each branch's first task id to
+    ``{"status": ..., "data": {...} | None, "error": {"code", "message"} | None}``.
+    """
+
+    group_id: str
+    results: dict[str, dict[str, Any]]
 
 
 class JobEvent(_Message, frozen=True, tag="job_event"):
@@ -83,8 +133,11 @@ class JobEvent(_Message, frozen=True, tag="job_event"):
     error: str | None = None
 
 
-JobMessage = Start | TaskStarted | TaskDone | Timeout | Cancel
-Message = Start | TaskStarted | TaskDone | Timeout | Cancel | TaskOffer | JobEvent
+JobMessage = Start | TaskStarted | TaskDone | Timeout | Cancel | AggregateDone
+GroupMessage = GroupStart | GroupCancel | TaskStarted | TaskDone | Timeout
+Message = (
+    Start | TaskStarted | TaskDone | Timeout | Cancel | AggregateDone | TaskOffer | JobEvent | GroupStart | GroupCancel
+)
 
 
 class Envelope(msgspec.Struct, frozen=True):

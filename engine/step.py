@@ -15,26 +15,29 @@ from typing import Any
 import msgspec
 
 from engine import job as j
-from engine import routes
-from engine.actions import ActionFactory, DispatchTask, Transition
+from engine import routes, tasks
+from engine.actions import ActionFactory, DispatchParallel, DispatchTask, Transition
 from engine.blueprint import StateMachineBlueprint
 from engine.context import ClientInfo, JobContext
 from engine.errors import ActionError, InjectionError
-from engine.job import JobState, Outgoing, TaskState
+from engine.job import GroupRef, JobState, Outgoing, TaskState
 from engine.messages import (
+    AggregateDone,
+    BranchSpec,
     Cancel,
     Envelope,
+    GroupCancel,
+    GroupStart,
     JobEvent,
     Message,
     Start,
     TaskDone,
-    TaskOffer,
     TaskStarted,
     Timeout,
     envelope,
     new_id,
 )
-from engine.policy import FAIL_JOB, QUARANTINE, StepPolicy
+from engine.policy import StepPolicy
 
 _EVENTS = {
     j.FINISHED: "job_finished",
@@ -72,6 +75,8 @@ class _Step:
             await self.task_done(msg)
         elif isinstance(msg, Timeout):
             await self.timeout(msg)
+        elif isinstance(msg, AggregateDone):
+            await self.aggregate_done(msg)
         elif isinstance(msg, Cancel):
             self.end(j.CANCELLED, msg.reason)
 
@@ -95,6 +100,9 @@ class _Step:
             elif isinstance(action, DispatchTask):
                 self.dispatch(action)
                 return
+            elif isinstance(action, DispatchParallel):
+                self.dispatch_parallel(action)
+                return
             else:
                 self.fail(f"the handler of state {self.state.current_state!r} chose no action")
 
@@ -103,6 +111,8 @@ class _Step:
         state = self.state
         ctx = self.context()
         handler = self.bp.find_handler(state.current_state, ctx.condition_root())
+        if ctx.aggregation_results is not None:
+            handler = self.bp.states[state.current_state].aggregator
         if handler is None:
             self.fail(f"no handler of state {state.current_state!r} matches the job")
             return None
@@ -118,10 +128,13 @@ class _Step:
             self.retry_step(exc)
             return None
         state.step_attempt, state.error = 0, None
+        if ctx.aggregation_results is not None:
+            state.group = None  # the aggregator ran: the group is over for this job
         return ctx.actions
 
     def context(self) -> JobContext:
         s = self.state
+        group = s.group if s.group is not None and s.group.aggregate_into == s.current_state else None
         return JobContext(
             job_id=s.id,
             current_state=s.current_state,
@@ -131,6 +144,7 @@ class _Step:
             client=ClientInfo(s.client_id),
             data_stores=self.bp.data_stores,
             webhook_url=s.webhook_url,
+            aggregation_results=group.results if group is not None else None,
         )
 
     def retry_step(self, exc: Exception) -> None:
@@ -174,72 +188,33 @@ class _Step:
         self.offer(state.task)
 
     def offer(self, task: TaskState) -> None:
-        task.dispatched_at = self.now
-        offer = TaskOffer(
-            job_id=self.state.id,
-            task_id=task.id,
-            type=task.type,
-            params=task.params,
-            priority=task.priority,
-            step=self.state.transitions,
-            result_timeout=task.result_timeout,
-        )
-        self.out.append(Outgoing(routes.ROUTER, envelope(task.type, offer, self.now)))
-        if task.dispatch_timeout is not None:
-            self.defer(Timeout("dispatch", task.id), self.now + task.dispatch_timeout)
+        offered = tasks.offer(task, job_id=self.state.id, step=self.state.transitions, now=self.now)
+        self.out.append(Outgoing(routes.ROUTER, envelope(task.type, offered.offer, self.now)))
+        if offered.deadline is not None:
+            self.defer(offered.deadline, offered.at)
 
     def task_started(self, msg: TaskStarted) -> None:
         task = self.state.task
-        if task is None or task.id != msg.task_id or task.worker_id is not None:
-            return  # stale, or a second hand-out of the same task: its result will be refused
-        task.worker_id, task.started_at = msg.worker_id, msg.at
-        if task.result_timeout is not None:
-            self.defer(Timeout("result", task.id), msg.at + task.result_timeout)
+        if task is not None:
+            picked = tasks.started(task, msg)
+            if isinstance(picked, tasks.Picked) and picked.deadline is not None:
+                self.defer(picked.deadline, picked.at)
 
     async def task_done(self, msg: TaskDone) -> None:
         task = self.state.task
-        if task is None or task.id != msg.task_id or task.waiting_retry:
+        if task is None:
             return
-        if task.worker_id is not None and msg.worker_id is not None and msg.worker_id != task.worker_id:
-            return
-        described = f"task {task.type!r} failed with {msg.error_code}: {msg.error_message or 'no message'}"
-        if msg.error_code in FAIL_JOB:
-            self.fail(described)
-        elif msg.error_code in QUARANTINE:
-            self.end(j.QUARANTINED, described)
-        elif msg.error_code is not None:
-            await self.retry_task(described)
-        elif msg.status in task.transitions:
-            if msg.data:
-                self.state.state_history.update(msg.data)
-            await self.follow(task.transitions[msg.status])
-        elif msg.status == "cancelled":
-            await self.retry_task(f"worker {msg.worker_id} gave the task up")
-        else:
-            handled = ", ".join(sorted(task.transitions))
-            self.fail(f"worker returned status {msg.status!r}; the task's transitions handle only {handled}")
-
-    async def retry_task(self, reason: str) -> None:
-        """Dispatch the task again under a new id after a back-off, or give up."""
-        task = self.state.task
-        assert task is not None
-        if task.attempt >= task.max_attempts:
-            if "failure" in task.transitions:
-                await self.follow(task.transitions["failure"])
+        verdict = tasks.reported(task, msg, self.policy, self.state.id, self.now)
+        if isinstance(verdict, tasks.Produced):
+            if verdict.status in task.transitions:
+                if verdict.data:
+                    self.state.state_history.update(verdict.data)
+                await self.follow(task.transitions[verdict.status])
             else:
-                self.end(j.QUARANTINED, f"{reason} (gave up after {task.attempt} attempts)")
-            return
-        self.state.error = reason
-        task.attempt += 1
-        task.id, task.worker_id, task.started_at, task.waiting_retry = new_id(), None, None, True
-        delay = self.policy.backoff(task.attempt - 1, self.state.id)
-        self.defer(Timeout("retry_task", task.id), self.now + delay)
-
-    async def follow(self, target: str) -> None:
-        self.state.task = None
-        self.state.status = j.RUNNING
-        self.transition(target)
-        await self.advance()
+                handled = ", ".join(sorted(task.transitions))
+                self.fail(f"worker returned status {msg.status!r}; the task's transitions handle only {handled}")
+        else:
+            await self.judged(task, verdict)
 
     async def timeout(self, msg: Timeout) -> None:
         state, task = self.state, self.state.task
@@ -247,17 +222,68 @@ class _Step:
             if task is None and state.status == j.RUNNING and msg.attempt == state.step_attempt:
                 await self.advance()
             return
-        if task is None or task.id != msg.task_id:
-            return
-        if msg.kind == "retry_task" and task.waiting_retry:
-            task.waiting_retry = False
+        if task is not None:
+            await self.judged(task, tasks.expired(task, msg, self.policy, state.id, self.now))
+
+    async def judged(self, task: TaskState, verdict: tasks.Verdict) -> None:
+        """Act on a verdict about the job's task (``Produced`` is handled by ``task_done``)."""
+        if isinstance(verdict, tasks.Failed):
+            self.end(j.QUARANTINED if verdict.quarantine else j.FAILED, verdict.reason)
+        elif isinstance(verdict, tasks.Retry):
+            self.state.error = verdict.reason
+            self.defer(verdict.deadline, verdict.at)
+        elif isinstance(verdict, tasks.GaveUp):
+            if "failure" in task.transitions:
+                await self.follow(task.transitions["failure"])
+            else:
+                self.end(j.QUARANTINED, verdict.reason)
+        elif isinstance(verdict, tasks.Reoffer):
             self.offer(task)
-        elif msg.kind == "dispatch" and task.worker_id is None and not task.waiting_retry:
-            self.fail(f"no worker with skill {task.type!r} took the task within {task.dispatch_timeout:g} s")
-        elif msg.kind == "result" and task.worker_id is not None:
-            await self.retry_task(
-                f"worker {task.worker_id} sent no result for task {task.type!r} within {task.result_timeout:g} s"
+
+    async def follow(self, target: str) -> None:
+        self.state.task = None
+        self.state.status = j.RUNNING
+        self.transition(target)
+        await self.advance()
+
+    # -- fan-out ----------------------------------------------------------------------------
+
+    def dispatch_parallel(self, action: DispatchParallel) -> None:
+        """Hand the branches to a new group's aggregator in one ``GroupStart``; the job then waits
+        for the one ``AggregateDone`` the aggregator sends when every branch has settled."""
+        state, policy = self.state, self.policy
+        spec = self.bp.states.get(action.aggregate_into)
+        if spec is None or spec.aggregator is None:
+            self.fail(f"dispatch_parallel aggregates into {action.aggregate_into!r}, which has no aggregator handler")
+            return
+        self.transition(action.aggregate_into)
+        if state.terminal:
+            return
+        branches = [
+            BranchSpec(
+                task_id=new_id(),
+                type=b.task_type,
+                params=b.params,
+                priority=b.priority,
+                dispatch_timeout=_first(b.dispatch_timeout, state.dispatch_timeout, policy.dispatch_timeout),
+                result_timeout=_first(b.result_timeout, state.result_timeout, policy.result_timeout),
+                max_attempts=b.max_attempts or policy.task_max_attempts,
             )
+            for b in action.branches
+        ]
+        group = GroupRef(id=new_id(), aggregate_into=action.aggregate_into, size=len(branches))
+        state.group, state.status = group, j.WAITING_FOR_PARALLEL
+        start = GroupStart(group_id=group.id, job_id=state.id, branches=branches, step=state.transitions)
+        self.out.append(Outgoing(routes.AGGREGATOR, envelope(group.id, start, self.now, id=f"group-start:{group.id}")))
+
+    async def aggregate_done(self, msg: AggregateDone) -> None:
+        """Run the aggregator of ``aggregate_into`` with the results; stale or repeated ones do nothing."""
+        group = self.state.group
+        if group is None or group.id != msg.group_id or group.results is not None:
+            return
+        group.results = msg.results
+        self.state.status = j.RUNNING
+        await self.advance()
 
     # -- ending ---------------------------------------------------------------------------
 
@@ -267,6 +293,9 @@ class _Step:
     def end(self, status: str, error: str | None = None) -> None:
         state = self.state
         state.status, state.error, state.finished_at, state.task = status, error, self.now, None
+        if state.group is not None and state.group.results is None:
+            cancel = GroupCancel(group_id=state.group.id, job_id=state.id, reason=f"job {status}")
+            self.out.append(Outgoing(routes.AGGREGATOR, envelope(state.group.id, cancel, self.now)))
         if state.webhook_url:
             event = JobEvent(
                 job_id=state.id,

@@ -19,16 +19,29 @@ _TARGET_KEYWORDS = frozenset({"aggregate_into"})
 
 
 def literal_targets(func: Callable[..., Any]) -> frozenset[str]:
+    found: set[str] = set()
+    for call in _calls(func):
+        found |= _targets_of_call(call)
+    return frozenset(found)
+
+
+def literal_aggregate_targets(func: Callable[..., Any]) -> frozenset[str]:
+    """The literal ``aggregate_into="x"`` states: each must have an aggregator handler."""
+    found: set[str] = set()
+    for call in _calls(func):
+        for kw in call.keywords:
+            if kw.arg in _TARGET_KEYWORDS:
+                found |= _strings(kw.value)
+    return frozenset(found)
+
+
+def _calls(func: Callable[..., Any]) -> list[ast.Call]:
     try:
         source = textwrap.dedent(inspect.getsource(func))
         tree = ast.parse(source)
     except (OSError, TypeError, SyntaxError):
-        return frozenset()  # no source (REPL, generated code): nothing to check statically
-    found: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call):
-            found |= _targets_of_call(node)
-    return frozenset(found)
+        return []  # no source (REPL, generated code): nothing to check statically
+    return [node for node in ast.walk(tree) if isinstance(node, ast.Call)]
 
 
 def _targets_of_call(call: ast.Call) -> set[str]:

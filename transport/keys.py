@@ -24,6 +24,14 @@ def progress(prefix: str, job_id: str) -> str:
     return f"{prefix}:progress:{job_id}"
 
 
+# -- fan-out groups ---------------------------------------------------------------------------
+
+
+def group(prefix: str, group_id: str) -> str:
+    """Hash: ``v`` = version (int, read by Lua), ``s`` = msgpack ``GroupState``."""
+    return f"{prefix}:group:{group_id}"
+
+
 # -- deadlines --------------------------------------------------------------------------------
 
 

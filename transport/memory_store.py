@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import msgspec
 
 from engine.errors import VersionConflict
+from engine.group import GroupState, decode_group, encode_group
 from engine.job import JobState, decode_state, encode_state
 from engine.messages import TaskOffer
 from transport.store import Lease, Scheduled, WorkerRecord
@@ -28,6 +29,7 @@ class _Queued:
 class MemoryStore:
     def __init__(self) -> None:
         self._jobs: dict[str, bytes] = {}
+        self._groups: dict[str, bytes] = {}
         self._progress: dict[str, tuple[float, str | None]] = {}
         self._deadlines: dict[str, Scheduled] = {}
         self._deadline_heap: list[tuple[float, str]] = []  # lazily pruned: ids may be gone
@@ -64,6 +66,26 @@ class MemoryStore:
 
     async def get_progress(self, job_id: str) -> tuple[float, str | None] | None:
         return self._progress.get(job_id)
+
+    # -- fan-out groups --------------------------------------------------------------------
+
+    async def create_group(self, state: GroupState) -> bool:
+        if state.id in self._groups:
+            return False
+        self._groups[state.id] = encode_group(msgspec.structs.replace(state, version=1))
+        return True
+
+    async def load_group(self, group_id: str) -> GroupState | None:
+        raw = self._groups.get(group_id)
+        return None if raw is None else decode_group(raw)
+
+    async def commit_group(self, state: GroupState, expected_version: int) -> None:
+        raw = self._groups.get(state.id)
+        current = None if raw is None else decode_group(raw).version
+        if current != expected_version:
+            raise VersionConflict(f"group {state.id}: expected version {expected_version}, found {current}")
+        state.version = expected_version + 1
+        self._groups[state.id] = encode_group(state)
 
     # -- deadlines -------------------------------------------------------------------------
 

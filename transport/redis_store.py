@@ -1,10 +1,10 @@
 """The Redis store: the ``Store`` contract on Redis, shared by every node of a deployment.
 
 Layout (every name comes from ``transport.keys``): a job is a hash (``v`` version, ``s`` msgpack
-state) beside a small progress key; deadlines are a sorted set plus a hash of envelopes; tasks
-wait in a sorted set per skill with their offers in a hash; a worker is a record key plus
-entries in the sorted sets (id -> ``expires_at``) of all workers, of each skill and of each hot
-skill, the capability sets the router reads.
+state) beside a small progress key; a fan-out group is a hash of the same shape; deadlines are a
+sorted set plus a hash of envelopes; tasks wait in a sorted set per skill with their offers in a
+hash; a worker is a record key plus entries in the sorted sets (id -> ``expires_at``) of all
+workers, of each skill and of each hot skill, the capability sets the router reads.
 
 Atomicity and crashes: every method is one atomic server step (a Lua script or a MULTI), so a
 write is whole or absent, and what a returned call wrote survives the caller (Redis's own
@@ -20,7 +20,8 @@ pushes and by one pub/sub subscription per store (pushes on other nodes), and re
 ``poll_interval`` seconds in case a notification was lost.
 
 Finished jobs are not kept forever: the commit that makes a job terminal sets its TTL (and its
-progress's) to ``finished_job_ttl``; PostgreSQL keeps the history.
+progress's) to ``finished_job_ttl``; PostgreSQL keeps the history. A done or cancelled group
+expires the same way.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from redis.exceptions import RedisError
 from redis.typing import EncodableT
 
 from engine.errors import VersionConflict
+from engine.group import GroupState, decode_group, encode_group
 from engine.job import JobState, decode_state, encode_state
 from engine.messages import TaskOffer
 from transport import keys
@@ -54,25 +56,22 @@ LEASE_TTL_SECONDS = 7 * 24 * 3600  # a lease outlives any sane result deadline, 
 WORKER_KEY_GRACE_SECONDS = 60.0  # a record outlives its expires_at a little (clock skew between nodes)
 _RECONNECT_DELAY = 1.0
 
-# KEYS: job. ARGV: state. Creates version 1 unless the job exists; returns 1 if created.
-_CREATE_JOB = """
+# KEYS: job or group. ARGV: state. Creates version 1 unless it exists; returns 1 if created.
+_CREATE = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'v', 1, 's', ARGV[1])
 return 1
 """
 
-# KEYS: job, progress. ARGV: expected version, state, TTL in ms (0: not terminal).
-# Returns the version found (-1: no such job); the state was written iff it equals the expected one.
-_COMMIT_JOB = """
+# KEYS: job or group, then keys that expire with it (a job's progress). ARGV: expected version,
+# state, TTL in ms (0: not terminal). Returns the version found (-1: none); the state was written
+# iff it equals the expected one.
+_COMMIT = """
 local found = tonumber(redis.call('HGET', KEYS[1], 'v') or '-1')
 if found ~= tonumber(ARGV[1]) then return found end
 redis.call('HSET', KEYS[1], 'v', found + 1, 's', ARGV[2])
-if ARGV[3] == '0' then
-  redis.call('PERSIST', KEYS[1])
-  redis.call('PERSIST', KEYS[2])
-else
-  redis.call('PEXPIRE', KEYS[1], ARGV[3])
-  redis.call('PEXPIRE', KEYS[2], ARGV[3])
+for i = 1, #KEYS do
+  if ARGV[3] == '0' then redis.call('PERSIST', KEYS[i]) else redis.call('PEXPIRE', KEYS[i], ARGV[3]) end
 end
 return found
 """
@@ -192,7 +191,7 @@ class RedisStore:
         self._finished_ttl_ms = _ms(finished_job_ttl)
         self._poll_interval = poll_interval
         script = self._redis.register_script  # registered once: hashed here, loaded on first use
-        self._create_job, self._commit_job = script(_CREATE_JOB), script(_COMMIT_JOB)
+        self._create, self._commit = script(_CREATE), script(_COMMIT)
         self._set_progress, self._due = script(_SET_PROGRESS), script(_DUE)
         self._push_task, self._take_task = script(_PUSH_TASK), script(_TAKE_TASK)
         self._put_worker, self._prune_workers = script(_PUT_WORKER), script(_PRUNE_WORKERS)
@@ -286,7 +285,7 @@ class RedisStore:
     async def create_job(self, state: JobState) -> bool:
         """Store ``state`` as version 1 unless the id exists (atomic); the caller's object is untouched."""
         blob = encode_state(msgspec.structs.replace(state, version=1))
-        return bool(await self._create_job(keys=[keys.job(self._prefix, state.id)], args=[blob]))
+        return bool(await self._create(keys=[keys.job(self._prefix, state.id)], args=[blob]))
 
     async def load_job(self, job_id: str) -> JobState | None:
         fields = await self._redis.hmget(keys.job(self._prefix, job_id), ["v", "s"])
@@ -305,10 +304,38 @@ class RedisStore:
         blob = encode_state(msgspec.structs.replace(state, version=new_version))
         ttl_ms = self._finished_ttl_ms if state.terminal else 0
         job_keys = [keys.job(self._prefix, state.id), keys.progress(self._prefix, state.id)]
-        found = int(await self._commit_job(keys=job_keys, args=[expected_version, blob, ttl_ms]))
+        found = int(await self._commit(keys=job_keys, args=[expected_version, blob, ttl_ms]))
         if found != expected_version:
             current = None if found < 0 else found
             raise VersionConflict(f"job {state.id}: expected version {expected_version}, found {current}")
+        state.version = new_version
+
+    # -- fan-out groups --------------------------------------------------------------------
+
+    async def create_group(self, state: GroupState) -> bool:
+        """Store ``state`` as version 1 unless the id exists (atomic); the caller's object is untouched."""
+        blob = encode_group(msgspec.structs.replace(state, version=1))
+        return bool(await self._create(keys=[keys.group(self._prefix, state.id)], args=[blob]))
+
+    async def load_group(self, group_id: str) -> GroupState | None:
+        fields = await self._redis.hmget(keys.group(self._prefix, group_id), ["v", "s"])
+        version, blob = cast("list[bytes | None]", fields)
+        if version is None or blob is None:
+            return None
+        state = decode_group(blob)
+        state.version = int(version)
+        return state
+
+    async def commit_group(self, state: GroupState, expected_version: int) -> None:
+        """Compare-and-set, as ``commit_job``; a done or cancelled group gets the finished-job TTL."""
+        new_version = expected_version + 1
+        blob = encode_group(msgspec.structs.replace(state, version=new_version))
+        ttl_ms = self._finished_ttl_ms if state.terminal else 0
+        group_key = keys.group(self._prefix, state.id)
+        found = int(await self._commit(keys=[group_key], args=[expected_version, blob, ttl_ms]))
+        if found != expected_version:
+            current = None if found < 0 else found
+            raise VersionConflict(f"group {state.id}: expected version {expected_version}, found {current}")
         state.version = new_version
 
     async def set_progress(self, job_id: str, progress: float, message: str | None) -> None:

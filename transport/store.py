@@ -2,6 +2,8 @@
 
 - Job state is versioned: ``commit_job`` is a compare-and-set on ``expected_version`` and raises
   ``VersionConflict`` if another writer committed first. Two nodes can never both apply a step.
+- A fan-out group's state is versioned the same way (``create_group``/``commit_group``); only the
+  aggregator writes it, the gateway reads it to tell a live branch task from a stale one.
 - Progress lives beside the state, so a progress event is a small write, not a state rewrite.
 - Deadlines are a sorted set of envelopes keyed by envelope id (scheduling twice is a no-op);
   ``due`` reads without removing, and the timeouts actor removes after publishing, so a crash in
@@ -17,6 +19,7 @@ from typing import Any, Protocol
 
 import msgspec
 
+from engine.group import GroupState
 from engine.job import JobState
 from engine.messages import Envelope, TaskOffer
 
@@ -61,6 +64,15 @@ class Store(Protocol):
         """Write ``state`` as version ``expected_version + 1`` or raise ``VersionConflict``."""
 
     async def set_progress(self, job_id: str, progress: float, message: str | None) -> None: ...
+
+    # -- fan-out groups --------------------------------------------------------------------
+    async def create_group(self, state: GroupState) -> bool:
+        """Store a new group (version 1); False if the id exists already (the first one is kept)."""
+
+    async def load_group(self, group_id: str) -> GroupState | None: ...
+
+    async def commit_group(self, state: GroupState, expected_version: int) -> None:
+        """Write ``state`` as version ``expected_version + 1`` or raise ``VersionConflict``."""
 
     async def get_progress(self, job_id: str) -> tuple[float, str | None] | None: ...
 

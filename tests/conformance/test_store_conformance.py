@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 
 from engine.errors import VersionConflict
-from engine.job import WAITING_FOR_WORKER, JobState, Outgoing, TaskState
-from engine.messages import Start, TaskOffer, Timeout, envelope
+from engine.group import DONE, BranchState, GroupState
+from engine.job import WAITING_FOR_WORKER, GroupRef, JobState, Outgoing, TaskState
+from engine.messages import AggregateDone, Start, TaskOffer, Timeout, envelope
 from transport.store import Lease, Scheduled, Store, WorkerRecord
 
 
@@ -370,3 +371,91 @@ async def test_job_and_start_envelope_survive_encoding(store: Store) -> None:
 
     assert loaded is not None
     assert loaded.outbox == [effect]
+
+
+# -- fan-out groups -------------------------------------------------------------------------------
+
+
+def group(group_id: str = "group-1", **fields: Any) -> GroupState:
+    branch = BranchState(key="t1", task=TaskState(id="t1", type="echo", params={"n": 1}, transitions={}))
+    fields.setdefault("branches", [branch])
+    return GroupState(id=group_id, job_id="job-1", created_at=1.0, updated_at=1.0, **fields)
+
+
+async def test_create_group_stores_version_one_and_keeps_the_first(store: Store) -> None:
+    assert await store.create_group(group()) is True
+    assert await store.create_group(group(step=7)) is False
+
+    loaded = await store.load_group("group-1")
+
+    assert loaded is not None
+    assert loaded.version == 1
+    assert loaded.step == 0
+    assert await store.load_group("nope") is None
+
+
+async def test_commit_group_is_a_compare_and_set(store: Store) -> None:
+    await store.create_group(group())
+    winner = await store.load_group("group-1")
+    loser = await store.load_group("group-1")
+    assert winner is not None
+    assert loser is not None
+    winner.branches[0].result = {"status": "success", "data": {"n": 1}, "error": None}
+    loser.offered = True
+
+    await store.commit_group(winner, expected_version=1)
+    with pytest.raises(VersionConflict):
+        await store.commit_group(loser, expected_version=1)
+
+    loaded = await store.load_group("group-1")
+    assert loaded is not None
+    assert winner.version == loaded.version == 2
+    assert loser.version == 1
+    assert loaded.branches[0].result == {"status": "success", "data": {"n": 1}, "error": None}
+    assert loaded.offered is False
+
+
+async def test_commit_of_an_unknown_group_raises_version_conflict(store: Store) -> None:
+    with pytest.raises(VersionConflict):
+        await store.commit_group(group("ghost"), expected_version=1)
+    assert await store.load_group("ghost") is None
+
+
+async def test_a_loaded_group_is_a_copy(store: Store) -> None:
+    await store.create_group(group())
+    loaded = await store.load_group("group-1")
+    assert loaded is not None
+
+    loaded.branches[0].task.params["n"] = 99
+
+    again = await store.load_group("group-1")
+    assert again is not None
+    assert again.branches[0].task.params == {"n": 1}
+
+
+async def test_a_done_group_round_trips_with_its_outbox(store: Store) -> None:
+    done = AggregateDone("group-1", {"t1": {"status": "failure", "data": None, "error": {"code": "X", "message": "m"}}})
+    effect = Outgoing("jobs", envelope("job-1", done, 2.0, id="aggregate:group-1"))
+    await store.create_group(group())
+    state = await store.load_group("group-1")
+    assert state is not None
+    state.status, state.outbox, state.outbox_of, state.applied = DONE, [effect], "m9", ["m9"]
+
+    await store.commit_group(state, expected_version=1)
+
+    loaded = await store.load_group("group-1")
+    assert loaded is not None
+    assert loaded == state
+    assert loaded.terminal
+
+
+async def test_groups_and_jobs_are_separate_namespaces(store: Store) -> None:
+    await store.create_job(job("same-id", group=GroupRef(id="same-id", aggregate_into="gather", size=1)))
+    assert await store.create_group(group("same-id")) is True
+
+    loaded_job, loaded_group = await store.load_job("same-id"), await store.load_group("same-id")
+
+    assert loaded_job is not None
+    assert loaded_group is not None
+    assert loaded_job.group == GroupRef(id="same-id", aggregate_into="gather", size=1)
+    assert loaded_group.job_id == "job-1"

@@ -302,11 +302,11 @@ async def test_no_matching_handler_fails_the_job() -> None:
 
 
 async def test_an_action_not_available_yet_fails_the_job_at_once() -> None:
-    bp = StateMachineBlueprint("fanout")
+    bp = StateMachineBlueprint("approval")
 
     @bp.handler_for("start", is_start=True)
     async def start(actions: Any) -> None:
-        actions.dispatch_parallel([{"type": "echo"}], aggregate_into="end")
+        actions.await_human_approval("slack", "ok?", transitions={"approved": "end"})
 
     @bp.handler_for("end", is_end=True)
     async def end() -> None:
@@ -317,7 +317,7 @@ async def test_an_action_not_available_yet_fails_the_job_at_once() -> None:
 
     assert state.status == j.FAILED
     assert state.error is not None
-    assert "dispatch_parallel" in state.error
+    assert "await_human_approval" in state.error
     assert deferred(out) == []
 
 

@@ -1,14 +1,19 @@
 """RXON task delivery (long-poll) and results.
 
 Poll: the store hands out offers and records a lease; the gateway drops offers that went stale
-while queued (job gone, terminal, or on another task) and keeps waiting for the rest of the
-requested time. A live offer is announced to its job with ``TaskStarted`` *before* the payload
-is returned, so the result deadline is running by the time the worker can answer. If the HTTP
-response is then lost, the dispatch is covered by the job's result timeout.
+while queued (job gone, terminal, or on another task; a fan-out branch settled or retried under
+another id) and keeps waiting for the rest of the requested time. A live offer is announced with
+``TaskStarted`` *before* the payload is returned, so the result deadline is running by the time
+the worker can answer. If the HTTP response is then lost, the dispatch is covered by the result
+timeout.
 
 Result: checked against the job and the lease, then forwarded as ``TaskDone`` with the id
-``result:{job_id}:{task_id}``. An identical resend produces the identical envelope, which the
-job applies once; a resend after the job moved on is answered "ignored", never an error.
+``result:{job_id}:{task_id}`` (``result:{group_id}:{task_id}`` for a fan-out branch). An
+identical resend produces the identical envelope, which is applied once; a resend after the job
+moved on is answered "ignored", never an error.
+
+Where both go (``liveness.mailbox_of``): a job's own task to the job's mailbox; a branch of a
+fan-out to its group's aggregator, so K results cost the job's mailbox nothing.
 """
 
 from __future__ import annotations
@@ -28,11 +33,11 @@ from rxon.utils import to_dict
 
 from engine.job import CANCELLED
 from engine.messages import TaskDone, TaskOffer, TaskStarted, envelope
-from engine.routes import JOBS
 from transport.gateway.auth import authenticate_worker, require_same_worker
 from transport.gateway.bodies import decode_model, read_object
 from transport.gateway.context import GatewayContext, context_of
 from transport.gateway.errors import json_response
+from transport.gateway.liveness import Mailbox, mailbox_of
 from transport.gateway.signing import check_worker_signature, sign_task
 from transport.gateway.worker_api import known_worker
 
@@ -49,11 +54,12 @@ async def next_task(request: web.Request) -> web.StreamResponse:
     timeout = _poll_timeout(request, ctx.settings.worker_poll_timeout_seconds)
     record = await known_worker(ctx, worker_id, ctx.clock())
     skills = _skills_query(request)
-    offer = await _take_live_offer(ctx, worker_id, record.skills if skills is None else skills, timeout)
-    if offer is None:
+    taken = await _take_live_offer(ctx, worker_id, record.skills if skills is None else skills, timeout)
+    if taken is None:
         return web.Response(status=204)
+    offer, mailbox = taken
     now = ctx.clock()
-    await ctx.broker.publish(JOBS, envelope(offer.job_id, TaskStarted(offer.task_id, worker_id, at=now), now))
+    await ctx.broker.publish(mailbox.route, envelope(mailbox.key, TaskStarted(offer.task_id, worker_id, at=now), now))
     payload = TaskPayload(
         job_id=offer.job_id,
         task_id=offer.task_id,
@@ -90,7 +96,7 @@ def _skills_query(request: web.Request) -> list[str] | None:
 
 async def _take_live_offer(
     ctx: GatewayContext, worker_id: str, skills: list[str], wait_seconds: float
-) -> TaskOffer | None:
+) -> tuple[TaskOffer, Mailbox] | None:
     deadline = ctx.clock() + wait_seconds
     remaining = wait_seconds
     while True:
@@ -98,8 +104,9 @@ async def _take_live_offer(
         if offer is None:
             return None
         job = await ctx.store.load_job(offer.job_id)
-        if job is not None and not job.terminal and job.task is not None and job.task.id == offer.task_id:
-            return offer
+        mailbox = None if job is None else await mailbox_of(ctx.store, job, offer.task_id)
+        if mailbox is not None and (offer.group_id is None or offer.group_id == mailbox.key):
+            return offer, mailbox
         remaining = deadline - ctx.clock()
         if remaining <= 0:
             return None
@@ -118,8 +125,9 @@ async def task_result(request: web.Request) -> web.Response:
     now = ctx.clock()
     secret = ctx.settings.global_worker_token
     check_worker_signature(result, raw, worker_id=worker_id, secret=secret, now=now)
-    if reason := await _ignored_reason(ctx, result, worker_id):
-        return json_response({"status": "ignored", "reason": reason})
+    mailbox = await _mailbox_or_reason(ctx, result, worker_id)
+    if isinstance(mailbox, str):
+        return json_response({"status": "ignored", "reason": mailbox})
     done = TaskDone(
         task_id=result.task_id,
         worker_id=worker_id,
@@ -128,13 +136,13 @@ async def task_result(request: web.Request) -> web.Response:
         error_code=result.error.code if result.error else None,
         error_message=result.error.message if result.error else None,
     )
-    env = envelope(result.job_id, done, now, id=f"result:{result.job_id}:{result.task_id}")
-    await ctx.broker.publish(JOBS, env)
+    env = envelope(mailbox.key, done, now, id=f"result:{mailbox.key}:{result.task_id}")
+    await ctx.broker.publish(mailbox.route, env)
     return json_response({"status": "accepted"})
 
 
-async def _ignored_reason(ctx: GatewayContext, result: TaskResult, worker_id: str) -> str | None:
-    """Why the result cannot apply to the job as it stands, or None if it can."""
+async def _mailbox_or_reason(ctx: GatewayContext, result: TaskResult, worker_id: str) -> Mailbox | str:
+    """Where the result goes, or the "ignored" reason why it cannot apply to the job as it stands."""
     job = await ctx.store.load_job(result.job_id)
     if job is None:
         return IGNORED_REASON_NOT_FOUND
@@ -145,6 +153,4 @@ async def _ignored_reason(ctx: GatewayContext, result: TaskResult, worker_id: st
     lease = await ctx.store.get_lease(result.task_id)
     if lease is not None and lease.worker_id != worker_id:
         return IGNORED_REASON_MISMATCH
-    if job.task is None or job.task.id != result.task_id:
-        return IGNORED_REASON_STALE
-    return None
+    return await mailbox_of(ctx.store, job, result.task_id) or IGNORED_REASON_STALE

@@ -19,6 +19,7 @@ from transport.gateway.auth import authenticate_worker, require_same_worker
 from transport.gateway.bodies import decode_model, read_object, read_optional_object
 from transport.gateway.context import GatewayContext, context_of
 from transport.gateway.errors import json_response
+from transport.gateway.liveness import mailbox_of
 from transport.gateway.signing import check_worker_signature
 from transport.store import WorkerRecord
 
@@ -97,14 +98,15 @@ async def known_worker(ctx: GatewayContext, worker_id: str, now: float) -> Worke
 
 async def _tasks_to_cancel(ctx: GatewayContext, worker_id: str, task_ids: list[str]) -> list[str]:
     """Tasks the worker runs in vain: leased to another worker, or whose job is gone, terminal,
-    or waiting on a different task now. Tasks without a lease are left alone (nothing known)."""
+    or no longer wants them (waiting on a different task, or a fan-out branch that settled or
+    was retried). Tasks without a lease are left alone (nothing known)."""
     cancel = []
     for task_id in task_ids:
         lease = await ctx.store.get_lease(task_id)
         if lease is None:
             continue
         job = await ctx.store.load_job(lease.job_id)
-        if lease.worker_id != worker_id or job is None or job.terminal or job.task is None or job.task.id != task_id:
+        if lease.worker_id != worker_id or job is None or await mailbox_of(ctx.store, job, task_id) is None:
             cancel.append(task_id)
     return cancel
 
