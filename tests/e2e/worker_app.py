@@ -17,6 +17,12 @@ async def echo(params: dict, task_id: str, job_id: str, send_progress) -> dict:
 
 
 @worker.skill()
+async def file_analysis(params: dict) -> dict:
+    name = params["file"]
+    return {"status": "success", "data": {"file": name, "length": len(name)}}
+
+
+@worker.skill()
 async def reject(params: dict) -> dict:
     return {"status": "failure", "error": {"code": "INVALID_INPUT_ERROR", "message": "the input is unusable"}}
 
