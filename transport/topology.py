@@ -37,16 +37,24 @@ class Process:
     log: Path
     env: dict[str, str]
     popen: subprocess.Popen[bytes] | None = None
+    log_offset: int = 0  # where this run's output starts in the log
 
     def start(self) -> None:
+        self.log_offset = self.log.stat().st_size if self.log.exists() else 0
         with self.log.open("ab") as out:
             self.popen = subprocess.Popen(
                 [sys.executable, "-m", "transport.cli", self.role], env=self.env, stdout=out, stderr=subprocess.STDOUT
             )
 
+    def output(self) -> str:
+        """What the current run has logged so far."""
+        with self.log.open("rb") as log:
+            log.seek(self.log_offset)
+            return log.read().decode(errors="replace")
+
     def wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
-        while READY_LINE not in self.log.read_text(errors="replace"):
+        while READY_LINE not in self.output():
             if self.popen is None or self.popen.poll() is not None:
                 raise RuntimeError(f"avtomat {self.role} exited:\n{self.log.read_text(errors='replace')}")
             if time.monotonic() > deadline:

@@ -34,7 +34,7 @@ import aiohttp
 import pytest
 
 from tests.e2e.servers import distributed_env, fresh_namespace, purge
-from transport.topology import READY_LINE, LocalTopology
+from transport.topology import LocalTopology
 
 pytestmark = [pytest.mark.e2e, pytest.mark.crash]
 
@@ -65,7 +65,6 @@ class Flow:
 FLOWS: tuple[Flow, ...] = (Flow("crash_chain", ("start", "a", "b", "c"), tasks=2),)
 
 TERMINAL = {"finished", "failed", "quarantined", "cancelled"}
-RESTARTED = "--- restarted ---"  # what LocalTopology.restart_node writes to the node's log
 SECRETS = {"CLIENT_TOKEN": "client-crash", "GLOBAL_WORKER_TOKEN": "worker-crash", "ORCHESTRATOR_SECRET_KEY": "s-crash"}
 
 
@@ -151,21 +150,6 @@ def cpu_seconds(proc: subprocess.Popen[bytes] | None) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
-def restart_node(topology: LocalTopology, index: int, timeout: float = 30.0) -> None:
-    """``topology.restart_node``, then wait until the new process is really up.
-
-    ``LocalTopology.restart_node`` returns at once: its readiness check scans the whole log,
-    which still holds the first run's ready line (reported; this waits for a ready line after
-    the restart marker instead)."""
-    topology.restart_node(index, timeout)
-    process = topology.node_processes[index]
-    deadline = time.monotonic() + timeout
-    while READY_LINE not in process.log.read_text(errors="replace").rpartition(RESTARTED)[2]:
-        assert process.popen is not None and process.popen.poll() is None, f"node {index} exited: {process.log}"
-        assert time.monotonic() < deadline, f"node {index} not ready {timeout} s after its restart: {process.log}"
-        time.sleep(0.05)
-
-
 # -- the client side ------------------------------------------------------------------------------
 
 
@@ -205,6 +189,7 @@ class Load:
             assert resp.status == 503, f"submission answered {resp.status}: {text}"
             assert time.monotonic() < deadline, f"submission still refused at the deadline: {text}"
             self.rejected += 1
+            print("503 at", time.monotonic(), text)
             await asyncio.sleep(0.2)
 
     async def wait_all(self, deadline: float) -> dict[str, dict[str, Any]]:
@@ -302,7 +287,7 @@ def make_node_zero_active(topology: LocalTopology) -> None:
     """Restart every other node: each comes back behind node 0 in every single-active-consumer
     queue, so node 0 owns all shards of every route whatever the start-up order was."""
     for index in range(1, len(topology.node_processes)):
-        restart_node(topology, index)
+        topology.restart_node(index)
 
 
 @pytest.mark.timeout(120)  # a hang guard only: the test's own deadlines fail it sooner, with figures
@@ -328,7 +313,7 @@ async def kill_and_restart_node_zero(topology: LocalTopology, load: Load) -> Kil
     submitted = len(load.jobs)
     await asyncio.to_thread(topology.kill_node, 0)
     await asyncio.sleep(DOWN_FOR)
-    await asyncio.to_thread(restart_node, topology, 0)
+    await asyncio.to_thread(topology.restart_node, 0)
     return Kill(1, cpu_used, submitted)
 
 
