@@ -189,7 +189,6 @@ class Load:
             assert resp.status == 503, f"submission answered {resp.status}: {text}"
             assert time.monotonic() < deadline, f"submission still refused at the deadline: {text}"
             self.rejected += 1
-            print("503 at", time.monotonic(), text)
             await asyncio.sleep(0.2)
 
     async def wait_all(self, deadline: float) -> dict[str, dict[str, Any]]:
