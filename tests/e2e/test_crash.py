@@ -61,8 +61,11 @@ class Flow:
     tasks: int
 
 
-# The blueprints the tests submit, round-robin. Another flow (say, a fan-out) is one more line.
-FLOWS: tuple[Flow, ...] = (Flow("crash_chain", ("start", "a", "b", "c"), tasks=2),)
+# The blueprints the tests submit, round-robin.
+FLOWS: tuple[Flow, ...] = (
+    Flow("crash_chain", ("start", "a", "b", "c"), tasks=2),
+    Flow("crash_fanout", ("start", "gather", "done"), tasks=5),
+)
 
 TERMINAL = {"finished", "failed", "quarantined", "cancelled"}
 SECRETS = {"CLIENT_TOKEN": "client-crash", "GLOBAL_WORKER_TOKEN": "worker-crash", "ORCHESTRATOR_SECRET_KEY": "s-crash"}
