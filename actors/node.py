@@ -11,6 +11,7 @@ still unacked to the broker.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -20,6 +21,7 @@ from actors.aggregator import AggregatorActor
 from actors.job import JobActor
 from actors.router import RouterActor
 from actors.runtime import KeyedRunner
+from actors.shards import ShardBalancer
 from actors.timeouts import TimeoutsActor
 from actors.webhooks import Notifier, WebhookActor
 from engine import routes
@@ -46,6 +48,7 @@ class Node:
         grace: float = 10.0,
         locks: Locks | None = None,
         instance_id: str = "node",
+        balancer: ShardBalancer | None = None,
     ) -> None:
         self.timeouts = TimeoutsActor(store, broker, clock, locks=locks, holder=instance_id)
         job = JobActor(registry, store, broker, policy, clock)
@@ -58,6 +61,13 @@ class Node:
             (routes.EVENTS, KeyedRunner("webhooks", WebhookActor(notifier).handle), 64),
         ]
         self._consumers: set[Consumer] = set()
+        self._balancer = balancer
+        self._balancing: asyncio.Task[None] | None = None
+        # The shards this node consumes: all of them without a balancer; with one, none until it
+        # has claimed some. Changing it restarts the consumers (see ``reassign``).
+        self._assigned: frozenset[int] | None = None if balancer is None else frozenset()
+        self._generation = 0
+        self._assignment_changed = asyncio.Event()
         self._group: asyncio.TaskGroup | None = None
         self._consuming: list[asyncio.Task[None]] = []
         self._ticker: asyncio.Task[None] | None = None
@@ -70,7 +80,33 @@ class Node:
             consume = self._consume_with(route, runner, prefetch)
             self._consuming.append(self._group.create_task(self._supervise(runner.name, consume)))
         self._ticker = self._group.create_task(self._supervise("timeouts", self.timeouts.run))
+        if self._balancer is not None:
+            self._balancing = self._group.create_task(self._supervise("shards", self._balance))
         return self
+
+    @property
+    def assigned(self) -> frozenset[int] | None:
+        """The shards this node consumes; None means all of them."""
+        return self._assigned
+
+    async def _balance(self) -> None:
+        assert self._balancer is not None
+        await self._balancer.run(self.reassign)
+
+    async def reassign(self, shards: frozenset[int]) -> None:
+        """Consume exactly ``shards`` from now on. Returns once the consumers of the old set have
+        stopped and settled every delivery they had, so their shards can be handed over."""
+        if shards == self._assigned:
+            return
+        log.info("consuming shards %s (was %s)", sorted(shards), sorted(self._assigned or ()))
+        self._assigned, self._generation = shards, self._generation + 1
+        old = list(self._consumers)
+        for consumer in old:
+            await consumer.cancel()
+        while any(consumer in self._consumers for consumer in old):
+            self._assignment_changed.clear()
+            await self._assignment_changed.wait()
+        self._assignment_changed.set()  # wakes loops idling on an empty assignment
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -79,13 +115,18 @@ class Node:
 
     def _consume_with(self, route: str, runner: KeyedRunner, prefetch: int) -> Callable[[], Awaitable[None]]:
         async def consume() -> None:
-            consumer = self._broker.consume(route, prefetch=prefetch)
+            while self._assigned is not None and not self._assigned and not self._closing:
+                self._assignment_changed.clear()
+                await self._assignment_changed.wait()
+            shards = None if self._assigned is None else sorted(self._assigned)
+            consumer = self._broker.consume(route, prefetch=prefetch, shards=shards)
             self._consumers.add(consumer)
             try:
                 await runner.run(consumer)
             finally:
                 self._consumers.discard(consumer)
                 await consumer.close()
+                self._assignment_changed.set()
 
         return consume
 
@@ -93,10 +134,13 @@ class Node:
         """Run ``run`` until the node closes, restarting it with back-off if it crashes or stops."""
         delay = 0.1
         while not self._closing:
+            generation = self._generation
             try:
                 await run()
                 if self._closing:
                     return
+                if generation != self._generation:
+                    continue  # reassigned: start again on the new shards at once
                 log.warning("%s stopped on its own; restarting in %.1f s", name, delay)
             except Exception:
                 log.exception("%s crashed; restarting in %.1f s", name, delay)
@@ -108,6 +152,7 @@ class Node:
         if group is None:
             return
         self._closing = True
+        self._assignment_changed.set()
         if self._ticker is not None:
             self._ticker.cancel()
         for consumer in list(self._consumers):
@@ -117,4 +162,11 @@ class Node:
             await consumer.close()
         for task in stuck:
             task.cancel()
+        if self._balancer is not None and self._balancing is not None:
+            self._balancing.cancel()
+            with contextlib.suppress(Exception):
+                await self._balancer.leave(self._release_all)
         await group.__aexit__(None, None, None)
+
+    async def _release_all(self, shards: frozenset[int]) -> None:
+        """``leave``'s apply: the consumers are already stopped when the node closes."""

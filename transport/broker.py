@@ -9,11 +9,13 @@ Semantics every implementation must honour (the conformance suite checks them):
 - A delivery stays unacknowledged until ``ack``; ``nack(requeue=True)`` or a consumer that goes
   away redelivers it with ``redelivered=True``. At most ``prefetch`` deliveries are in flight.
 - ``nack(requeue=False)`` dead-letters the message where it can be inspected.
+- Every route has the same number of shards (``shards`` of the broker); a consumer may take a
+  subset of them, which is how nodes split the mailboxes between them.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Protocol
 
 from engine.messages import Envelope
@@ -42,6 +44,7 @@ class Consumer(Protocol):
 class Broker(Protocol):
     async def publish(self, route: str, env: Envelope) -> None: ...
 
-    def consume(self, route: str, *, prefetch: int) -> Consumer: ...
+    def consume(self, route: str, *, prefetch: int, shards: Sequence[int] | None = None) -> Consumer:
+        """Consume the route's shard queues ``shards`` (all of them when None)."""
 
     async def close(self) -> None: ...

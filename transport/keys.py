@@ -127,3 +127,8 @@ def lock(prefix: str, name: str) -> str:
 def lock_fence(prefix: str, name: str) -> str:
     """Counter: the last fencing token handed out for ``name``; only grows."""
     return f"{prefix}:lock-fence:{name}"
+
+
+def members(prefix: str) -> str:
+    """Sorted set: node id -> expiry (epoch seconds); the live nodes that share the mailboxes."""
+    return f"{prefix}:members"

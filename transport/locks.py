@@ -23,13 +23,29 @@ class Locks(Protocol):
         """Give the lock up if still held with ``token``; otherwise do nothing."""
 
 
+class Membership(Protocol):
+    async def beat(self, member: str, ttl: float) -> list[str]:
+        """Say ``member`` is alive for ``ttl`` seconds more; returns every live member, sorted."""
+
+    async def leave(self, member: str) -> None: ...
+
+
 class MemoryLocks:
-    """One process's locks, on an injectable clock (seconds)."""
+    """One process's locks and membership, on an injectable clock (seconds)."""
 
     def __init__(self, clock: Callable[[], float]) -> None:
         self._clock = clock
         self._held: dict[str, tuple[str, int, float]] = {}  # name -> holder, token, expires at
         self._fence: dict[str, int] = {}
+        self._members: dict[str, float] = {}  # member -> expires at
+
+    async def beat(self, member: str, ttl: float) -> list[str]:
+        now = self._clock()
+        self._members[member] = now + ttl
+        return sorted(m for m, expires in self._members.items() if expires > now)
+
+    async def leave(self, member: str) -> None:
+        self._members.pop(member, None)
 
     def _current(self, name: str) -> tuple[str, int, float] | None:
         held = self._held.get(name)

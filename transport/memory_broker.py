@@ -1,17 +1,18 @@
 """The in-memory broker: RabbitMQ's delivery semantics, in one process.
 
 Every route has ``shards`` queues; a message goes to the shard of its key, so one key's
-messages keep their order. Like a single-active-consumer queue, a shard delivers to one consumer
-at a time (the oldest still open). Deliveries stay unacknowledged until ``ack``; ``nack`` or a
-closing consumer puts them back at the head of their shard, marked redelivered. Messages are
-kept encoded, so nothing is shared by reference between publisher and consumer.
+messages keep their order. A consumer takes all shards or a subset. Like a single-active-consumer
+queue, a shard delivers to one consumer at a time (the oldest still open among those that took
+it). Deliveries stay unacknowledged until ``ack``; ``nack`` or a closing consumer puts them back
+at the head of their shard, marked redelivered. Messages are kept encoded, so nothing is shared
+by reference between publisher and consumer.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
 from engine.messages import Envelope, decode, encode
@@ -50,8 +51,13 @@ class MemoryBroker:
         async with r.changed:
             r.changed.notify_all()
 
-    def consume(self, route: str, *, prefetch: int) -> MemoryConsumer:
-        consumer = MemoryConsumer(self, self._route(route), prefetch)
+    @property
+    def shards(self) -> int:
+        return self._shards
+
+    def consume(self, route: str, *, prefetch: int, shards: Sequence[int] | None = None) -> MemoryConsumer:
+        selected = frozenset(range(self._shards) if shards is None else shards)
+        consumer = MemoryConsumer(self, self._route(route), prefetch, selected)
         self._route(route).consumers.append(consumer)
         self._consumers.append(consumer)
         return consumer
@@ -90,8 +96,8 @@ class MemoryDelivery:
 
 
 class MemoryConsumer:
-    def __init__(self, broker: MemoryBroker, route: _Route, prefetch: int) -> None:
-        self._broker, self._route, self._prefetch = broker, route, prefetch
+    def __init__(self, broker: MemoryBroker, route: _Route, prefetch: int, shards: frozenset[int]) -> None:
+        self._broker, self._route, self._prefetch, self._shards = broker, route, prefetch, shards
         self._unacked: list[MemoryDelivery] = []
         self._cancelled = False
         self._closed = False
@@ -116,16 +122,21 @@ class MemoryConsumer:
             yield delivery
 
     def _next_shard(self) -> int | None:
-        active = next((c for c in self._route.consumers if not c._cancelled), None)
-        if active is not self or len(self._unacked) >= self._prefetch:
+        """A non-empty shard this consumer is the active consumer of, round-robin."""
+        if len(self._unacked) >= self._prefetch:
             return None
         shards = self._route.shards
         for step in range(len(shards)):
             index = (self._cursor + step) % len(shards)
-            if shards[index]:
+            if shards[index] and self._is_active_on(index):
                 self._cursor = index + 1
                 return index
         return None
+
+    def _is_active_on(self, shard: int) -> bool:
+        """Single active consumer: the oldest open consumer that subscribed to the shard."""
+        active = next((c for c in self._route.consumers if not c._cancelled and shard in c._shards), None)
+        return active is self
 
     async def _settle(self, delivery: MemoryDelivery, requeue: bool | None) -> None:
         self._unacked.remove(delivery)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from types import TracebackType
 
 import aio_pika
@@ -103,9 +103,15 @@ class RabbitBroker:
         except ChannelInvalidStateError as exc:
             raise ConnectionError(f"RabbitMQ channel lost while publishing {env.id}: {exc}") from exc
 
-    def consume(self, route: str, *, prefetch: int) -> RabbitConsumer:
-        """A consumer of every shard queue of ``route``; it subscribes when first iterated."""
-        consumer = RabbitConsumer(self, route, prefetch)
+    @property
+    def shards(self) -> int:
+        return self._shards
+
+    def consume(self, route: str, *, prefetch: int, shards: Sequence[int] | None = None) -> RabbitConsumer:
+        """A consumer of the shard queues ``shards`` (all when None) of ``route``; it subscribes
+        when first iterated."""
+        selected = tuple(sorted(set(range(self._shards) if shards is None else shards)))
+        consumer = RabbitConsumer(self, route, prefetch, selected)
         self._consumers.add(consumer)
         return consumer
 
@@ -218,7 +224,7 @@ class RabbitDelivery:
 
 
 class RabbitConsumer:
-    """Consumes all shard queues of a route on its own channel, with manual acks.
+    """Consumes shard queues of a route (all, or the ``shards`` given) on its own channel, with manual acks.
 
     Subscribes to the queues in shard order on first iteration, so of two consumers the first
     to subscribe is the single active consumer of every queue. RabbitMQ's prefetch counts per
@@ -226,10 +232,10 @@ class RabbitConsumer:
     buffered here, unacked; the iterator hands out at most ``prefetch`` unsettled deliveries.
     """
 
-    def __init__(self, broker: RabbitBroker, route: str, prefetch: int) -> None:
+    def __init__(self, broker: RabbitBroker, route: str, prefetch: int, shards: tuple[int, ...]) -> None:
         if prefetch < 1:
             raise ValueError("prefetch must be positive")
-        self._broker, self._route, self._prefetch = broker, route, prefetch
+        self._broker, self._route, self._prefetch, self._shards = broker, route, prefetch, shards
         self._channel: AbstractRobustChannel | None = None
         self._subscriptions: list[tuple[AbstractQueue, str]] = []  # (queue, consumer tag)
         self._buffer: deque[AbstractIncomingMessage] = deque()  # received, not yet handed out
@@ -268,8 +274,8 @@ class RabbitConsumer:
             channel.close_callbacks.add(self._on_channel_lost)
             await channel.set_qos(prefetch_count=self._prefetch)
             arguments = self._broker._shard_arguments(names)
-            for name in names.shard_queues:  # the same order in every consumer: see the class docstring
-                queue = await channel.declare_queue(name, durable=True, arguments=arguments)
+            for shard in self._shards:  # the same order in every consumer: see the class docstring
+                queue = await channel.declare_queue(names.shard_queues[shard], durable=True, arguments=arguments)
                 self._subscriptions.append((queue, await queue.consume(self._on_message)))
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:

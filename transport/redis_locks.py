@@ -1,4 +1,5 @@
-"""Leader locks on Redis: ``SET`` with a TTL and a compare-and-renew, plus an ``INCR`` fence.
+"""Leader locks on Redis: ``SET`` with a TTL and a compare-and-renew, plus an ``INCR`` fence;
+and node membership: a sorted set of member -> expiry (epoch seconds).
 
 The lock key holds ``"<token>:<holder>"``; the fence counter only grows, so every new holder's
 token is larger than all earlier ones. Lock expiry runs on the Redis server's clock.
@@ -6,6 +7,7 @@ token is larger than all earlier ones. Lock expiry runs on the Redis server's cl
 
 from __future__ import annotations
 
+import time
 from types import TracebackType
 from typing import Self, cast
 
@@ -73,6 +75,19 @@ class RedisLocks:
 
     async def release(self, name: str, holder: str, token: int) -> None:
         await self._release(keys=self._keys(name)[:1], args=[f"{token}:{holder}"])
+
+    async def beat(self, member: str, ttl: float) -> list[str]:
+        now = time.time()
+        key = keys.members(self._prefix)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.zadd(key, {member: now + ttl})
+            pipe.zremrangebyscore(key, "-inf", now)
+            pipe.zrange(key, 0, -1)
+            *_, members = await pipe.execute()
+        return sorted(m.decode() for m in members)
+
+    async def leave(self, member: str) -> None:
+        await self._redis.zrem(keys.members(self._prefix), member)
 
 
 def _ms(seconds: float) -> int:

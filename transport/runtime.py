@@ -18,12 +18,13 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from actors.node import Node
+from actors.shards import ShardBalancer
 from engine.policy import StepPolicy
 from engine.registry import BlueprintRegistry
 from engine.settings import Settings
 from transport.broker import Broker
 from transport.gateway import GatewayContext, build_app
-from transport.locks import Locks, MemoryLocks
+from transport.locks import MemoryLocks
 from transport.memory import MemoryBroker, MemoryStore
 from transport.rabbitmq import RabbitBroker
 from transport.redis_locks import RedisLocks
@@ -58,7 +59,9 @@ def step_policy(settings: Settings) -> StepPolicy:
 
 
 @asynccontextmanager
-async def transports(settings: Settings, clock: Clock = time.time) -> AsyncIterator[tuple[Broker, Store, Locks]]:
+async def transports(
+    settings: Settings, clock: Clock = time.time
+) -> AsyncIterator[tuple[Broker, Store, MemoryLocks | RedisLocks]]:
     """The broker, store and leader locks the settings ask for, connected; closed on exit."""
     if not settings.distributed:
         memory_broker, memory_store = MemoryBroker(settings.job_shards), MemoryStore()
@@ -80,6 +83,11 @@ async def transports(settings: Settings, clock: Clock = time.time) -> AsyncItera
     )
     async with broker, store, RedisLocks(settings.redis_url, prefix=settings.namespace) as locks:
         yield broker, store, locks
+
+
+def _balancer(settings: Settings, locks: MemoryLocks | RedisLocks, node_id: str) -> ShardBalancer | None:
+    """Distributed nodes split the mailbox shards between them (ADR 0004); embedded has one node."""
+    return ShardBalancer(locks, locks, node_id, settings.job_shards) if settings.distributed else None
 
 
 @asynccontextmanager
@@ -113,6 +121,7 @@ async def runtime(
         broker, store, locks = await stack.enter_async_context(transports(settings, clock))
         running: Node | None = None
         if node:
+            node_id = f"{settings.instance_id}:{os.getpid()}"  # unique even if INSTANCE_ID is shared
             notifier = await stack.enter_async_context(HttpNotifier())
             running = await stack.enter_async_context(
                 Node(
@@ -124,7 +133,8 @@ async def runtime(
                     clock=clock,
                     max_concurrent_jobs=settings.executor_max_concurrent_jobs,
                     locks=locks,
-                    instance_id=f"{settings.instance_id}:{os.getpid()}",  # unique even if INSTANCE_ID is shared
+                    instance_id=node_id,
+                    balancer=_balancer(settings, locks, node_id),
                 )
             )
         url = None

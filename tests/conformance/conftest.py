@@ -128,11 +128,13 @@ class Inbox:
 
 @pytest.fixture
 async def open_inbox(broker_case: BrokerCase) -> AsyncIterator[Callable[..., Inbox]]:
-    """``open_inbox(prefetch=...)`` consumes the case's route; every inbox is closed at teardown."""
+    """``open_inbox(prefetch=..., shards=...)`` consumes the case's route (all shards, or those
+    given); every inbox is closed at teardown."""
     opened: list[Inbox] = []
 
-    def open_(prefetch: int = 100) -> Inbox:
-        inbox = Inbox(broker_case.broker.consume(broker_case.route, prefetch=prefetch), broker_case.quiet)
+    def open_(prefetch: int = 100, shards: list[int] | None = None) -> Inbox:
+        consumer = broker_case.broker.consume(broker_case.route, prefetch=prefetch, shards=shards)
+        inbox = Inbox(consumer, broker_case.quiet)
         opened.append(inbox)
         return inbox
 

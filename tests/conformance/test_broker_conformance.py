@@ -166,3 +166,37 @@ async def test_the_second_consumer_takes_over_when_the_first_closes(broker_case:
     assert unacked.envelope.id == "k#0"
     assert [d.envelope.id for d in taken_over] == ["k#0", "k#1"]
     assert [d.redelivered for d in taken_over] == [True, False]
+
+
+def key_on_shard(shard: int, shards: int, tag: str) -> str:
+    return next(k for n in range(10_000) if shard_of(k := f"{tag}-{n}", shards) == shard)
+
+
+async def test_consumers_of_disjoint_shards_each_get_their_own(broker_case: Any, open_inbox: OpenInbox) -> None:
+    first_key = key_on_shard(0, broker_case.shards, "first")
+    second_key = key_on_shard(1, broker_case.shards, "second")
+    first = open_inbox(shards=[0])
+    second = open_inbox(shards=list(range(1, broker_case.shards)))
+    await broker_case.broker.publish(broker_case.route, msg(first_key, 0))
+    await broker_case.broker.publish(broker_case.route, msg(second_key, 0))
+
+    assert (await first.get()).envelope.key == first_key
+    assert (await second.get()).envelope.key == second_key
+    await first.assert_idle()
+    await second.assert_idle()
+
+
+async def test_a_shard_passes_to_the_next_subscriber_when_its_consumer_closes(
+    broker_case: Any, open_inbox: OpenInbox
+) -> None:
+    key = key_on_shard(0, broker_case.shards, "handover")
+    owner = open_inbox(shards=[0])
+    standby = open_inbox(shards=[0, 1])
+    await broker_case.broker.publish(broker_case.route, msg(key, 0))
+    assert (await owner.get()).envelope.id == f"{key}#0"
+    await standby.assert_idle()
+
+    await owner.close()  # unacked: back to the queue, for the standby
+    again = await standby.get()
+    assert again.envelope.id == f"{key}#0"
+    assert again.redelivered
