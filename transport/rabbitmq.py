@@ -23,7 +23,7 @@ from types import TracebackType
 
 import aio_pika
 from aio_pika.abc import AbstractExchange, AbstractIncomingMessage, AbstractQueue, AbstractRobustChannel, FieldValue
-from aio_pika.exceptions import AMQPError, ChannelInvalidStateError
+from aio_pika.exceptions import AMQPConnectionError, AMQPError, ChannelInvalidStateError
 
 from engine.errors import MessageDecodeError
 from engine.messages import Envelope, decode, encode
@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 CONTENT_TYPE = "application/msgpack"
 _CANCEL_TIMEOUT = 10.0  # seconds; past it (say, mid-reconnect) the consumer's channel is closed instead
 _SETTLE_ERRORS = (AMQPError, ChannelInvalidStateError)
+# A publish that lost its connection or channel before the confirm: retried (see ``publish``).
+_LOST = (ConnectionError, ChannelInvalidStateError, AMQPConnectionError)
+_REPUBLISH_DELAY = 0.2
 
 
 class RabbitBroker:
@@ -87,9 +90,11 @@ class RabbitBroker:
     async def publish(self, route: str, env: Envelope) -> None:
         """Return once RabbitMQ confirmed the message (persistent, routed to its shard queue).
 
-        Mid-reconnect it waits for the channel to be restored, up to ``publish_timeout``
-        (then ``TimeoutError``); a channel lost in between raises ``ConnectionError``. Both are
-        transient (retry); ``aio_pika.exceptions.DeliveryError`` means refused or unroutable.
+        A connection or channel lost before the confirm (a broker restart, a network cut) is
+        retried on the restored channel until ``publish_timeout``, then ``ConnectionError``: the
+        caller is told only when the broker stayed unreachable. A retry after a lost confirm may
+        publish the message twice; receivers de-duplicate by envelope id. ``DeliveryError``
+        (refused or unroutable) is not retried.
         """
         message = aio_pika.Message(
             encode(env), message_id=env.id, content_type=CONTENT_TYPE, delivery_mode=aio_pika.DeliveryMode.PERSISTENT
@@ -97,11 +102,18 @@ class RabbitBroker:
         key = routing_key(shard_of(env.key, self._shards))
         try:
             async with asyncio.timeout(self._publish_timeout):
-                _, exchange = await self._route(route)
-                await self._connected()[1].ready()
-                await exchange.publish(message, routing_key=key, mandatory=True)
-        except ChannelInvalidStateError as exc:
-            raise ConnectionError(f"RabbitMQ channel lost while publishing {env.id}: {exc}") from exc
+                while True:
+                    try:
+                        _, exchange = await self._route(route)
+                        await self._connected()[1].ready()
+                        await exchange.publish(message, routing_key=key, mandatory=True)
+                        return
+                    except _LOST as exc:
+                        log.warning("publishing %s: connection lost (%s); retrying", env.id, exc)
+                        await asyncio.sleep(_REPUBLISH_DELAY)
+        except TimeoutError as exc:
+            unreachable = f"RabbitMQ unreachable for {self._publish_timeout:g} s: {env.id} not published"
+            raise ConnectionError(unreachable) from exc
 
     @property
     def shards(self) -> int:

@@ -3,8 +3,10 @@
 
 Handlers signal errors by raising ``web.HTTPException`` subclasses with ``text=`` naming the
 problem; the middleware turns them into JSON. Exceptions aiohttp raises itself (no route, wrong
-method, body too large) get a message written here instead of aiohttp's terse default. Anything
-else is a bug: it is logged and answered with a JSON 500 that does not leak internals.
+method, body too large) get a message written here instead of aiohttp's terse default. The
+broker or store being unreachable (``ConnectionError``, ``TimeoutError``) is a 503 the caller
+can retry. Anything else is a bug: it is logged and answered with a JSON 500 that does not leak
+internals.
 """
 
 from __future__ import annotations
@@ -42,6 +44,9 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
             raise
         headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
         return error_response(exc.status, _message(request, exc), headers)
+    except (ConnectionError, TimeoutError) as exc:
+        log.warning("%s %s: a backing service is unavailable: %s", request.method, request.path, exc)
+        return error_response(503, "the broker or the store is unavailable; retry shortly", {"Retry-After": "1"})
     except Exception:
         log.exception("unhandled error in %s %s", request.method, request.path)
         return error_response(500, "internal error; see the orchestrator log")
