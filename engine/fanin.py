@@ -9,8 +9,8 @@ difference: a final failure settles the branch as ``failure`` instead of ending 
 failed branch never leaves the job stuck. When the last branch settles, the group sends the job
 exactly one ``AggregateDone`` (envelope id ``aggregate:{group id}``) and is done.
 
-Idempotency: a duplicate or late message (a second ``GroupStart``, a result for a settled branch
-or for an attempt that was retried, a deadline that no longer applies) changes nothing, and a
+Idempotency: a duplicate or late message (a second ``GroupStart``, a result or a lost lease for a
+settled branch or for an attempt that was retried, a deadline that no longer applies) changes nothing, and a
 done or cancelled group ignores everything.
 """
 
@@ -29,6 +29,7 @@ from engine.messages import (
     GroupStart,
     Message,
     TaskDone,
+    TaskLost,
     TaskStarted,
     Timeout,
     envelope,
@@ -60,18 +61,20 @@ class _GroupStep:
         elif isinstance(msg, GroupCancel):
             self.group.status = g.CANCELLED
             return
-        elif isinstance(msg, TaskStarted | TaskDone | Timeout) and msg.task_id is not None:
+        elif isinstance(msg, TaskStarted | TaskDone | TaskLost | Timeout) and msg.task_id is not None:
             branch = self.group.branch_with_task(msg.task_id)
             if branch is not None:
                 self.judge(branch, self.verdict(branch, msg))
         self.complete_if_settled()
 
-    def verdict(self, branch: BranchState, msg: TaskStarted | TaskDone | Timeout) -> tasks.Verdict:
+    def verdict(self, branch: BranchState, msg: TaskStarted | TaskDone | TaskLost | Timeout) -> tasks.Verdict:
         task, salt = branch.task, branch.key
         if isinstance(msg, TaskStarted):
             return tasks.started(task, msg)
         if isinstance(msg, TaskDone):
             return tasks.reported(task, msg, self.policy, salt, self.now)
+        if isinstance(msg, TaskLost):
+            return tasks.lost(task, msg, self.policy, salt, self.now)
         return tasks.expired(task, msg, self.policy, salt, self.now)
 
     def judge(self, branch: BranchState, verdict: tasks.Verdict) -> None:

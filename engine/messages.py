@@ -2,8 +2,8 @@
 
 Every message is a frozen msgspec Struct, tagged, encoded with msgpack. A job's mailbox
 receives ``JobMessage``; the router receives ``TaskOffer``; a fan-out group's aggregator receives
-``GroupMessage`` (its branches' ``TaskStarted``/``TaskDone``/``Timeout`` included); the event sink
-receives ``JobEvent``.
+``GroupMessage`` (its branches' ``TaskStarted``/``TaskDone``/``TaskLost``/``Timeout`` included); the
+event sink receives ``JobEvent``.
 Message ids are unique per logical message: a redelivered envelope keeps its id, which is what
 makes handling idempotent (the job records the ids it has applied).
 """
@@ -54,6 +54,17 @@ class Timeout(_Message, frozen=True, tag="timeout"):
     kind: TimeoutKind
     task_id: str | None = None
     attempt: int = 0
+
+
+class TaskLost(_Message, frozen=True, tag="task_lost"):
+    """The lease of a task ran out: ``worker_id`` took it and stopped heartbeating it (it died, or
+    lost the network, for longer than the lease). Sent by the timeouts leader's sweep with the
+    envelope id ``lost:{task_id}``. Treated like a result timeout after pickup: the task is retried
+    under a new id, counting an attempt. Stale ones (another task id, another worker) change nothing.
+    """
+
+    task_id: str
+    worker_id: str
 
 
 class Cancel(_Message, frozen=True, tag="cancel"):
@@ -133,10 +144,20 @@ class JobEvent(_Message, frozen=True, tag="job_event"):
     error: str | None = None
 
 
-JobMessage = Start | TaskStarted | TaskDone | Timeout | Cancel | AggregateDone
-GroupMessage = GroupStart | GroupCancel | TaskStarted | TaskDone | Timeout
+JobMessage = Start | TaskStarted | TaskDone | TaskLost | Timeout | Cancel | AggregateDone
+GroupMessage = GroupStart | GroupCancel | TaskStarted | TaskDone | TaskLost | Timeout
 Message = (
-    Start | TaskStarted | TaskDone | Timeout | Cancel | AggregateDone | TaskOffer | JobEvent | GroupStart | GroupCancel
+    Start
+    | TaskStarted
+    | TaskDone
+    | TaskLost
+    | Timeout
+    | Cancel
+    | AggregateDone
+    | TaskOffer
+    | JobEvent
+    | GroupStart
+    | GroupCancel
 )
 
 

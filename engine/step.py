@@ -32,6 +32,7 @@ from engine.messages import (
     Message,
     Start,
     TaskDone,
+    TaskLost,
     TaskStarted,
     Timeout,
     envelope,
@@ -73,6 +74,8 @@ class _Step:
             self.task_started(msg)
         elif isinstance(msg, TaskDone):
             await self.task_done(msg)
+        elif isinstance(msg, TaskLost):
+            await self.task_lost(msg)
         elif isinstance(msg, Timeout):
             await self.timeout(msg)
         elif isinstance(msg, AggregateDone):
@@ -215,6 +218,11 @@ class _Step:
                 self.fail(f"worker returned status {msg.status!r}; the task's transitions handle only {handled}")
         else:
             await self.judged(task, verdict)
+
+    async def task_lost(self, msg: TaskLost) -> None:
+        task = self.state.task
+        if task is not None:
+            await self.judged(task, tasks.lost(task, msg, self.policy, self.state.id, self.now))
 
     async def timeout(self, msg: Timeout) -> None:
         state, task = self.state, self.state.task

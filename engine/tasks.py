@@ -15,6 +15,10 @@ The rules (ARCHITECTURE.md, "Failure semantics"):
   task maps ``cancelled`` to a transition of its own.
 - No pickup before the dispatch deadline fails the task; no result before the result deadline
   (which starts at pickup) retries it.
+- A lost task (its lease ran out: the worker stopped heartbeating it) is retried like a result
+  timeout, and counts an attempt: a worker that dies on the task every time does not retry it
+  forever. A lost task whose pickup never reached the job (``TaskStarted`` was lost with the
+  gateway that took it) is retried too: nobody runs it.
 
 Idempotency: every function returns ``IGNORE`` for stale input (another task id, a second
 pickup, a result from a worker the task was not given to, a deadline that no longer applies),
@@ -30,7 +34,7 @@ from typing import Any
 from rxon.constants import ERROR_CODE_TIMEOUT
 
 from engine.job import TaskState
-from engine.messages import TaskDone, TaskOffer, TaskStarted, Timeout, new_id
+from engine.messages import TaskDone, TaskLost, TaskOffer, TaskStarted, Timeout, new_id
 from engine.policy import FAIL_JOB, QUARANTINE, StepPolicy
 
 
@@ -162,6 +166,17 @@ def expired(task: TaskState, msg: Timeout, policy: StepPolicy, salt: str, now: f
         reason = f"worker {task.worker_id} sent no result for task {task.type!r} within {waited}"
         return retry(task, ERROR_CODE_TIMEOUT, reason, policy, salt, now)
     return IGNORE
+
+
+def lost(task: TaskState, msg: TaskLost, policy: StepPolicy, salt: str, now: float) -> Retry | GaveUp | Ignore:
+    """Judge a lost lease: retry the task under a new id if ``msg`` is about its current attempt,
+    held by that worker (or by a worker whose pickup the task never heard of)."""
+    if task.id != msg.task_id or task.waiting_retry:
+        return IGNORE
+    if task.worker_id is not None and task.worker_id != msg.worker_id:
+        return IGNORE
+    reason = f"worker {msg.worker_id} stopped heartbeating task {task.type!r}: its lease expired"
+    return retry(task, ERROR_CODE_TIMEOUT, reason, policy, salt, now)
 
 
 def retry(task: TaskState, code: str | None, reason: str, policy: StepPolicy, salt: str, now: float) -> Retry | GaveUp:

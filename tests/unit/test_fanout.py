@@ -30,9 +30,12 @@ from engine.messages import (
     Message,
     Start,
     TaskDone,
+    TaskLost,
     TaskOffer,
     TaskStarted,
     Timeout,
+    decode,
+    encode,
     envelope,
 )
 from engine.policy import StepPolicy
@@ -567,3 +570,87 @@ async def test_a_worker_that_gives_the_task_up_is_retried_by_both() -> None:
 
     assert both.job.task is not None
     assert both.job.task.attempt == both.group.branches[0].task.attempt == 2
+
+
+# -- a lost lease (the worker stopped heartbeating): one rule for both ----------------------------
+
+
+async def test_a_lost_task_is_retried_by_both_under_a_new_id_counting_an_attempt() -> None:
+    both = Both()
+    await both.start()
+    first_job_task = both.job_task
+    await both.send(lambda t: TaskStarted(t, "w1", at=NOW))
+
+    job_out, group_out = await both.send(lambda t: TaskLost(t, "w1"), now=NOW + 60)
+
+    job_task, branch_task = both.job.task, both.group.branches[0].task
+    assert job_task is not None
+    assert (job_task.attempt, branch_task.attempt) == (2, 2)
+    assert (job_task.worker_id, branch_task.worker_id) == (None, None)
+    assert job_task.id != first_job_task
+    assert branch_task.id != "t0"
+    assert both.job.status == j.WAITING_FOR_WORKER
+    assert both.job.error == "worker w1 stopped heartbeating task 'echo': its lease expired"
+    assert [(o.envelope.body, o.at) for o in job_out] == [
+        (Timeout("retry_task", job_task.id), NOW + 60 + POLICY.backoff(1, JOB))
+    ]
+    [(timeout, at)] = group_deadlines(group_out)
+    assert (timeout, at) == (Timeout("retry_task", branch_task.id), NOW + 60 + POLICY.backoff(1, "t0"))
+
+    [again] = group_offers(send_group(both.group, timeout, now=at))
+    assert again.task_id == branch_task.id
+    late = TaskDone(first_job_task, "w1", data={"late": True})
+    assert await send_job(both.bp, both.job, late) == []  # the lost worker's late result is stale
+    assert send_group(both.group, TaskDone("t0", "w1", data={"late": True})) == []
+
+
+async def test_a_stale_task_lost_changes_nothing_for_either() -> None:
+    both = Both()
+    await both.start()
+    await both.send(lambda t: TaskStarted(t, "w1", at=NOW))
+
+    assert await both.send(lambda t: TaskLost(t, "w2")) == ([], [])  # another worker's lease
+    assert await both.send(lambda t: TaskLost("some-other-task", "w1")) == ([], [])
+    old_job_task = both.job_task
+    await both.send(lambda t: TaskDone(t, "w1", error_code=ERROR_CODE_TRANSIENT))  # retried: waits a back-off
+    job_task, branch_task = both.job.task, both.group.branches[0].task
+    assert job_task is not None
+
+    assert await send_job(both.bp, both.job, TaskLost(old_job_task, "w1")) == []
+    assert await send_job(both.bp, both.job, TaskLost(job_task.id, "w1")) == []  # not offered yet
+    assert send_group(both.group, TaskLost("t0", "w1")) == []
+    assert send_group(both.group, TaskLost(branch_task.id, "w1")) == []
+    assert (job_task.attempt, branch_task.attempt) == (2, 2)
+
+
+async def test_a_task_whose_pickup_never_reached_its_owner_is_retried_when_its_lease_is_lost() -> None:
+    """The gateway took the task for w1 and died before announcing ``TaskStarted``: nobody runs it."""
+    both = Both()
+    await both.start()
+
+    await both.send(lambda t: TaskLost(t, "w1"), now=NOW + 60)
+
+    assert both.job.task is not None
+    assert both.job.task.attempt == both.group.branches[0].task.attempt == 2
+
+
+async def test_a_task_lost_on_its_last_attempt_gives_up_in_both() -> None:
+    both = Both(max_attempts=1)
+    await both.start()
+    await both.send(lambda t: TaskStarted(t, "w1", at=NOW))
+
+    _, group_out = await both.send(lambda t: TaskLost(t, "w1"), now=NOW + 60)
+
+    assert both.job.status == j.QUARANTINED
+    assert both.job.error is not None
+    assert "lease expired (gave up after 1 attempts)" in both.job.error
+    [done] = aggregates(group_out)
+    assert done.results["t0"]["status"] == "failure"
+    assert done.results["t0"]["error"]["code"] == ERROR_CODE_TIMEOUT
+    assert "w1 stopped heartbeating" in done.results["t0"]["error"]["message"]
+
+
+def test_task_lost_round_trips_in_its_envelope() -> None:
+    env = envelope(GROUP, TaskLost("t0", "w1"), NOW, id="lost:t0")
+
+    assert decode(encode(env)) == env
