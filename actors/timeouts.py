@@ -1,7 +1,15 @@
-"""The timeouts actor: fires deferred messages (deadlines, retry back-offs) when they are due.
+"""The timeouts actor: fires deferred messages (deadlines, retry back-offs) when they are due, and
+sweeps expired task leases.
 
 Entries are read, published, then removed; a crash in between publishes them again, and the job
 de-duplicates by envelope id. All deadlines use the one epoch clock.
+
+Leases (docs/adr/0005-task-leases.md): a task handed to a worker is leased to it until a few
+heartbeats' time from its last heartbeat. About once every ``sweep_every`` seconds the leader
+reads the leases that expired, tells each task's owner (the job's mailbox, or the group's
+aggregator for a fan-out branch) with ``TaskLost`` (envelope id ``lost:{task id}``), then drops
+the lease. A crash in between reports it again; the owner ignores the duplicate, and any
+``TaskLost`` that no longer applies (the task was reported or retried meanwhile).
 
 With ``locks``, only the leader fires: every node runs the actor, one holds the ``timeouts``
 lock (renewed every third of ``lease`` seconds) and the others retry taking it at the same
@@ -17,9 +25,11 @@ import contextlib
 import logging
 from collections.abc import Callable
 
+from engine import routes
+from engine.messages import TaskLost, envelope
 from transport.broker import Broker
 from transport.locks import Locks
-from transport.store import Store
+from transport.store import Lease, Store
 
 log = logging.getLogger(__name__)
 
@@ -38,12 +48,14 @@ class TimeoutsActor:
         lease: float = 3.0,
         tick: float = 0.05,
         batch: int = 500,
+        sweep_every: float = 1.0,
     ) -> None:
         self._store, self._broker, self._clock = store, broker, clock
         self._locks, self._holder, self._lease = locks, holder, lease
-        self._tick, self._batch = tick, batch
+        self._tick, self._batch, self._sweep_every = tick, batch, sweep_every
         self._token: int | None = None
         self._checked_at = float("-inf")
+        self._swept_at = float("-inf")
 
     @property
     def leading(self) -> bool:
@@ -60,6 +72,29 @@ class TimeoutsActor:
             fired += len(due)
             if len(due) < self._batch:
                 return fired
+
+    async def sweep_leases(self) -> int:
+        """Report every task lease expired now as ``TaskLost`` to its owner, then release it;
+        returns how many were swept."""
+        swept = 0
+        while True:
+            now = self._clock()
+            expired = await self._store.expired_leases(now, self._batch)
+            for lease in expired:
+                route, key = _owner(lease)
+                lost = TaskLost(task_id=lease.task_id, worker_id=lease.worker_id)
+                await self._broker.publish(route, envelope(key, lost, now, id=f"lost:{lease.task_id}"))
+                await self._store.release_lease(lease.task_id)
+                log.info("task %s lost: worker %s stopped heartbeating it", lease.task_id, lease.worker_id)
+            swept += len(expired)
+            if len(expired) < self._batch:
+                return swept
+
+    async def _sweep_if_due(self) -> None:
+        now = self._clock()
+        if now - self._swept_at >= self._sweep_every:
+            self._swept_at = now
+            await self.sweep_leases()
 
     async def lead(self) -> bool:
         """Take or keep leadership; talks to the lock store at most every ``lease / 3`` seconds."""
@@ -85,6 +120,7 @@ class TimeoutsActor:
                 wait = self._tick
                 if await self.lead():
                     await self.fire_due()
+                    await self._sweep_if_due()
                     next_at = await self._store.next_due()
                     if next_at is not None:
                         wait = min(self._tick, max(next_at - self._clock(), 0.0))
@@ -97,3 +133,10 @@ class TimeoutsActor:
         if self._locks is not None and token is not None:
             with contextlib.suppress(Exception):
                 await self._locks.release(LOCK_NAME, self._holder, token)
+
+
+def _owner(lease: Lease) -> tuple[str, str]:
+    """The mailbox that owns a leased task: its group's aggregator for a branch, else its job."""
+    if lease.group_id is not None:
+        return routes.AGGREGATOR, lease.group_id
+    return routes.JOBS, lease.job_id

@@ -1,6 +1,12 @@
 """One frozen settings object, read from environment variables and validated at start-up.
 
-Variable names follow upstream avtomatika where it has one. A bad value raises ``ConfigError``
+Variable names follow upstream avtomatika where it has one.
+
+``TASK_LEASE_SECONDS`` (default 60) is how long a task handed to a worker stays its own without a
+heartbeat that lists it. The SDK heartbeats every ``HEARTBEAT_INTERVAL`` (15 s by default) and
+again, debounced, when a task starts or finishes, so 60 s tolerates three missed beats; a worker
+gone for longer loses the task to another worker (docs/adr/0005-task-leases.md). Keep it several
+times the workers' heartbeat interval. A bad value raises ``ConfigError``
 naming the variable, so ``avtomat up`` stops with a clear message instead of half-starting.
 """
 
@@ -39,6 +45,7 @@ class Settings:
     worker_timeout_seconds: float = 300.0
     dispatch_timeout_seconds: float | None = None
     worker_poll_timeout_seconds: float = 30.0
+    task_lease_seconds: float = 60.0
     worker_health_check_interval_seconds: float = 60.0
     executor_max_concurrent_jobs: int = 100
     max_request_body_bytes: int = 1_048_576
@@ -98,6 +105,7 @@ class Settings:
             worker_poll_timeout_seconds=r.get(
                 "WORKER_POLL_TIMEOUT_SECONDS", _positive_float, d.worker_poll_timeout_seconds
             ),
+            task_lease_seconds=r.get("TASK_LEASE_SECONDS", _positive_float, d.task_lease_seconds),
             worker_health_check_interval_seconds=r.get(
                 "WORKER_HEALTH_CHECK_INTERVAL_SECONDS", _positive_float, d.worker_health_check_interval_seconds
             ),

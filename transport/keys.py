@@ -63,6 +63,11 @@ def task_jobs(prefix: str) -> str:
     return f"{prefix}:task-jobs"
 
 
+def task_groups(prefix: str) -> str:
+    """Hash: task id -> group id of every queued fan-out branch task (its lease names the group)."""
+    return f"{prefix}:task-groups"
+
+
 def task_seq(prefix: str) -> str:
     """Counter: the push sequence that makes equal priorities FIFO."""
     return f"{prefix}:task-seq"
@@ -74,8 +79,13 @@ def lease_family(prefix: str) -> str:
 
 
 def lease(prefix: str, task_id: str) -> str:
-    """String: msgpack ``Lease`` of a taken task."""
+    """String: msgpack ``Lease`` of a taken task; a long backstop TTL from its last extension."""
     return lease_family(prefix) + task_id
+
+
+def lease_expiry(prefix: str) -> str:
+    """Sorted set: task id -> ``expires_at`` of every lease, what the sweeper reads."""
+    return f"{prefix}:lease-expiry"
 
 
 def task_channel(prefix: str) -> str:

@@ -133,7 +133,7 @@ class MemoryStore:
             self._task_added.notify_all()
 
     async def take_task(
-        self, worker_id: str, skills: Sequence[str], timeout: float, now: float
+        self, worker_id: str, skills: Sequence[str], timeout: float, now: float, *, lease_seconds: float
     ) -> TaskOffer | None:
         async with self._task_added:
             skill = self._best(skills)
@@ -145,7 +145,8 @@ class MemoryStore:
             assert skill is not None  # wait_for returns the predicate's (truthy) value
             offer = heapq.heappop(self._tasks[skill]).offer
         self._queued_ids.discard(offer.task_id)
-        self._leases[offer.task_id] = Lease(offer.task_id, offer.job_id, worker_id, now)
+        expires_at = now + lease_seconds
+        self._leases[offer.task_id] = Lease(offer.task_id, offer.job_id, worker_id, now, expires_at, offer.group_id)
         return offer
 
     def _best(self, skills: Sequence[str]) -> str | None:
@@ -155,6 +156,26 @@ class MemoryStore:
 
     async def get_lease(self, task_id: str) -> Lease | None:
         return self._leases.get(task_id)
+
+    async def extend_leases(self, worker_id: str, task_ids: Sequence[str], until: float) -> list[str]:
+        held = []
+        for task_id in task_ids:
+            lease = self._leases.get(task_id)
+            if lease is None or lease.worker_id != worker_id:
+                continue
+            if until > lease.expires_at:
+                self._leases[task_id] = msgspec.structs.replace(lease, expires_at=until)
+            held.append(task_id)
+        return held
+
+    async def expired_leases(self, now: float, limit: int) -> list[Lease]:
+        """A scan of every lease: there are as many as tasks in flight, and the sweeper calls this
+        about once a second."""
+        expired = [lease for lease in self._leases.values() if lease.expires_at <= now]
+        return sorted(expired, key=lambda lease: (lease.expires_at, lease.task_id))[: max(limit, 0)]
+
+    async def release_lease(self, task_id: str) -> None:
+        self._leases.pop(task_id, None)
 
     # -- workers ---------------------------------------------------------------------------
 

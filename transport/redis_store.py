@@ -4,7 +4,8 @@ Layout (every name comes from ``transport.keys``): a job is a hash (``v`` versio
 state) beside a small progress key; a fan-out group is a hash of the same shape; deadlines are a
 sorted set plus a hash of envelopes; tasks wait in a sorted set per skill with their offers in a
 hash; a worker is a record key plus entries in the sorted sets (id -> ``expires_at``) of all
-workers, of each skill and of each hot skill, the capability sets the router reads.
+workers, of each skill and of each hot skill, the capability sets the router reads. A taken
+task's lease is a key beside one sorted set of every lease's expiry, which the sweeper reads.
 
 Atomicity and crashes: every method is one atomic server step (a Lua script or a MULTI), so a
 write is whole or absent, and what a returned call wrote survives the caller (Redis's own
@@ -13,7 +14,8 @@ times; that is harmless everywhere except where the first send had already taken
 ``create_job`` then answers False for the job it created, ``commit_job`` raises
 ``VersionConflict`` for the state it wrote (the redelivered message is then found applied), and
 ``take_task`` leaves the first task leased to a worker that never got it, as does a
-``take_task`` cancelled while its script runs; only the job's dispatch timeout recovers that task.
+``take_task`` cancelled while its script runs; that lease expires unextended and the sweeper
+hands the task back to its job.
 
 Waiting takers hold no Redis connection: they park on an in-process event, woken by this store's
 pushes and by one pub/sub subscription per store (pushes on other nodes), and re-check every
@@ -52,7 +54,9 @@ from transport.store import Lease, Scheduled, WorkerRecord
 
 log = logging.getLogger(__name__)
 
-LEASE_TTL_SECONDS = 7 * 24 * 3600  # a lease outlives any sane result deadline, then cleans itself up
+# A backstop: leases are released when their task is reported or swept; one that is not (a process
+# died in between) still cleans itself up this long after its last extension.
+LEASE_TTL_SECONDS = 7 * 24 * 3600
 WORKER_KEY_GRACE_SECONDS = 60.0  # a record outlives its expires_at a little (clock skew between nodes)
 _RECONNECT_DELAY = 1.0
 
@@ -94,24 +98,27 @@ end
 return items
 """
 
-# KEYS: skill queue, offers, task jobs, sequence, lease. ARGV: task id, job id, -priority, offer,
-# channel, skill. Queues the task unless it is queued or leased; returns 1 if queued.
+# KEYS: skill queue, offers, task jobs, sequence, lease, task groups. ARGV: task id, job id,
+# -priority, offer, channel, skill, group id ('' for a job's own task). Queues the task unless it
+# is queued or leased; returns 1 if queued.
 _PUSH_TASK = """
 if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 or redis.call('EXISTS', KEYS[5]) == 1 then return 0 end
 local member = string.format('%020d', redis.call('INCR', KEYS[4])) .. ':' .. ARGV[1]
 redis.call('ZADD', KEYS[1], ARGV[3], member)
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[4])
 redis.call('HSET', KEYS[3], ARGV[1], ARGV[2])
+if ARGV[7] ~= '' then redis.call('HSET', KEYS[6], ARGV[1], ARGV[7]) end
 redis.call('PUBLISH', ARGV[5], ARGV[6])
 return 1
 """
 
-# KEYS: offers, task jobs, then one queue per skill. ARGV: lease key family, worker id, taken at,
-# lease TTL in ms. Pops the best head (lowest score = highest priority, then lowest sequence),
-# writes its lease (msgpack map, decoded as ``Lease``) and returns its offer, or nil.
+# KEYS: offers, task jobs, task groups, lease expiry, then one queue per skill. ARGV: lease key
+# family, worker id, taken at, lease backstop TTL in ms, expires at. Pops the best head (lowest
+# score = highest priority, then lowest sequence), writes its lease (msgpack map, decoded as
+# ``Lease``) and its expiry, and returns its offer, or nil.
 _TAKE_TASK = """
 local best, best_member, best_score, best_seq
-for i = 3, #KEYS do
+for i = 5, #KEYS do
   local head = redis.call('ZRANGE', KEYS[i], 0, 0, 'WITHSCORES')
   if head[1] then
     local score, seq = tonumber(head[2]), tonumber(string.sub(head[1], 1, 20))
@@ -125,11 +132,50 @@ redis.call('ZREM', best, best_member)
 local task_id = string.sub(best_member, 22)
 local offer = redis.call('HGET', KEYS[1], task_id)
 local job_id = redis.call('HGET', KEYS[2], task_id)
+local group_id = redis.call('HGET', KEYS[3], task_id)
 redis.call('HDEL', KEYS[1], task_id)
 redis.call('HDEL', KEYS[2], task_id)
-local lease = {task_id = task_id, job_id = job_id, worker_id = ARGV[2], taken_at = tonumber(ARGV[3])}
+redis.call('HDEL', KEYS[3], task_id)
+local lease = {task_id = task_id, job_id = job_id, worker_id = ARGV[2], taken_at = tonumber(ARGV[3]),
+               expires_at = tonumber(ARGV[5])}
+if group_id then lease.group_id = group_id end
 redis.call('SET', ARGV[1] .. task_id, cmsgpack.pack(lease), 'PX', ARGV[4])
+redis.call('ZADD', KEYS[4], ARGV[5], task_id)
 return offer
+"""
+
+# KEYS: lease expiry, then the lease of each task. ARGV: worker id, until, lease backstop TTL in ms,
+# then the task ids (in KEYS order). Moves the worker's leases to ``until`` (never back) and
+# restarts their backstop TTL; returns the ids of the worker's leases.
+_EXTEND_LEASES = """
+local held = {}
+local new_expiry = tonumber(ARGV[2])
+for i = 2, #KEYS do
+  local raw = redis.call('GET', KEYS[i])
+  if raw then
+    local lease = cmsgpack.unpack(raw)
+    if lease.worker_id == ARGV[1] then
+      if new_expiry > (lease.expires_at or 0) then
+        lease.expires_at = new_expiry
+        redis.call('SET', KEYS[i], cmsgpack.pack(lease), 'PX', ARGV[3])
+        redis.call('ZADD', KEYS[1], ARGV[2], ARGV[i + 2])
+      end
+      held[#held + 1] = ARGV[i + 2]
+    end
+  end
+end
+return held
+"""
+
+# KEYS: lease expiry. ARGV: lease key family, now, limit. The leases expired at ``now``, earliest
+# first; an expiry entry whose lease is gone (its backstop TTL ran out) is dropped on the way.
+_EXPIRED_LEASES = """
+local leases = {}
+for _, task_id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[2], 'LIMIT', 0, ARGV[3])) do
+  local raw = redis.call('GET', ARGV[1] .. task_id)
+  if raw then leases[#leases + 1] = raw else redis.call('ZREM', KEYS[1], task_id) end
+end
+return leases
 """
 
 # KEYS: record, all workers, this worker's index list, index registry, then its capability and hot
@@ -194,6 +240,7 @@ class RedisStore:
         self._create, self._commit = script(_CREATE), script(_COMMIT)
         self._set_progress, self._due = script(_SET_PROGRESS), script(_DUE)
         self._push_task, self._take_task = script(_PUSH_TASK), script(_TAKE_TASK)
+        self._extend_leases, self._expired_leases = script(_EXTEND_LEASES), script(_EXPIRED_LEASES)
         self._put_worker, self._prune_workers = script(_PUT_WORKER), script(_PRUNE_WORKERS)
         self._pubsub: PubSub | None = None
         self._listener: asyncio.Task[None] | None = None
@@ -390,21 +437,25 @@ class RedisStore:
         push_keys = [keys.task_queue(p, offer.type), keys.task_offers(p), keys.task_jobs(p), keys.task_seq(p)]
         args: list[EncodableT] = [offer.task_id, offer.job_id, repr(-offer.priority), _encoder.encode(offer)]
         if await self._push_task(
-            keys=[*push_keys, keys.lease(p, offer.task_id)], args=[*args, keys.task_channel(p), offer.type]
+            keys=[*push_keys, keys.lease(p, offer.task_id), keys.task_groups(p)],
+            args=[*args, keys.task_channel(p), offer.type, offer.group_id or ""],
         ):
             self._wake(offer.type)  # our own takers need not wait for the round trip through pub/sub
 
-    async def take_task(self, worker_id: str, skills: Sequence[str], timeout: float, now: float) -> TaskOffer | None:
+    async def take_task(
+        self, worker_id: str, skills: Sequence[str], timeout: float, now: float, *, lease_seconds: float
+    ) -> TaskOffer | None:
         """Take the best queued task of ``skills``, waiting up to ``timeout`` s (0: no wait, but a
         queued task is still handed out). Pop and lease are one script, so a task goes to exactly
-        one taker. Waiting holds no Redis connection; see ``waiting_takers``."""
+        one taker; the lease expires at ``now + lease_seconds`` unless extended. Waiting holds no
+        Redis connection; see ``waiting_takers``."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + max(timeout, 0.0)
         event = asyncio.Event()
         with self._registered(skills, event):
             while True:
                 event.clear()  # before the attempt: a push during it sets the event again
-                offer = await self._take_once(worker_id, skills, now)
+                offer = await self._take_once(worker_id, skills, now, now + lease_seconds)
                 remaining = deadline - loop.time()
                 if offer is not None or remaining <= 0:
                     return offer
@@ -428,10 +479,14 @@ class RedisStore:
         """``take_task`` calls of this store parked, waiting for a push (a gauge for metrics)."""
         return self._parked
 
-    async def _take_once(self, worker_id: str, skills: Sequence[str], now: float) -> TaskOffer | None:
+    async def _take_once(
+        self, worker_id: str, skills: Sequence[str], now: float, expires_at: float
+    ) -> TaskOffer | None:
         p = self._prefix
-        take_keys = [keys.task_offers(p), keys.task_jobs(p), *(keys.task_queue(p, skill) for skill in skills)]
-        args: list[EncodableT] = [keys.lease_family(p), worker_id, repr(now), LEASE_TTL_SECONDS * 1000]
+        take_keys = [keys.task_offers(p), keys.task_jobs(p), keys.task_groups(p), keys.lease_expiry(p)]
+        take_keys += [keys.task_queue(p, skill) for skill in skills]
+        backstop_ms = LEASE_TTL_SECONDS * 1000
+        args: list[EncodableT] = [keys.lease_family(p), worker_id, repr(now), backstop_ms, repr(expires_at)]
         raw: bytes | None = await self._take_task(keys=take_keys, args=args)
         return None if raw is None else _offer.decode(raw)
 
@@ -461,6 +516,33 @@ class RedisStore:
     async def get_lease(self, task_id: str) -> Lease | None:
         raw = await self._get(keys.lease(self._prefix, task_id))
         return None if raw is None else _lease.decode(raw)
+
+    async def extend_leases(self, worker_id: str, task_ids: Sequence[str], until: float) -> list[str]:
+        """One script: the worker's leases among ``task_ids`` expire at ``until`` (never earlier than
+        before) and their backstop TTL starts again."""
+        if not task_ids:
+            return []
+        p = self._prefix
+        lease_keys = [keys.lease_expiry(p), *(keys.lease(p, task_id) for task_id in task_ids)]
+        args: list[EncodableT] = [worker_id, repr(until), LEASE_TTL_SECONDS * 1000, *task_ids]
+        held = cast("list[bytes]", await self._extend_leases(keys=lease_keys, args=args))
+        return [task_id.decode() for task_id in held]
+
+    async def expired_leases(self, now: float, limit: int) -> list[Lease]:
+        """Leases with ``expires_at <= now``, earliest first (equal times by task id); not removed."""
+        if limit <= 0:
+            return []
+        p = self._prefix
+        args: list[EncodableT] = [keys.lease_family(p), repr(now), limit]
+        raws = cast("list[bytes]", await self._expired_leases(keys=[keys.lease_expiry(p)], args=args))
+        return [_lease.decode(raw) for raw in raws]
+
+    async def release_lease(self, task_id: str) -> None:
+        """Delete the lease and its expiry entry (MULTI); unknown ids are ignored."""
+        async with self._redis.pipeline(transaction=True) as multi:
+            multi.delete(keys.lease(self._prefix, task_id))
+            multi.zrem(keys.lease_expiry(self._prefix), task_id)
+            await multi.execute()
 
     # -- workers ---------------------------------------------------------------------------
 

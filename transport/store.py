@@ -9,7 +9,10 @@
   ``due`` reads without removing, and the timeouts actor removes after publishing, so a crash in
   between republishes (the job de-duplicates by envelope id).
 - Tasks wait in a queue per skill until a worker takes one; ``take_task`` records a lease
-  (task id -> job id, worker id) that heartbeats and results consult.
+  (task id -> job or group, worker, expiry) that heartbeats extend and results consult. A lease
+  is released when the worker reports the task, or when the timeouts leader sweeps it after it
+  expired (the worker is gone: the task's owner is told ``TaskLost``). Leases never released
+  (a process died in between) still expire from the store after a long backstop TTL.
 """
 
 from __future__ import annotations
@@ -41,10 +44,16 @@ class WorkerRecord(msgspec.Struct, kw_only=True):
 
 
 class Lease(msgspec.Struct, frozen=True):
+    """A task handed to ``worker_id``. ``expires_at`` (epoch seconds) moves forward with the
+    worker's heartbeats; once it has passed, the task counts as lost and goes back to its owner:
+    the job ``job_id``, or the fan-out group ``group_id`` for a branch."""
+
     task_id: str
     job_id: str
     worker_id: str
     taken_at: float
+    expires_at: float
+    group_id: str | None = None
 
 
 class Scheduled(msgspec.Struct, frozen=True):
@@ -89,11 +98,25 @@ class Store(Protocol):
     async def push_task(self, offer: TaskOffer) -> None:
         """Queue a task for its skill; pushing the same task id twice queues it once."""
 
-    async def take_task(self, worker_id: str, skills: Sequence[str], timeout: float, now: float) -> TaskOffer | None:
+    async def take_task(
+        self, worker_id: str, skills: Sequence[str], timeout: float, now: float, *, lease_seconds: float
+    ) -> TaskOffer | None:
         """Hand the oldest highest-priority task of one of ``skills`` to the worker, waiting up to
-        ``timeout`` seconds; records the lease."""
+        ``timeout`` seconds; records its lease, expiring at ``now + lease_seconds``."""
 
     async def get_lease(self, task_id: str) -> Lease | None: ...
+
+    async def extend_leases(self, worker_id: str, task_ids: Sequence[str], until: float) -> list[str]:
+        """Make the leases ``worker_id`` holds among ``task_ids`` expire at ``until`` (never earlier
+        than they already did); leases of other workers and unknown ids are left alone. Returns
+        the ids of the worker's leases, in the order given. One atomic step."""
+
+    async def expired_leases(self, now: float, limit: int) -> list[Lease]:
+        """Up to ``limit`` leases with ``expires_at <= now``, earliest first; they stay until
+        ``release_lease``, so a sweeper that dies before releasing one reports it again."""
+
+    async def release_lease(self, task_id: str) -> None:
+        """Drop the lease of ``task_id``; unknown ids are ignored (idempotent)."""
 
     # -- workers ---------------------------------------------------------------------------
     async def put_worker(self, record: WorkerRecord) -> None: ...

@@ -36,6 +36,7 @@ from transport.memory import MemoryBroker, MemoryStore
 
 JOB = "job-1"
 GROUP = "group-1"
+LEASE = 60.0
 
 # Fixtures of tests/actors/conftest.py: ``clock`` is a FakeClock (call it for now, ``.advance(s)``),
 # ``eventually(condition, what)`` waits until an async condition holds.
@@ -333,7 +334,7 @@ async def test_a_fan_out_job_through_a_node_costs_its_mailbox_one_message(
         await broker.publish(routes.JOBS, envelope(JOB, Start(), now))
 
         for _ in range(k):  # a worker takes each branch and reports, as the gateway would forward it
-            offer = await store.take_task("w1", ["file_analysis"], 5.0, clock())
+            offer = await store.take_task("w1", ["file_analysis"], 5.0, clock(), lease_seconds=LEASE)
             assert offer is not None
             assert offer.group_id is not None
             started = TaskStarted(offer.task_id, "w1", at=clock())

@@ -18,6 +18,7 @@ from engine.registry import BlueprintRegistry
 from transport.memory import MemoryBroker, MemoryStore
 
 JOB = "job-1"
+LEASE = 60.0
 
 # Fixtures of tests/actors/conftest.py: ``clock`` is a FakeClock (call it for now, ``.advance(s)``),
 # ``eventually(condition, what)`` waits until an async condition holds.
@@ -108,7 +109,7 @@ async def test_a_job_finishes_after_a_worker_takes_its_task_and_reports(
     async with running(echo_blueprint(), clock) as run:
         await run.start_job(echo_blueprint())
 
-        offer = await run.store.take_task("w1", ["echo"], 5.0, clock())
+        offer = await run.store.take_task("w1", ["echo"], 5.0, clock(), lease_seconds=LEASE)
         assert offer is not None
         assert (offer.job_id, offer.params) == (JOB, {"x": 1})
         await run.broker.publish(routes.JOBS, envelope(JOB, TaskStarted(offer.task_id, "w1", at=clock()), clock()))

@@ -186,7 +186,8 @@ async def test_heartbeat_returns_tasks_whose_job_was_cancelled(gw: Gateway) -> N
     await put_job(gw, job_id="k", task_id="t2")
     for job_id, task_id in (("j", "t1"), ("k", "t2")):
         await gw.store.push_task(TaskOffer(job_id=job_id, task_id=task_id, type="echo", params={}))
-        assert await gw.store.take_task("w1", ["echo"], 1.0, NOW) is not None
+        lease_seconds = gw.settings.task_lease_seconds
+        assert await gw.store.take_task("w1", ["echo"], 1.0, NOW, lease_seconds=lease_seconds) is not None
     await set_status(gw, "j", "cancelled")
 
     resp = await beat(gw, status="busy", current_tasks=["t1", "t2", "never-leased"])

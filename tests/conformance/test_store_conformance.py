@@ -13,6 +13,8 @@ from engine.job import WAITING_FOR_WORKER, GroupRef, JobState, Outgoing, TaskSta
 from engine.messages import AggregateDone, Start, TaskOffer, Timeout, envelope
 from transport.store import Lease, Scheduled, Store, WorkerRecord
 
+LEASE = 60.0
+
 
 def job(job_id: str = "job-1", **fields: Any) -> JobState:
     fields.setdefault("initial_data", {"x": 1})
@@ -249,7 +251,7 @@ async def test_tasks_are_taken_by_priority_then_fifo(store: Store) -> None:
     for task_id, priority in [("low-1", 0.0), ("high-1", 5.0), ("low-2", 0.0), ("high-2", 5.0), ("mid", 1.0)]:
         await store.push_task(offer(task_id, priority=priority))
 
-    taken = [await store.take_task("w1", ["echo"], 1.0, now=0.0) for _ in range(5)]
+    taken = [await store.take_task("w1", ["echo"], 1.0, now=0.0, lease_seconds=LEASE) for _ in range(5)]
 
     assert [t.task_id if t else None for t in taken] == ["high-1", "high-2", "mid", "low-1", "low-2"]
 
@@ -259,8 +261,8 @@ async def test_take_task_picks_the_best_head_across_skills(store: Store) -> None
     await store.push_task(offer("b-high", type="b", priority=3.0))
     await store.push_task(offer("c-top", type="c", priority=9.0))
 
-    first = await store.take_task("w1", ["a", "b"], 1.0, now=0.0)
-    second = await store.take_task("w1", ["a", "b"], 1.0, now=0.0)
+    first = await store.take_task("w1", ["a", "b"], 1.0, now=0.0, lease_seconds=LEASE)
+    second = await store.take_task("w1", ["a", "b"], 1.0, now=0.0, lease_seconds=LEASE)
 
     assert first is not None
     assert second is not None
@@ -272,7 +274,7 @@ async def test_take_task_with_a_short_timeout_returns_none_quickly(store: Store)
     loop = asyncio.get_running_loop()
     started = loop.time()
 
-    assert await store.take_task("w1", ["echo"], 0.05, now=0.0) is None
+    assert await store.take_task("w1", ["echo"], 0.05, now=0.0, lease_seconds=LEASE) is None
 
     assert 0.04 <= loop.time() - started < 2.0
 
@@ -281,14 +283,14 @@ async def test_take_task_with_zero_timeout_returns_a_queued_task(store: Store) -
     """``?timeout=0`` on the worker poll route means "don't wait"; a queued task must still come."""
     await store.push_task(offer("t1"))
 
-    taken = await store.take_task("w1", ["echo"], 0, now=0.0)
+    taken = await store.take_task("w1", ["echo"], 0, now=0.0, lease_seconds=LEASE)
 
     assert taken is not None
     assert taken.task_id == "t1"
 
 
 async def test_take_task_wakes_when_a_task_is_pushed(store: Store) -> None:
-    waiting = asyncio.ensure_future(store.take_task("w1", ["echo"], 30.0, now=7.0))
+    waiting = asyncio.ensure_future(store.take_task("w1", ["echo"], 30.0, now=7.0, lease_seconds=LEASE))
     for _ in range(20):
         await asyncio.sleep(0)
     assert not waiting.done()
@@ -304,33 +306,149 @@ async def test_pushing_the_same_task_id_twice_queues_it_once(store: Store) -> No
     await store.push_task(offer("t1"))
     await store.push_task(offer("t1"))
 
-    assert await store.take_task("w1", ["echo"], 1.0, now=0.0) is not None
-    assert await store.take_task("w1", ["echo"], 0.01, now=0.0) is None
+    assert await store.take_task("w1", ["echo"], 1.0, now=0.0, lease_seconds=LEASE) is not None
+    assert await store.take_task("w1", ["echo"], 0.01, now=0.0, lease_seconds=LEASE) is None
 
 
 async def test_pushing_a_task_already_taken_does_not_queue_it_again(store: Store) -> None:
     await store.push_task(offer("t1"))
-    await store.take_task("w1", ["echo"], 1.0, now=0.0)
+    await store.take_task("w1", ["echo"], 1.0, now=0.0, lease_seconds=LEASE)
 
     await store.push_task(offer("t1"))
 
-    assert await store.take_task("w2", ["echo"], 0.01, now=0.0) is None
+    assert await store.take_task("w2", ["echo"], 0.01, now=0.0, lease_seconds=LEASE) is None
 
 
 async def test_take_task_records_the_lease(store: Store) -> None:
     await store.push_task(offer("t1", job_id="job-9"))
     assert await store.get_lease("t1") is None
 
-    await store.take_task("w1", ["echo"], 1.0, now=42.0)
+    await store.take_task("w1", ["echo"], 1.0, now=42.0, lease_seconds=LEASE)
 
-    assert await store.get_lease("t1") == Lease(task_id="t1", job_id="job-9", worker_id="w1", taken_at=42.0)
+    assert await store.get_lease("t1") == Lease("t1", "job-9", "w1", taken_at=42.0, expires_at=42.0 + LEASE)
 
 
 async def test_taken_offer_round_trips(store: Store) -> None:
     pushed = offer("t1", priority=2.5)
     await store.push_task(pushed)
 
-    assert await store.take_task("w1", ["echo"], 1.0, now=0.0) == pushed
+    assert await store.take_task("w1", ["echo"], 1.0, now=0.0, lease_seconds=LEASE) == pushed
+
+
+# -- leases -------------------------------------------------------------------------------------
+
+
+async def take(store: Store, task_id: str, worker_id: str = "w1", now: float = 0.0, **fields: Any) -> None:
+    """Queue ``task_id`` and have ``worker_id`` take it at ``now`` (a lease of ``LEASE`` seconds)."""
+    await store.push_task(offer(task_id, **fields))
+    taken = await store.take_task(worker_id, ["echo"], 0, now=now, lease_seconds=LEASE)
+    assert taken is not None
+    assert taken.task_id == task_id
+
+
+async def test_a_lease_keeps_fractional_times_exactly_through_extensions(store: Store) -> None:
+    now = 1_800_000_000.123
+    await take(store, "t1", now=now)
+
+    lease = await store.get_lease("t1")
+    await store.extend_leases("w1", ["t1"], until=now + 2.5 * LEASE)
+    extended = await store.get_lease("t1")
+
+    assert lease is not None
+    assert extended is not None
+    assert (lease.taken_at, lease.expires_at) == (now, now + LEASE)
+    assert extended == Lease("t1", "job-1", "w1", taken_at=now, expires_at=now + 2.5 * LEASE)
+
+
+async def test_a_branch_lease_names_its_group_and_a_jobs_own_task_none(store: Store) -> None:
+    await store.push_task(TaskOffer(job_id="job-1", task_id="b1", type="echo", params={}, group_id="group-7"))
+    await store.take_task("w1", ["echo"], 0, now=0.0, lease_seconds=LEASE)
+    await take(store, "t1")
+
+    branch, own = await store.get_lease("b1"), await store.get_lease("t1")
+
+    assert branch is not None
+    assert own is not None
+    assert (branch.job_id, branch.group_id) == ("job-1", "group-7")
+    assert (own.job_id, own.group_id) == ("job-1", None)
+
+
+async def test_extend_leases_moves_only_the_workers_own_leases(store: Store) -> None:
+    await take(store, "mine", "w1")
+    await take(store, "theirs", "w2")
+
+    held = await store.extend_leases("w1", ["theirs", "mine", "unknown"], until=500.0)
+
+    assert held == ["mine"]
+    mine, theirs = await store.get_lease("mine"), await store.get_lease("theirs")
+    assert mine is not None
+    assert theirs is not None
+    assert (mine.worker_id, mine.expires_at) == ("w1", 500.0)
+    assert (theirs.worker_id, theirs.expires_at) == ("w2", LEASE)
+    assert await store.get_lease("unknown") is None
+
+
+async def test_extend_leases_never_shortens_a_lease(store: Store) -> None:
+    await take(store, "t1")
+
+    assert await store.extend_leases("w1", ["t1"], until=LEASE - 30) == ["t1"]
+
+    lease = await store.get_lease("t1")
+    assert lease is not None
+    assert lease.expires_at == LEASE
+    assert await store.extend_leases("w1", [], until=1000.0) == []
+
+
+async def test_expired_leases_are_listed_earliest_first_up_to_the_limit(store: Store) -> None:
+    await take(store, "late", now=20.0)
+    await take(store, "early", now=0.0)
+    await take(store, "middle", now=10.0)
+
+    assert await store.expired_leases(now=LEASE - 0.5, limit=10) == []
+    assert [lease.task_id for lease in await store.expired_leases(now=LEASE + 10, limit=10)] == ["early", "middle"]
+    assert [lease.task_id for lease in await store.expired_leases(now=LEASE + 100, limit=2)] == ["early", "middle"]
+    assert await store.expired_leases(now=LEASE + 100, limit=0) == []
+
+
+async def test_expired_leases_are_whole_leases_and_stay_until_released(store: Store) -> None:
+    await push_branch_and_take(store)
+
+    first = await store.expired_leases(now=LEASE, limit=10)  # expiring exactly now counts
+    again = await store.expired_leases(now=LEASE, limit=10)
+
+    assert first == again == [Lease("b1", "job-1", "w1", taken_at=0.0, expires_at=LEASE, group_id="group-7")]
+    await store.release_lease("b1")
+    assert await store.expired_leases(now=LEASE, limit=10) == []
+    assert await store.get_lease("b1") is None
+
+
+async def push_branch_and_take(store: Store) -> None:
+    await store.push_task(TaskOffer(job_id="job-1", task_id="b1", type="echo", params={}, group_id="group-7"))
+    await store.take_task("w1", ["echo"], 0, now=0.0, lease_seconds=LEASE)
+
+
+async def test_an_extended_lease_is_no_longer_expired(store: Store) -> None:
+    await take(store, "kept")
+    await take(store, "lapsed")
+
+    await store.extend_leases("w1", ["kept"], until=3 * LEASE)
+
+    assert [lease.task_id for lease in await store.expired_leases(now=2 * LEASE, limit=10)] == ["lapsed"]
+    assert [lease.task_id for lease in await store.expired_leases(now=3 * LEASE, limit=10)] == ["lapsed", "kept"]
+
+
+async def test_release_lease_is_idempotent_and_leaves_other_leases(store: Store) -> None:
+    await take(store, "t1")
+    await take(store, "t2")
+
+    await store.release_lease("t1")
+    await store.release_lease("t1")
+    await store.release_lease("unknown")
+
+    assert await store.get_lease("t1") is None
+    assert await store.get_lease("t2") is not None
+    assert await store.extend_leases("w1", ["t1", "t2"], until=1000.0) == ["t2"]  # a released lease is not revived
+    assert await store.get_lease("t1") is None
 
 
 # -- workers ------------------------------------------------------------------------------------

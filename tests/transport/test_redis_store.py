@@ -28,6 +28,7 @@ from transport.store import Lease, Scheduled, WorkerRecord
 
 Nodes = tuple[RedisStore, RedisStore]
 HOUR = 3600.0
+LEASE = 60.0
 
 
 def job(job_id: str = "job-1") -> JobState:
@@ -196,14 +197,14 @@ async def test_create_job_does_not_touch_the_callers_state(nodes: Nodes) -> None
 
 async def test_a_waiting_taker_is_woken_by_a_push_on_another_node(nodes: Nodes) -> None:
     a, b = nodes
-    waiting = asyncio.ensure_future(a.take_task("w1", ["echo"], 30.0, now=1.0))
+    waiting = asyncio.ensure_future(a.take_task("w1", ["echo"], 30.0, now=1.0, lease_seconds=LEASE))
     await until(lambda: a.waiting_takers == 1, "the taker to park")
 
     await b.push_task(offer("t1"))
     taken = await asyncio.wait_for(waiting, 5.0)  # a's own re-check would come after 60 s
 
     assert taken == offer("t1")
-    assert await b.get_lease("t1") == Lease(task_id="t1", job_id="job-1", worker_id="w1", taken_at=1.0)
+    assert await b.get_lease("t1") == Lease("t1", "job-1", "w1", taken_at=1.0, expires_at=1.0 + LEASE)
 
 
 async def test_a_node_still_hears_pushes_after_its_connections_are_cut(redis: Redis) -> None:
@@ -217,7 +218,7 @@ async def test_a_node_still_hears_pushes_after_its_connections_are_cut(redis: Re
                 [(_, count)] = await redis.pubsub_numsub(channel)
                 return int(count)
 
-            first = asyncio.ensure_future(cut_off.take_task("w1", ["echo"], 30.0, now=0.0))
+            first = asyncio.ensure_future(cut_off.take_task("w1", ["echo"], 30.0, now=0.0, lease_seconds=LEASE))
             await until(lambda: cut_off.waiting_takers == 1, "the taker to park")
             assert await subscribers() == 2
 
@@ -227,7 +228,7 @@ async def test_a_node_still_hears_pushes_after_its_connections_are_cut(redis: Re
             await pusher.push_task(offer("t1"))
             assert await asyncio.wait_for(first, 5.0) == offer("t1")
 
-            second = asyncio.ensure_future(cut_off.take_task("w1", ["echo"], 30.0, now=0.0))
+            second = asyncio.ensure_future(cut_off.take_task("w1", ["echo"], 30.0, now=0.0, lease_seconds=LEASE))
             await until(lambda: cut_off.waiting_takers == 1, "the next taker to park")
             await pusher.push_task(offer("t2"))
             assert await asyncio.wait_for(second, 5.0) == offer("t2")  # only the new subscription can tell it
@@ -238,7 +239,7 @@ async def test_a_node_still_hears_pushes_after_its_connections_are_cut(redis: Re
 async def test_each_task_goes_to_exactly_one_of_many_waiting_takers(nodes: Nodes) -> None:
     a, b = nodes
     takers = {
-        f"{node}-{i}": asyncio.ensure_future(store.take_task(f"{node}-{i}", ["echo"], 30.0, now=0.0))
+        f"{node}-{i}": asyncio.ensure_future(store.take_task(f"{node}-{i}", ["echo"], 30.0, 0.0, lease_seconds=LEASE))
         for node, store in (("a", a), ("b", b))
         for i in range(3)
     }
@@ -261,7 +262,7 @@ async def test_each_task_goes_to_exactly_one_of_many_waiting_takers(nodes: Nodes
 
 async def test_close_releases_waiting_takers_and_is_idempotent() -> None:
     async with redis_store(poll_interval=60.0) as store:
-        waiting = asyncio.ensure_future(store.take_task("w1", ["echo"], 30.0, now=0.0))
+        waiting = asyncio.ensure_future(store.take_task("w1", ["echo"], 30.0, now=0.0, lease_seconds=LEASE))
         await until(lambda: store.waiting_takers == 1, "the taker to park")
 
         await store.close()
@@ -310,6 +311,41 @@ async def test_a_worker_key_expires_a_grace_period_after_expires_at(nodes: Nodes
     assert 99_000 < ttl <= 161_000
 
 
+async def test_a_lease_key_has_a_backstop_ttl_that_each_extension_restarts(nodes: Nodes, redis: Redis) -> None:
+    store, _ = nodes
+    await store.push_task(offer("t1"))
+    await store.take_task("w1", ["echo"], 0, now=0.0, lease_seconds=LEASE)
+    lease_key = keys.lease(store.prefix, "t1")
+    await redis.pexpire(lease_key, 5_000)  # as if most of the backstop had run out
+
+    assert await store.extend_leases("w1", ["t1"], until=100.0) == ["t1"]
+
+    assert await redis.pttl(lease_key) > 7 * 24 * HOUR * 1000 - 60_000
+
+
+async def test_an_expiry_entry_whose_lease_key_expired_is_dropped_by_the_sweep_read(nodes: Nodes, redis: Redis) -> None:
+    store, other = nodes
+    for task_id in ("gone", "kept"):
+        await store.push_task(offer(task_id))
+        await store.take_task("w1", ["echo"], 0, now=0.0, lease_seconds=LEASE)
+    await redis.delete(keys.lease(store.prefix, "gone"))  # its backstop TTL ran out
+
+    expired = await other.expired_leases(now=LEASE, limit=10)
+
+    assert [lease.task_id for lease in expired] == ["kept"]
+    assert await redis.zrange(keys.lease_expiry(store.prefix), 0, -1) == [b"kept"]
+
+
+async def test_release_deletes_the_lease_and_its_expiry_entry(nodes: Nodes, redis: Redis) -> None:
+    store, other = nodes
+    await store.push_task(offer("t1"))
+    await store.take_task("w1", ["echo"], 0, now=0.0, lease_seconds=LEASE)
+
+    await other.release_lease("t1")
+
+    assert await redis.exists(keys.lease(store.prefix, "t1"), keys.lease_expiry(store.prefix)) == 0
+
+
 # -- keys ---------------------------------------------------------------------------------------
 
 
@@ -321,8 +357,9 @@ async def test_every_key_lives_under_the_prefix(nodes: Nodes, redis: Redis) -> N
     await store.set_progress(job_id, 0.1, None)
     await store.schedule(Scheduled("jobs", envelope(job_id, Timeout("dispatch"), 0.0, id=f"env-{token}"), 5.0))
     await store.push_task(TaskOffer(job_id=job_id, task_id=task_id, type=skill, params={}))
-    await store.push_task(TaskOffer(job_id=job_id, task_id=f"queued-{token}", type=skill, params={}))
-    await store.take_task(worker_id, [skill], 0, now=0.0)
+    branch = TaskOffer(job_id=job_id, task_id=f"queued-{token}", type=skill, params={}, group_id=f"group-{token}")
+    await store.push_task(branch)
+    await store.take_task(worker_id, [skill], 0, now=0.0, lease_seconds=LEASE)
     await store.put_worker(WorkerRecord(worker_id=worker_id, skills=[skill], hot_skills=[skill], expires_at=9e9))
 
     stray = [k async for k in redis.scan_iter(match=f"*{token}*") if not k.decode().startswith(f"{p}:")]
@@ -337,8 +374,10 @@ async def test_every_key_lives_under_the_prefix(nodes: Nodes, redis: Redis) -> N
         keys.task_queue(p, skill),
         keys.task_offers(p),
         keys.task_jobs(p),
+        keys.task_groups(p),
         keys.task_seq(p),
         keys.lease(p, task_id),
+        keys.lease_expiry(p),
         keys.worker(p, worker_id),
         keys.workers(p),
         keys.workers_with_skill(p, skill),

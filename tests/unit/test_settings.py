@@ -24,6 +24,7 @@ def test_defaults() -> None:
     assert s.task_max_attempts == 3
     assert s.worker_timeout_seconds == 300.0
     assert s.dispatch_timeout_seconds is None
+    assert s.task_lease_seconds == 60.0
     assert s.log_level == "INFO"
     assert s.log_format == "text"
     assert s.worker_ttl == 2 * s.worker_health_check_interval_seconds
@@ -71,6 +72,7 @@ def test_values_are_parsed() -> None:
             "API_PORT": "9000",
             "JOB_MAX_RETRIES": "0",
             "DISPATCH_TIMEOUT_SECONDS": "12.5",
+            "TASK_LEASE_SECONDS": "2.5",
             "LOG_LEVEL": "debug",
             "LOG_FORMAT": "JSON",
         }
@@ -79,6 +81,7 @@ def test_values_are_parsed() -> None:
     assert s.api_port == 9000
     assert s.job_max_retries == 0
     assert s.dispatch_timeout_seconds == 12.5
+    assert s.task_lease_seconds == 2.5
     assert s.log_level == "DEBUG"
     assert s.log_format == "json"
 
@@ -107,6 +110,8 @@ def test_existing_blueprints_dir_is_accepted(tmp_path: Path) -> None:
         ("WORKER_TIMEOUT_SECONDS", "inf"),
         ("DISPATCH_TIMEOUT_SECONDS", "-3"),
         ("TASK_MAX_ATTEMPTS", "0"),
+        ("TASK_LEASE_SECONDS", "0"),
+        ("TASK_LEASE_SECONDS", "inf"),
         ("JOB_SHARDS", "many"),
     ],
 )

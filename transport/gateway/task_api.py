@@ -1,16 +1,19 @@
 """RXON task delivery (long-poll) and results.
 
-Poll: the store hands out offers and records a lease; the gateway drops offers that went stale
-while queued (job gone, terminal, or on another task; a fan-out branch settled or retried under
-another id) and keeps waiting for the rest of the requested time. A live offer is announced with
+Poll: the store hands out offers and records a lease of ``TASK_LEASE_SECONDS``, which the
+worker's heartbeats extend; the gateway drops offers that went stale while queued (job gone,
+terminal, or on another task; a fan-out branch settled or retried under another id), releases
+their leases, and keeps waiting for the rest of the requested time. A live offer is announced with
 ``TaskStarted`` *before* the payload is returned, so the result deadline is running by the time
-the worker can answer. If the HTTP response is then lost, the dispatch is covered by the result
-timeout.
+the worker can answer. If the HTTP response is then lost, the worker never heartbeats the task,
+and its lease expiring hands it back to the job.
 
 Result: checked against the job and the lease, then forwarded as ``TaskDone`` with the id
 ``result:{job_id}:{task_id}`` (``result:{group_id}:{task_id}`` for a fan-out branch). An
 identical resend produces the identical envelope, which is applied once; a resend after the job
-moved on is answered "ignored", never an error.
+moved on is answered "ignored", never an error. Either way the reporting worker is done with the
+task: its lease is released (after the publish, so a crash in between leaves a lease that expires
+into a stale ``TaskLost``, which changes nothing).
 
 Where both go (``liveness.mailbox_of``): a job's own task to the job's mailbox; a branch of a
 fan-out to its group's aggregator, so K results cost the job's mailbox nothing.
@@ -40,6 +43,7 @@ from transport.gateway.errors import json_response
 from transport.gateway.liveness import Mailbox, mailbox_of
 from transport.gateway.signing import check_worker_signature, sign_task
 from transport.gateway.worker_api import known_worker
+from transport.store import Lease
 
 # Not among rxon's IGNORED_REASON_* constants, but part of upstream's vocabulary.
 IGNORED_REASON_TERMINATED = "job_already_terminated"
@@ -100,13 +104,15 @@ async def _take_live_offer(
     deadline = ctx.clock() + wait_seconds
     remaining = wait_seconds
     while True:
-        offer = await ctx.store.take_task(worker_id, skills, remaining, ctx.clock())
+        lease_seconds = ctx.settings.task_lease_seconds
+        offer = await ctx.store.take_task(worker_id, skills, remaining, ctx.clock(), lease_seconds=lease_seconds)
         if offer is None:
             return None
         job = await ctx.store.load_job(offer.job_id)
         mailbox = None if job is None else await mailbox_of(ctx.store, job, offer.task_id)
         if mailbox is not None and (offer.group_id is None or offer.group_id == mailbox.key):
             return offer, mailbox
+        await ctx.store.release_lease(offer.task_id)
         remaining = deadline - ctx.clock()
         if remaining <= 0:
             return None
@@ -125,9 +131,20 @@ async def task_result(request: web.Request) -> web.Response:
     now = ctx.clock()
     secret = ctx.settings.global_worker_token
     check_worker_signature(result, raw, worker_id=worker_id, secret=secret, now=now)
-    mailbox = await _mailbox_or_reason(ctx, result, worker_id)
+    lease = await ctx.store.get_lease(result.task_id)
+    answer = await _forward(ctx, result, worker_id, lease, now)
+    if lease is not None and (lease.worker_id, lease.job_id) == (worker_id, result.job_id):
+        await ctx.store.release_lease(result.task_id)
+    return json_response(answer)
+
+
+async def _forward(
+    ctx: GatewayContext, result: TaskResult, worker_id: str, lease: Lease | None, now: float
+) -> dict[str, str]:
+    """Publish the result to the task's mailbox, or say why it is ignored."""
+    mailbox = await _mailbox_or_reason(ctx, result, worker_id, lease)
     if isinstance(mailbox, str):
-        return json_response({"status": "ignored", "reason": mailbox})
+        return {"status": "ignored", "reason": mailbox}
     done = TaskDone(
         task_id=result.task_id,
         worker_id=worker_id,
@@ -138,10 +155,12 @@ async def task_result(request: web.Request) -> web.Response:
     )
     env = envelope(mailbox.key, done, now, id=f"result:{mailbox.key}:{result.task_id}")
     await ctx.broker.publish(mailbox.route, env)
-    return json_response({"status": "accepted"})
+    return {"status": "accepted"}
 
 
-async def _mailbox_or_reason(ctx: GatewayContext, result: TaskResult, worker_id: str) -> Mailbox | str:
+async def _mailbox_or_reason(
+    ctx: GatewayContext, result: TaskResult, worker_id: str, lease: Lease | None
+) -> Mailbox | str:
     """Where the result goes, or the "ignored" reason why it cannot apply to the job as it stands."""
     job = await ctx.store.load_job(result.job_id)
     if job is None:
@@ -150,7 +169,6 @@ async def _mailbox_or_reason(ctx: GatewayContext, result: TaskResult, worker_id:
         return IGNORED_REASON_CANCELLED
     if job.terminal:
         return IGNORED_REASON_TERMINATED
-    lease = await ctx.store.get_lease(result.task_id)
     if lease is not None and lease.worker_id != worker_id:
         return IGNORED_REASON_MISMATCH
     return await mailbox_of(ctx.store, job, result.task_id) or IGNORED_REASON_STALE

@@ -1,5 +1,11 @@
 """RXON worker lifecycle: registration, heartbeats and events.
 
+A heartbeat is also what keeps a worker's tasks its own: the leases of the tasks it lists in
+``current_tasks`` (the SDK lists every task it runs) are extended to ``TASK_LEASE_SECONDS`` from
+now. Only the worker's own leases move; a task leased to another worker is not taken over by
+listing it (it is answered in ``cancel_task_ids`` instead). An empty heartbeat names no tasks and
+extends nothing.
+
 The worker id in the URL or body must match ``X-Worker-ID`` when that header is sent (403
 otherwise). A worker the store does not know, or whose registration expired, gets 404 with a
 message containing "not found": the SDK re-registers on exactly that.
@@ -59,7 +65,8 @@ async def register(request: web.Request) -> web.Response:
 
 
 async def heartbeat(request: web.Request) -> web.Response:
-    """An empty body only extends the registration; a ``Heartbeat`` also replaces the live state.
+    """An empty body only extends the registration; a ``Heartbeat`` also replaces the live state
+    and extends the leases of the worker's ``current_tasks``.
 
     ``cancel_task_ids`` lists the reported tasks the worker should stop (see ``_tasks_to_cancel``).
     """
@@ -83,6 +90,7 @@ async def heartbeat(request: web.Request) -> web.Response:
     if beat.supported_skills is not None:  # absent: the catalog is unchanged since last sync
         record.skills = [s.name for s in beat.supported_skills]
     await ctx.store.put_worker(record)
+    await ctx.store.extend_leases(worker_id, record.current_tasks, now + ctx.settings.task_lease_seconds)
     answer: dict[str, Any] = {"status": "ok"}
     if cancel := await _tasks_to_cancel(ctx, worker_id, record.current_tasks):
         answer["cancel_task_ids"] = cancel
