@@ -43,7 +43,8 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL after 10 s; nothing if the process is gone already."""
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -71,6 +72,13 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: flo
 def orchestrator(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Orchestrator]:
     """avtomat as users run it: ``avtomat up`` (embedded), or two ``avtomat node`` processes and a
     ``avtomat gateway`` on RabbitMQ and Redis (distributed)."""
+    yield from launch(request.param, tmp_path_factory)
+
+
+def launch(runtime: str, tmp_path_factory: pytest.TempPathFactory, **settings: str) -> Iterator[Orchestrator]:
+    """Run avtomat on ``runtime`` (``embedded`` or ``distributed``) until the generator is closed;
+    ``settings`` are environment variables on top of the end-to-end defaults. A module that needs
+    other settings overrides ``orchestrator`` with a fixture of its own that yields from this."""
     secrets = {"CLIENT_TOKEN": "client-e2e", "GLOBAL_WORKER_TOKEN": "worker-e2e", "ORCHESTRATOR_SECRET_KEY": "s-e2e"}
     env = {
         **os.environ,
@@ -78,8 +86,9 @@ def orchestrator(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
         "BLUEPRINTS_DIR": str(HERE / "blueprints"),
         "RETRY_BACKOFF_BASE_SECONDS": "0.05",
         "WORKER_HEALTH_CHECK_INTERVAL_SECONDS": "5",
+        **settings,
     }
-    if request.param == "embedded":
+    if runtime == "embedded":
         yield from _embedded(env, tmp_path_factory)
     else:
         yield from _distributed(env, tmp_path_factory)
@@ -104,7 +113,7 @@ def _embedded(env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> 
         _wait_ready(f"http://127.0.0.1:{port}", proc, log)
         yield _orchestrator(f"http://127.0.0.1:{port}", env)
     finally:
-        _stop(proc)
+        stop(proc)
 
 
 def _distributed(env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Orchestrator]:
@@ -128,6 +137,22 @@ def marker_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def sdk_worker(orchestrator: Orchestrator, marker_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """One real SDK worker process; yields its worker id."""
     worker_id = "e2e-worker-1"
+    proc = start_sdk_worker(orchestrator, worker_id, marker_dir, tmp_path_factory)
+    try:
+        yield worker_id
+    finally:
+        stop(proc)
+
+
+def start_sdk_worker(
+    orchestrator: Orchestrator,
+    worker_id: str,
+    marker_dir: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    **settings: str,
+) -> subprocess.Popen[bytes]:
+    """Start ``tests/e2e/worker_app.py`` (the unmodified SDK) as ``worker_id``; ``settings`` are SDK
+    environment variables on top of the end-to-end defaults. The caller stops it with ``stop``."""
     env = {
         **os.environ,
         "WORKER_ID": worker_id,
@@ -139,13 +164,10 @@ def sdk_worker(orchestrator: Orchestrator, marker_dir: Path, tmp_path_factory: p
         "IDLE_POLL_DELAY": "0.05",
         "RESULT_RETRY_INITIAL_DELAY": "0.1",
         "E2E_MARKER_DIR": str(marker_dir),
+        **settings,
     }
-    log = tmp_path_factory.mktemp("worker") / "worker.log"
+    log = tmp_path_factory.mktemp("worker") / f"{worker_id}.log"
     with log.open("wb") as out:
-        proc = subprocess.Popen(
+        return subprocess.Popen(
             [sys.executable, str(HERE / "worker_app.py")], cwd=HERE, env=env, stdout=out, stderr=subprocess.STDOUT
         )
-    try:
-        yield worker_id
-    finally:
-        _stop(proc)

@@ -14,7 +14,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.e2e.conftest import ROOT, _free_port, _stop
+from tests.e2e.conftest import ROOT, _free_port, stop
 
 pytestmark = pytest.mark.e2e
 
@@ -52,7 +52,7 @@ def avtomat_up() -> Iterator[tuple[str, dict[str, str]]]:
     try:
         yield f"http://127.0.0.1:{port}", read_banner(proc)
     finally:
-        _stop(proc)  # type: ignore[arg-type]
+        stop(proc)  # type: ignore[arg-type]
         assert proc.stdout is not None
         proc.stdout.close()
     assert proc.returncode == 0
@@ -80,7 +80,7 @@ def demo_worker(avtomat_up: tuple[str, dict[str, str]]) -> Iterator[None]:
     try:
         yield
     finally:
-        _stop(worker)  # type: ignore[arg-type]
+        stop(worker)  # type: ignore[arg-type]
 
 
 def test_bad_setting_stops_start_up_naming_the_variable() -> None:

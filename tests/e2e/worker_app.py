@@ -44,5 +44,13 @@ async def sleepy(params: dict, task_id: str, job_id: str, send_progress) -> dict
     return {"status": "success", "data": {}}
 
 
+@worker.skill()
+async def long_task(params: dict, job_id: str) -> dict:
+    """Marks which worker started it (``started-{job_id}-{worker id}``), then works for a while."""
+    (MARKERS / f"started-{job_id}-{os.environ['WORKER_ID']}").touch()
+    await asyncio.sleep(params["seconds"])
+    return {"status": "success", "data": {"worker": os.environ["WORKER_ID"]}}
+
+
 if __name__ == "__main__":
     worker.run()

@@ -73,3 +73,17 @@ async def go_slow(actions):
 @slow.handler_for("woke", is_end=True)
 async def woke():
     pass
+
+
+# A task that outlives several task leases; the test kills the worker running it.
+lease = StateMachineBlueprint("e2e_lease", api_version="v1", api_endpoint="/jobs/lease")
+
+
+@lease.handler_for("start", is_start=True)
+async def work_long(initial_data, actions):
+    actions.dispatch_task("long_task", {"seconds": initial_data["seconds"]}, transitions={"success": "worked"})
+
+
+@lease.handler_for("worked", is_end=True)
+async def worked():
+    pass
