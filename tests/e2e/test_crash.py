@@ -26,7 +26,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -87,12 +87,19 @@ class System:
     def client_headers(self) -> dict[str, str]:
         return {"X-Client-Token": SECRETS["CLIENT_TOKEN"]}
 
+    def task_runs(self) -> list[str]:
+        """The token of every task the workers have run so far (see crash_worker.py)."""
+        return [token for runs in self.log_dir.glob("*.runs") for token in runs.read_text().split()]
+
 
 @contextlib.contextmanager
-def running_system(log_dir: Path, *, nodes: int = NODES, rabbitmq_url: str | None = None) -> Iterator[System]:
+def running_system(
+    log_dir: Path, *, nodes: int = NODES, rabbitmq_url: str | None = None, settings: Mapping[str, str] | None = None
+) -> Iterator[System]:
     """Nodes, a gateway and ``WORKERS`` SDK workers in a fresh namespace; everything stopped and
     the namespace purged on the way out, whatever happened. ``rabbitmq_url`` overrides where the
-    avtomat processes (not the test's own checks and purge) reach RabbitMQ."""
+    avtomat processes (not the test's own checks and purge) reach RabbitMQ; ``settings`` are more
+    environment variables for them."""
     namespace = fresh_namespace("crash")
     env = {
         **os.environ,
@@ -101,6 +108,7 @@ def running_system(log_dir: Path, *, nodes: int = NODES, rabbitmq_url: str | Non
         "BLUEPRINTS_DIR": str(HERE / "blueprints_crash"),
         "RETRY_BACKOFF_BASE_SECONDS": "0.05",
         "WORKER_HEALTH_CHECK_INTERVAL_SECONDS": "5",
+        **(settings or {}),
     }
     if rabbitmq_url is not None:
         env["RABBITMQ_URL"] = rabbitmq_url
@@ -131,6 +139,7 @@ def _start_worker(url: str, worker_id: str, log_dir: Path) -> subprocess.Popen[b
         "RESULT_RETRY_INITIAL_DELAY": "0.2",
         "RESULT_MAX_RETRIES": "8",
         "WORKER_SHUTDOWN_TIMEOUT": "2",
+        "CRASH_RUNS_DIR": str(log_dir),
     }
     with (log_dir / f"{worker_id}.log").open("ab") as out:
         return subprocess.Popen(
@@ -244,6 +253,7 @@ class Audit:
     finished: int = 0
     duplicate_steps: int = 0
     duplicate_results: int = 0
+    runs_not_applied: int = 0  # task runs whose result no job applied: tasks run again (a retry)
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -251,7 +261,8 @@ class Audit:
         return self.duplicate_steps + self.duplicate_results
 
 
-def audit(jobs: dict[str, Flow], views: dict[str, dict[str, Any]]) -> Audit:
+def audit(jobs: dict[str, Flow], views: dict[str, dict[str, Any]], runs: list[str]) -> Audit:
+    """``runs``: the token of every task run (``System.task_runs()``, read once the jobs are over)."""
     found = Audit()
     tokens: Counter[str] = Counter()
     for job_id, flow in jobs.items():
@@ -272,6 +283,9 @@ def audit(jobs: dict[str, Flow], views: dict[str, dict[str, Any]]) -> Audit:
     found.duplicate_results = sum(n - 1 for n in twice.values())
     if twice:
         found.problems.append(f"task results applied more than once: {sorted(twice.items())[:10]}")
+    if unknown := set(tokens) - set(runs):
+        found.problems.append(f"results applied that no worker produced: {sorted(unknown)[:10]}")
+    found.runs_not_applied = len(set(runs) - set(tokens))
     return found
 
 
@@ -343,13 +357,14 @@ async def _crash_run(system: System) -> str:
         views = await load.wait_all(deadline=max(time.monotonic(), last_submission) + FINISH_WITHIN)
         wall = time.monotonic() - started
 
-    kill, found = chaos.result(), audit(load.jobs, views)
+    kill, found = chaos.result(), audit(load.jobs, views, system.task_runs())
     summary = figures(
         jobs_submitted=len(load.jobs),
         kills=kill.kills,
         jobs_finished=found.finished,
         duplicates_found=found.duplicates,
         wall_time=f"{wall:.1f} s",
+        task_runs_not_applied=found.runs_not_applied,
         node_killed=kill.victim,
         node_work_before_kill="/".join(f"{s:.2f}" for s in kill.work) + " s CPU",
         idle="/".join(f"{s:.2f}" for s in kill.idle) + " s CPU",
