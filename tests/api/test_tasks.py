@@ -4,16 +4,32 @@ from __future__ import annotations
 
 import time
 import uuid
+from dataclasses import replace
 from typing import Any
 
 import msgspec
+from aiohttp.test_utils import TestClient, TestServer
 from rxon.models import TaskError, TaskPayload, TaskResult, WorkerEventPayload, WorkerRegistration
 from rxon.security import verify_signature
 from rxon.utils import from_dict
 
 from engine.job import CANCELLED, FINISHED
-from engine.messages import TaskDone, TaskOffer, TaskStarted
-from tests.api.conftest import CLIENT, NOW, Gateway, put_job, sdk_signed, set_status, wire, worker_headers
+from engine.messages import Envelope, TaskDone, TaskOffer, TaskStarted
+from engine.registry import BlueprintRegistry
+from engine.routes import JOBS
+from tests.api.conftest import (
+    CLIENT,
+    NOW,
+    Gateway,
+    put_job,
+    sdk_signed,
+    set_status,
+    tiny_blueprint,
+    wire,
+    worker_headers,
+)
+from transport.gateway import GatewayContext, build_app
+from transport.memory import MemoryBroker
 
 
 async def register(gw: Gateway, worker_id: str = "w1") -> None:
@@ -256,3 +272,37 @@ async def test_event_with_bad_signature_is_403(gw: Gateway) -> None:
     resp = await gw.http.post("/_worker/events", headers=worker_headers("w1"), data=wire(forged))
     assert resp.status == 403
     assert await gw.store.get_progress("j") is None
+
+
+class StartNotAnnounced(MemoryBroker):
+    """A broker that cannot take the first TaskStarted (RabbitMQ unreachable at that moment)."""
+
+    failed = False
+
+    async def publish(self, route: str, env: Envelope) -> None:
+        if isinstance(env.body, TaskStarted) and not self.failed:
+            self.failed = True
+            raise ConnectionError("broker unreachable")
+        await super().publish(route, env)
+
+
+async def test_a_task_whose_start_cannot_be_announced_is_put_back_for_the_next_poll(gw: Gateway) -> None:
+    broker = StartNotAnnounced()
+    registry = BlueprintRegistry()
+    registry.register(tiny_blueprint())
+    app = build_app(GatewayContext(gw.settings, gw.store, broker, registry, gw.clock))
+    async with TestClient(TestServer(app)) as http:
+        gw = replace(gw, http=http, broker=broker)
+        await register(gw)
+        await put_job(gw, job_id="j", task_id="t1")
+        await offer(gw, "j", "t1")
+
+        first = await poll(gw)
+        assert first.status == 503
+        assert await gw.store.get_lease("t1") is None  # not held by a worker that never got it
+
+        second = await poll(gw)
+        assert second.status == 200
+        assert (await second.json())["task_id"] == "t1"
+    [started] = [e.body for e in broker.pending(JOBS) if isinstance(e.body, TaskStarted)]
+    assert started == TaskStarted(task_id="t1", worker_id="w1", at=NOW)

@@ -21,7 +21,10 @@ fan-out to its group's aggregator, so K results cost the job's mailbox nothing.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import math
+import time
 
 from aiohttp import web
 from rxon.constants import (
@@ -45,6 +48,12 @@ from transport.gateway.signing import check_worker_signature, sign_task
 from transport.gateway.worker_api import known_worker
 from transport.store import Lease
 
+log = logging.getLogger(__name__)
+
+# rxon's HttpTransport gives up on a poll this long after the ``timeout`` it sent.
+SDK_POLL_GRACE = 5.0
+MIN_PUBLISH_WAIT = 0.5  # seconds: the least time given to announcing a task's start
+
 # Not among rxon's IGNORED_REASON_* constants, but part of upstream's vocabulary.
 IGNORED_REASON_TERMINATED = "job_already_terminated"
 
@@ -56,6 +65,7 @@ async def next_task(request: web.Request) -> web.StreamResponse:
     worker_id = request.match_info["worker_id"]
     require_same_worker(header_id, worker_id, "worker in the path")
     timeout = _poll_timeout(request, ctx.settings.worker_poll_timeout_seconds)
+    answer_by = time.monotonic() + _requested_timeout(request, timeout) + SDK_POLL_GRACE - 1.0
     record = await known_worker(ctx, worker_id, ctx.clock())
     skills = _skills_query(request)
     taken = await _take_live_offer(ctx, worker_id, record.skills if skills is None else skills, timeout)
@@ -63,7 +73,14 @@ async def next_task(request: web.Request) -> web.StreamResponse:
         return web.Response(status=204)
     offer, mailbox = taken
     now = ctx.clock()
-    await ctx.broker.publish(mailbox.route, envelope(mailbox.key, TaskStarted(offer.task_id, worker_id, at=now), now))
+    started = envelope(mailbox.key, TaskStarted(offer.task_id, worker_id, at=now), now)
+    try:
+        # The worker stops waiting SDK_POLL_GRACE seconds after the timeout it asked for: answer before.
+        async with asyncio.timeout(max(answer_by - time.monotonic(), MIN_PUBLISH_WAIT)):
+            await ctx.broker.publish(mailbox.route, started)
+    except (ConnectionError, TimeoutError):
+        await _put_back(ctx, offer)
+        raise
     payload = TaskPayload(
         job_id=offer.job_id,
         task_id=offer.task_id,
@@ -75,6 +92,24 @@ async def next_task(request: web.Request) -> web.StreamResponse:
         deadline=int(now + offer.result_timeout) if offer.result_timeout is not None else None,
     )
     return json_response(to_dict(sign_task(payload, ctx.settings.orchestrator_secret_key)))
+
+
+async def _put_back(ctx: GatewayContext, offer: TaskOffer) -> None:
+    """The worker will not get this task (its start could not be announced): queue it again for
+    the next poll. If the store is unreachable too, the lease lapsing puts it back later."""
+    try:
+        await ctx.store.release_lease(offer.task_id)
+        await ctx.store.push_task(offer)
+    except (ConnectionError, TimeoutError):
+        log.warning("task %s could not be queued again; its lease will lapse", offer.task_id)
+
+
+def _requested_timeout(request: web.Request, capped: float) -> float:
+    """The timeout the worker asked for (it waits that long plus SDK_POLL_GRACE), at least ``capped``."""
+    try:
+        return max(float(request.query.get("timeout") or capped), capped)
+    except ValueError:
+        return capped
 
 
 def _poll_timeout(request: web.Request, cap: float) -> float:
