@@ -113,9 +113,10 @@ class _Step:
         """Call the handler of the current state; None when the step cannot go on now."""
         state = self.state
         ctx = self.context()
-        handler = self.bp.find_handler(state.current_state, ctx.condition_root())
-        if ctx.aggregation_results is not None:
+        if ctx.aggregation_results is not None:  # the group is done: its aggregator runs
             handler = self.bp.states[state.current_state].aggregator
+        else:
+            handler = self.bp.find_handler(state.current_state, ctx.condition_root())
         if handler is None:
             self.fail(f"no handler of state {state.current_state!r} matches the job")
             return None
