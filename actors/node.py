@@ -49,15 +49,17 @@ class Node:
         locks: Locks | None = None,
         instance_id: str = "node",
         balancer: ShardBalancer | None = None,
+        reservation_seconds: float = 2.0,
     ) -> None:
         self.timeouts = TimeoutsActor(store, broker, clock, locks=locks, holder=instance_id)
         job = JobActor(registry, store, broker, policy, clock)
         aggregator = AggregatorActor(store, broker, policy, clock)
+        router = RouterActor(store, clock=clock, reservation_seconds=reservation_seconds)
         self._broker, self._grace = broker, grace
         self._plan = [
             (routes.JOBS, KeyedRunner("jobs", job.handle), max_concurrent_jobs),
             (routes.AGGREGATOR, KeyedRunner("aggregator", aggregator.handle), max_concurrent_jobs),
-            (routes.ROUTER, KeyedRunner("router", RouterActor(store).handle), 256),
+            (routes.ROUTER, KeyedRunner("router", router.handle), 256),
             (routes.EVENTS, KeyedRunner("webhooks", WebhookActor(notifier).handle), 64),
         ]
         self._consumers: set[Consumer] = set()

@@ -1,20 +1,59 @@
-"""The router: puts each offered task where a worker with its skill can take it.
+"""The router: puts each offered task in its skill's queue, reserved for the best worker.
 
-On the embedded runtime that is the skill's queue in the store; workers long-poll it through the
-gateway. A task for a skill no worker has simply waits there until one registers, or until the
-job's dispatch deadline fails it. Pushing is idempotent by task id, so redelivery is harmless.
+On a ``TaskOffer`` it reads the live workers having the task's skill (the store's capability
+set), ranks them with ``engine.routing`` (hot first, then least loaded, then by id) and pushes the
+task reserved for the first for ``reservation_seconds``: only that worker may take it until
+then, anyone capable afterwards. With no eligible worker the task is pushed unreserved and waits
+until one polls for it, or until the job's dispatch deadline fails it. The worker still pulls its
+task; the reservation only decides who gets first pick, so a reserved worker that died strands
+nothing.
+
+Load is a worker's ``current_tasks`` at its last heartbeat plus the reservations this router made
+for it since (the optimistic increment); a new heartbeat (a new ``last_seen``) resets the count.
+The count is this process's only: routers on other nodes keep their own, and a restart forgets
+it — the next heartbeats correct either. Pushing is idempotent by task id, so redelivery is
+harmless (a redelivered offer may count once more towards its worker's load until the next beat).
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 from engine.messages import Envelope, TaskOffer
-from transport.store import Store
+from engine.routing import Candidate, choose
+from transport.store import Store, WorkerRecord
 
 
 class RouterActor:
-    def __init__(self, store: Store) -> None:
+    def __init__(
+        self, store: Store, *, clock: Callable[[], float] = time.time, reservation_seconds: float = 2.0
+    ) -> None:
         self._store = store
+        self._clock = clock
+        self._reservation_seconds = reservation_seconds
+        self._reserved: dict[str, tuple[float, int]] = {}  # worker id -> (last_seen counted from, count)
 
     async def handle(self, env: Envelope) -> None:
         if isinstance(env.body, TaskOffer):
-            await self._store.push_task(env.body)
+            await self._route(env.body)
+
+    async def _route(self, offer: TaskOffer) -> None:
+        now = self._clock()
+        workers = await self._store.capable_workers(offer.type, now)
+        chosen = choose([self._candidate(w) for w in workers], offer.type, offer.params)
+        if chosen is None:
+            await self._store.push_task(offer)
+            return
+        seen = next(w.last_seen for w in workers if w.worker_id == chosen)
+        self._reserved[chosen] = (seen, self._reservations_since(chosen, seen) + 1)
+        await self._store.push_task(offer, reserved_for=chosen, reserved_until=now + self._reservation_seconds)
+
+    def _candidate(self, worker: WorkerRecord) -> Candidate:
+        load = len(worker.current_tasks) + self._reservations_since(worker.worker_id, worker.last_seen)
+        return Candidate(worker.worker_id, worker.status, frozenset(worker.hot_skills), load)
+
+    def _reservations_since(self, worker_id: str, last_seen: float) -> int:
+        """Reservations made for the worker since the heartbeat that set ``last_seen``."""
+        counted_from, count = self._reserved.get(worker_id, (last_seen, 0))
+        return count if counted_from == last_seen else 0

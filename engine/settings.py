@@ -6,7 +6,11 @@ Variable names follow upstream avtomatika where it has one.
 heartbeat that lists it. The SDK heartbeats every ``HEARTBEAT_INTERVAL`` (15 s by default) and
 again, debounced, when a task starts or finishes, so 60 s tolerates three missed beats; a worker
 gone for longer loses the task to another worker (docs/adr/0005-task-leases.md). Keep it several
-times the workers' heartbeat interval. A bad value raises ``ConfigError``
+times the workers' heartbeat interval.
+
+``ROUTER_RESERVATION_SECONDS`` (default 2) is how long the router's chosen worker has a queued
+task to itself before any capable worker may take it (docs/adr/0006-routing-by-reservation.md).
+Keep it above a worker's poll round trip and well below ``DISPATCH_TIMEOUT_SECONDS``. A bad value raises ``ConfigError``
 naming the variable, so ``avtomat up`` stops with a clear message instead of half-starting.
 """
 
@@ -46,6 +50,7 @@ class Settings:
     dispatch_timeout_seconds: float | None = None
     worker_poll_timeout_seconds: float = 30.0
     task_lease_seconds: float = 60.0
+    router_reservation_seconds: float = 2.0
     worker_health_check_interval_seconds: float = 60.0
     executor_max_concurrent_jobs: int = 100
     max_request_body_bytes: int = 1_048_576
@@ -106,6 +111,9 @@ class Settings:
                 "WORKER_POLL_TIMEOUT_SECONDS", _positive_float, d.worker_poll_timeout_seconds
             ),
             task_lease_seconds=r.get("TASK_LEASE_SECONDS", _positive_float, d.task_lease_seconds),
+            router_reservation_seconds=r.get(
+                "ROUTER_RESERVATION_SECONDS", _positive_float, d.router_reservation_seconds
+            ),
             worker_health_check_interval_seconds=r.get(
                 "WORKER_HEALTH_CHECK_INTERVAL_SECONDS", _positive_float, d.worker_health_check_interval_seconds
             ),

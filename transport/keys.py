@@ -68,6 +68,12 @@ def task_groups(prefix: str) -> str:
     return f"{prefix}:task-groups"
 
 
+def task_reservations(prefix: str) -> str:
+    """Hash: task id -> msgpack ``[worker id, reserved until]`` of every queued task the router
+    reserved for a worker; removed when the task is taken (a lapsed entry just stops mattering)."""
+    return f"{prefix}:task-reservations"
+
+
 def task_seq(prefix: str) -> str:
     """Counter: the push sequence that makes equal priorities FIFO."""
     return f"{prefix}:task-seq"

@@ -7,6 +7,8 @@ commit is a compare-and-set on the version, exactly as the Redis Lua script does
 from __future__ import annotations
 
 import asyncio
+import bisect
+import contextlib
 import heapq
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -17,13 +19,19 @@ from engine.errors import VersionConflict
 from engine.group import GroupState, decode_group, encode_group
 from engine.job import JobState, decode_state, encode_state
 from engine.messages import TaskOffer
-from transport.store import Lease, Scheduled, WorkerRecord
+from transport.store import RESERVATION_SCAN_LIMIT, Lease, Scheduled, WorkerRecord
 
 
 @dataclass(order=True, slots=True)
 class _Queued:
     sort_key: tuple[float, int]
     offer: TaskOffer = field(compare=False)
+    reserved_for: str | None = field(default=None, compare=False)
+    reserved_until: float = field(default=0.0, compare=False)
+
+    def reserved_against(self, worker_id: str, now: float) -> bool:
+        """Reserved for another worker, and the reservation has not lapsed at ``now``."""
+        return self.reserved_for not in (None, worker_id) and self.reserved_until > now
 
 
 class MemoryStore:
@@ -34,7 +42,7 @@ class MemoryStore:
         self._deadlines: dict[str, Scheduled] = {}
         self._deadline_heap: list[tuple[float, str]] = []  # lazily pruned: ids may be gone
         self._claimed: dict[str, Scheduled] = {}  # returned by due(), not yet unscheduled
-        self._tasks: dict[str, list[_Queued]] = {}
+        self._tasks: dict[str, list[_Queued]] = {}  # per skill, kept sorted: best first
         self._queued_ids: set[str] = set()
         self._seq = 0
         self._task_added = asyncio.Condition()
@@ -123,36 +131,59 @@ class MemoryStore:
 
     # -- tasks -----------------------------------------------------------------------------
 
-    async def push_task(self, offer: TaskOffer) -> None:
+    async def push_task(
+        self, offer: TaskOffer, *, reserved_for: str | None = None, reserved_until: float = 0.0
+    ) -> None:
         if offer.task_id in self._queued_ids or offer.task_id in self._leases:
             return
         self._seq += 1
         self._queued_ids.add(offer.task_id)
-        heapq.heappush(self._tasks.setdefault(offer.type, []), _Queued((-offer.priority, self._seq), offer))
+        queued = _Queued((-offer.priority, self._seq), offer, reserved_for, reserved_until)
+        bisect.insort(self._tasks.setdefault(offer.type, []), queued)
         async with self._task_added:
             self._task_added.notify_all()
 
     async def take_task(
         self, worker_id: str, skills: Sequence[str], timeout: float, now: float, *, lease_seconds: float
     ) -> TaskOffer | None:
+        """As the Redis store: a waiting taker re-checks on every push and when a reservation it
+        skipped lapses (its clock for that is ``now`` plus the loop time elapsed since the call)."""
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        deadline = started + max(timeout, 0.0)
         async with self._task_added:
-            skill = self._best(skills)
-            if skill is None:
-                try:
-                    skill = await asyncio.wait_for(self._task_added.wait_for(lambda: self._best(skills)), timeout)
-                except TimeoutError:
+            while True:
+                current = now + (loop.time() - started)
+                found, lapses_at = self._best(worker_id, skills, current)
+                if found is not None:
+                    break
+                remaining = deadline - loop.time()
+                if remaining <= 0:
                     return None
-            assert skill is not None  # wait_for returns the predicate's (truthy) value
-            offer = heapq.heappop(self._tasks[skill]).offer
+                wait = remaining if lapses_at is None else min(remaining, lapses_at - current)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._task_added.wait(), wait)
+            skill, index = found
+            offer = self._tasks[skill].pop(index).offer
         self._queued_ids.discard(offer.task_id)
         expires_at = now + lease_seconds
         self._leases[offer.task_id] = Lease(offer.task_id, offer.job_id, worker_id, now, expires_at, offer.group_id)
         return offer
 
-    def _best(self, skills: Sequence[str]) -> str | None:
-        """The skill whose head task comes first (highest priority, then oldest)."""
-        heads = [(q[0].sort_key, s) for s in skills if (q := self._tasks.get(s))]
-        return min(heads)[1] if heads else None
+    def _best(self, worker_id: str, skills: Sequence[str], now: float) -> tuple[tuple[str, int] | None, float | None]:
+        """The (skill, index) of the best task ``worker_id`` may take at ``now`` (highest priority,
+        then oldest; up to ``RESERVATION_SCAN_LIMIT`` per skill), and the earliest lapse of a
+        reservation skipped on the way (None if none was)."""
+        best: tuple[tuple[float, int], str, int] | None = None
+        lapses_at: float | None = None
+        for skill in skills:
+            for index, queued in enumerate(self._tasks.get(skill, [])[:RESERVATION_SCAN_LIMIT]):
+                if not queued.reserved_against(worker_id, now):
+                    if best is None or queued.sort_key < best[0]:
+                        best = (queued.sort_key, skill, index)
+                    break
+                lapses_at = queued.reserved_until if lapses_at is None else min(lapses_at, queued.reserved_until)
+        return (None if best is None else (best[1], best[2])), lapses_at
 
     async def get_lease(self, task_id: str) -> Lease | None:
         return self._leases.get(task_id)
@@ -189,6 +220,9 @@ class MemoryStore:
     async def list_workers(self, now: float) -> list[WorkerRecord]:
         records = [msgspec.msgpack.decode(raw, type=WorkerRecord) for raw in self._workers.values()]
         return [r for r in records if r.expires_at > now]
+
+    async def capable_workers(self, skill: str, now: float) -> list[WorkerRecord]:
+        return [r for r in await self.list_workers(now) if skill in r.skills]
 
     async def close(self) -> None:
         return None

@@ -2,10 +2,11 @@
 
 Layout (every name comes from ``transport.keys``): a job is a hash (``v`` version, ``s`` msgpack
 state) beside a small progress key; a fan-out group is a hash of the same shape; deadlines are a
-sorted set plus a hash of envelopes; tasks wait in a sorted set per skill with their offers in a
-hash; a worker is a record key plus entries in the sorted sets (id -> ``expires_at``) of all
-workers, of each skill and of each hot skill, the capability sets the router reads. A taken
-task's lease is a key beside one sorted set of every lease's expiry, which the sweeper reads.
+sorted set plus a hash of envelopes; tasks wait in a sorted set per skill with their offers (and
+the router's reservations) in hashes; a worker is a record key plus entries in the sorted sets
+(id -> ``expires_at``) of all workers, of each skill and of each hot skill, the capability sets
+the router reads. A taken task's lease is a key beside one sorted set of every lease's expiry,
+which the sweeper reads.
 
 Atomicity and crashes: every method is one atomic server step (a Lua script or a MULTI), so a
 write is whole or absent, and what a returned call wrote survives the caller (Redis's own
@@ -50,7 +51,7 @@ from engine.group import GroupState, decode_group, encode_group
 from engine.job import JobState, decode_state, encode_state
 from engine.messages import TaskOffer
 from transport import keys
-from transport.store import Lease, Scheduled, WorkerRecord
+from transport.store import RESERVATION_SCAN_LIMIT, Lease, Scheduled, WorkerRecord
 
 log = logging.getLogger(__name__)
 
@@ -98,9 +99,10 @@ end
 return items
 """
 
-# KEYS: skill queue, offers, task jobs, sequence, lease, task groups. ARGV: task id, job id,
-# -priority, offer, channel, skill, group id ('' for a job's own task). Queues the task unless it
-# is queued or leased; returns 1 if queued.
+# KEYS: skill queue, offers, task jobs, sequence, lease, task groups, reservations. ARGV: task id,
+# job id, -priority, offer, channel, skill, group id ('' for a job's own task), reservation
+# (msgpack [worker id, until], '' for none). Queues the task unless it is queued or leased;
+# returns 1 if queued.
 _PUSH_TASK = """
 if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 or redis.call('EXISTS', KEYS[5]) == 1 then return 0 end
 local member = string.format('%020d', redis.call('INCR', KEYS[4])) .. ':' .. ARGV[1]
@@ -108,22 +110,31 @@ redis.call('ZADD', KEYS[1], ARGV[3], member)
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[4])
 redis.call('HSET', KEYS[3], ARGV[1], ARGV[2])
 if ARGV[7] ~= '' then redis.call('HSET', KEYS[6], ARGV[1], ARGV[7]) end
+if ARGV[8] ~= '' then redis.call('HSET', KEYS[7], ARGV[1], ARGV[8]) end
 redis.call('PUBLISH', ARGV[5], ARGV[6])
 return 1
 """
 
-# KEYS: offers, task jobs, task groups, lease expiry, then one queue per skill. ARGV: lease key
-# family, worker id, taken at, lease backstop TTL in ms, expires at. Pops the best head (lowest
-# score = highest priority, then lowest sequence), writes its lease (msgpack map, decoded as
-# ``Lease``) and its expiry, and returns its offer, or nil.
+# KEYS: offers, task jobs, task groups, lease expiry, reservations, then one queue per skill.
+# ARGV: lease key family, worker id, taken at, lease backstop TTL in ms, expires at, now (for
+# reservations), scan limit. In each queue, the first of its ``scan limit`` head entries not
+# reserved for another worker until after ``now`` is that queue's candidate; pops the best
+# candidate (lowest score = highest priority, then lowest sequence), writes its lease (msgpack map,
+# decoded as ``Lease``) and its expiry, and returns its offer, or nil.
 _TAKE_TASK = """
 local best, best_member, best_score, best_seq
-for i = 5, #KEYS do
-  local head = redis.call('ZRANGE', KEYS[i], 0, 0, 'WITHSCORES')
-  if head[1] then
-    local score, seq = tonumber(head[2]), tonumber(string.sub(head[1], 1, 20))
-    if not best or score < best_score or (score == best_score and seq < best_seq) then
-      best, best_member, best_score, best_seq = KEYS[i], head[1], score, seq
+local now, limit = tonumber(ARGV[6]), tonumber(ARGV[7])
+for i = 6, #KEYS do
+  local entries = redis.call('ZRANGE', KEYS[i], 0, limit - 1, 'WITHSCORES')
+  for j = 1, #entries, 2 do
+    local raw = redis.call('HGET', KEYS[5], string.sub(entries[j], 22))
+    local reservation = raw and cmsgpack.unpack(raw)
+    if not reservation or reservation[1] == ARGV[2] or tonumber(reservation[2]) <= now then
+      local score, seq = tonumber(entries[j + 1]), tonumber(string.sub(entries[j], 1, 20))
+      if not best or score < best_score or (score == best_score and seq < best_seq) then
+        best, best_member, best_score, best_seq = KEYS[i], entries[j], score, seq
+      end
+      break
     end
   end
 end
@@ -136,6 +147,7 @@ local group_id = redis.call('HGET', KEYS[3], task_id)
 redis.call('HDEL', KEYS[1], task_id)
 redis.call('HDEL', KEYS[2], task_id)
 redis.call('HDEL', KEYS[3], task_id)
+redis.call('HDEL', KEYS[5], task_id)
 local lease = {task_id = task_id, job_id = job_id, worker_id = ARGV[2], taken_at = tonumber(ARGV[3]),
                expires_at = tonumber(ARGV[5])}
 if group_id then lease.group_id = group_id end
@@ -430,15 +442,19 @@ class RedisStore:
 
     # -- tasks -----------------------------------------------------------------------------
 
-    async def push_task(self, offer: TaskOffer) -> None:
-        """Queue ``offer`` for its skill and announce it; a no-op if the task id is queued or leased
-        (one script). Equal priorities are taken in push order across all nodes."""
+    async def push_task(
+        self, offer: TaskOffer, *, reserved_for: str | None = None, reserved_until: float = 0.0
+    ) -> None:
+        """Queue ``offer`` for its skill, reserved for ``reserved_for`` until ``reserved_until`` if
+        given, and announce it; a no-op if the task id is queued or leased (one script). Equal
+        priorities are taken in push order across all nodes."""
         p = self._prefix
         push_keys = [keys.task_queue(p, offer.type), keys.task_offers(p), keys.task_jobs(p), keys.task_seq(p)]
         args: list[EncodableT] = [offer.task_id, offer.job_id, repr(-offer.priority), _encoder.encode(offer)]
+        reservation = b"" if reserved_for is None else _encoder.encode((reserved_for, reserved_until))
         if await self._push_task(
-            keys=[*push_keys, keys.lease(p, offer.task_id), keys.task_groups(p)],
-            args=[*args, keys.task_channel(p), offer.type, offer.group_id or ""],
+            keys=[*push_keys, keys.lease(p, offer.task_id), keys.task_groups(p), keys.task_reservations(p)],
+            args=[*args, keys.task_channel(p), offer.type, offer.group_id or "", reservation],
         ):
             self._wake(offer.type)  # our own takers need not wait for the round trip through pub/sub
 
@@ -448,14 +464,19 @@ class RedisStore:
         """Take the best queued task of ``skills``, waiting up to ``timeout`` s (0: no wait, but a
         queued task is still handed out). Pop and lease are one script, so a task goes to exactly
         one taker; the lease expires at ``now + lease_seconds`` unless extended. Waiting holds no
-        Redis connection; see ``waiting_takers``."""
+        Redis connection; see ``waiting_takers``. A task reserved for another worker is skipped
+        (up to ``RESERVATION_SCAN_LIMIT`` per skill); a parked taker sees a reservation lapse at
+        its next periodic re-check (``poll_interval``), its clock being ``now`` plus the time
+        it has waited."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + max(timeout, 0.0)
+        started = loop.time()
+        deadline = started + max(timeout, 0.0)
         event = asyncio.Event()
         with self._registered(skills, event):
             while True:
                 event.clear()  # before the attempt: a push during it sets the event again
-                offer = await self._take_once(worker_id, skills, now, now + lease_seconds)
+                current = now + (loop.time() - started)
+                offer = await self._take_once(worker_id, skills, now, now + lease_seconds, current)
                 remaining = deadline - loop.time()
                 if offer is not None or remaining <= 0:
                     return offer
@@ -480,13 +501,14 @@ class RedisStore:
         return self._parked
 
     async def _take_once(
-        self, worker_id: str, skills: Sequence[str], now: float, expires_at: float
+        self, worker_id: str, skills: Sequence[str], now: float, expires_at: float, current: float
     ) -> TaskOffer | None:
         p = self._prefix
         take_keys = [keys.task_offers(p), keys.task_jobs(p), keys.task_groups(p), keys.lease_expiry(p)]
-        take_keys += [keys.task_queue(p, skill) for skill in skills]
+        take_keys += [keys.task_reservations(p), *(keys.task_queue(p, skill) for skill in skills)]
         backstop_ms = LEASE_TTL_SECONDS * 1000
         args: list[EncodableT] = [keys.lease_family(p), worker_id, repr(now), backstop_ms, repr(expires_at)]
+        args += [repr(current), RESERVATION_SCAN_LIMIT]
         raw: bytes | None = await self._take_task(keys=take_keys, args=args)
         return None if raw is None else _offer.decode(raw)
 
@@ -574,6 +596,20 @@ class RedisStore:
             return []
         raws = cast("list[bytes | None]", await self._redis.mget([keys.worker(p, i.decode()) for i in ids]))
         return [_worker.decode(raw) for raw in raws if raw is not None]
+
+    async def capable_workers(self, skill: str, now: float) -> list[WorkerRecord]:
+        """Workers in ``skill``'s capability set with ``expires_at > now`` (pruning expired index
+        entries first, as ``list_workers``); vanished records, and records that no longer list the
+        skill (a refresh raced this read), are skipped."""
+        p = self._prefix
+        await self._prune_workers(keys=[keys.workers(p), keys.worker_index_registry(p)], args=[repr(now)])
+        capable = keys.workers_with_skill(p, skill)
+        ids = cast("list[bytes]", await self._redis.zrangebyscore(capable, f"({now!r}", "+inf"))
+        if not ids:
+            return []
+        raws = cast("list[bytes | None]", await self._redis.mget([keys.worker(p, i.decode()) for i in ids]))
+        records = (_worker.decode(raw) for raw in raws if raw is not None)
+        return [r for r in records if r.expires_at > now and skill in r.skills]
 
     async def _get(self, key: str) -> bytes | None:
         return cast("bytes | None", await self._redis.get(key))

@@ -135,6 +135,7 @@ async def runtime(
                     locks=locks,
                     instance_id=node_id,
                     balancer=_balancer(settings, locks, node_id),
+                    reservation_seconds=settings.router_reservation_seconds,
                 )
             )
         url = None

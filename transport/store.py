@@ -13,6 +13,13 @@
   is released when the worker reports the task, or when the timeouts leader sweeps it after it
   expired (the worker is gone: the task's owner is told ``TaskLost``). Leases never released
   (a process died in between) still expire from the store after a long backstop TTL.
+- A queued task may be *reserved* for one worker until a time (the router's choice): other
+  takers skip it until then, the reserved worker may take it at once. A reservation is only a
+  preference: once it lapses anyone capable takes the task, so a reserved worker that died or is
+  slow never strands it, and there is nothing to clean up. A taker looks at most
+  ``RESERVATION_SCAN_LIMIT`` head tasks per skill; when all of those are reserved for others it
+  gets none of that skill on this attempt, even if an unreserved one waits further back — it gets
+  it at the latest when those reservations lapse (``ROUTER_RESERVATION_SECONDS``).
 """
 
 from __future__ import annotations
@@ -25,6 +32,9 @@ import msgspec
 from engine.group import GroupState
 from engine.job import JobState
 from engine.messages import Envelope, TaskOffer
+
+# How many head tasks of each skill's queue a taker looks at, skipping those reserved for others.
+RESERVATION_SCAN_LIMIT = 32
 
 
 class WorkerRecord(msgspec.Struct, kw_only=True):
@@ -95,14 +105,20 @@ class Store(Protocol):
     async def next_due(self) -> float | None: ...
 
     # -- tasks -----------------------------------------------------------------------------
-    async def push_task(self, offer: TaskOffer) -> None:
-        """Queue a task for its skill; pushing the same task id twice queues it once."""
+    async def push_task(
+        self, offer: TaskOffer, *, reserved_for: str | None = None, reserved_until: float = 0.0
+    ) -> None:
+        """Queue a task for its skill; pushing the same task id twice queues it once (the first
+        push's reservation stands). With ``reserved_for``, only that worker may take it before
+        ``reserved_until`` (epoch seconds); afterwards anyone capable may."""
 
     async def take_task(
         self, worker_id: str, skills: Sequence[str], timeout: float, now: float, *, lease_seconds: float
     ) -> TaskOffer | None:
         """Hand the oldest highest-priority task of one of ``skills`` to the worker, waiting up to
-        ``timeout`` seconds; records its lease, expiring at ``now + lease_seconds``."""
+        ``timeout`` seconds; records its lease, expiring at ``now + lease_seconds``. Tasks reserved
+        for another worker are skipped until their reservation lapses; ``now`` is the time of the
+        first attempt, and a waiting taker's clock for reservations advances from it."""
 
     async def get_lease(self, task_id: str) -> Lease | None: ...
 
@@ -125,5 +141,9 @@ class Store(Protocol):
 
     async def list_workers(self, now: float) -> list[WorkerRecord]:
         """Workers whose registration has not expired."""
+
+    async def capable_workers(self, skill: str, now: float) -> list[WorkerRecord]:
+        """Workers having ``skill`` whose registration has not expired, in no particular order
+        (the Redis store reads the skill's capability set)."""
 
     async def close(self) -> None: ...

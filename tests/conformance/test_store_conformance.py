@@ -11,7 +11,7 @@ from engine.errors import VersionConflict
 from engine.group import DONE, BranchState, GroupState
 from engine.job import WAITING_FOR_WORKER, GroupRef, JobState, Outgoing, TaskState
 from engine.messages import AggregateDone, Start, TaskOffer, Timeout, envelope
-from transport.store import Lease, Scheduled, Store, WorkerRecord
+from transport.store import RESERVATION_SCAN_LIMIT, Lease, Scheduled, Store, WorkerRecord
 
 LEASE = 60.0
 
@@ -333,6 +333,82 @@ async def test_taken_offer_round_trips(store: Store) -> None:
     await store.push_task(pushed)
 
     assert await store.take_task("w1", ["echo"], 1.0, now=0.0, lease_seconds=LEASE) == pushed
+
+
+# -- reservations -------------------------------------------------------------------------------
+
+
+async def take_now(store: Store, worker_id: str, now: float, skills: tuple[str, ...] = ("echo",)) -> str | None:
+    """The id of the task ``worker_id`` takes at ``now`` without waiting, or None."""
+    taken = await store.take_task(worker_id, list(skills), 0, now=now, lease_seconds=LEASE)
+    return None if taken is None else taken.task_id
+
+
+async def test_a_reserved_task_is_skipped_by_other_workers_until_its_reservation_lapses(store: Store) -> None:
+    await store.push_task(offer("t1"), reserved_for="w1", reserved_until=10.0)
+
+    assert await take_now(store, "w2", now=5.0) is None
+    assert await take_now(store, "w2", now=9.999) is None
+    assert await take_now(store, "w2", now=10.0) == "t1"  # lapsed: anyone capable may take it
+    assert (lease := await store.get_lease("t1")) is not None and lease.worker_id == "w2"
+
+
+async def test_the_reserved_worker_takes_its_task_first(store: Store) -> None:
+    await store.push_task(offer("t1"), reserved_for="w1", reserved_until=10.0)
+
+    assert await take_now(store, "w2", now=5.0) is None
+    assert await take_now(store, "w1", now=5.0) == "t1"
+    assert await take_now(store, "w2", now=20.0) is None  # taken: the reservation went with it
+
+
+async def test_a_task_reserved_for_another_does_not_hold_up_the_tasks_behind_it(store: Store) -> None:
+    await store.push_task(offer("t1"), reserved_for="w1", reserved_until=10.0)
+    await store.push_task(offer("t2"))
+
+    assert await take_now(store, "w2", now=5.0) == "t2"
+    assert await take_now(store, "w1", now=5.0) == "t1"
+
+
+async def test_ordering_is_unchanged_among_the_tasks_a_worker_may_take(store: Store) -> None:
+    await store.push_task(offer("low-mine", priority=0), reserved_for="w1", reserved_until=10.0)
+    await store.push_task(offer("high-theirs", priority=5), reserved_for="w2", reserved_until=10.0)
+    await store.push_task(offer("mid-free", priority=1))
+    await store.push_task(offer("other-skill", type="b", priority=3), reserved_for="w1", reserved_until=10.0)
+
+    taken = [await take_now(store, "w1", now=5.0, skills=("echo", "b")) for _ in range(4)]
+
+    assert taken == ["other-skill", "mid-free", "low-mine", None]
+    assert await take_now(store, "w1", now=10.0, skills=("echo", "b")) == "high-theirs"
+
+
+async def test_a_waiting_taker_gets_a_reserved_task_once_the_reservation_lapses(store: Store) -> None:
+    await store.push_task(offer("t1"), reserved_for="w1", reserved_until=100.2)
+
+    taken = await store.take_task("w2", ["echo"], 10.0, now=100.0, lease_seconds=LEASE)
+
+    assert taken is not None and taken.task_id == "t1"
+
+
+async def test_a_taker_looks_at_a_bounded_number_of_head_tasks_per_skill(store: Store) -> None:
+    for i in range(RESERVATION_SCAN_LIMIT):
+        await store.push_task(offer(f"r{i:02d}"), reserved_for="w1", reserved_until=10.0)
+    await store.push_task(offer("free"))
+
+    assert await take_now(store, "w2", now=5.0) is None  # past the bound, until the reservations lapse
+    assert await take_now(store, "w2", now=10.0) == "r00"
+
+
+async def test_capable_workers_are_the_live_workers_having_the_skill(store: Store) -> None:
+    await store.put_worker(WorkerRecord(worker_id="a", skills=["echo", "b"], expires_at=100.0))
+    await store.put_worker(WorkerRecord(worker_id="b", skills=["b"], expires_at=100.0))
+    await store.put_worker(WorkerRecord(worker_id="gone", skills=["echo"], expires_at=50.0))
+    await store.put_worker(WorkerRecord(worker_id="c", skills=["echo"], hot_skills=["echo"], expires_at=100.0))
+    await store.put_worker(WorkerRecord(worker_id="c", skills=["b"], expires_at=100.0))  # dropped echo
+
+    capable = await store.capable_workers("echo", now=60.0)
+
+    assert [w.worker_id for w in capable] == ["a"]
+    assert await store.capable_workers("nobody-has-it", now=60.0) == []
 
 
 # -- leases -------------------------------------------------------------------------------------

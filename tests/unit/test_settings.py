@@ -25,6 +25,7 @@ def test_defaults() -> None:
     assert s.worker_timeout_seconds == 300.0
     assert s.dispatch_timeout_seconds is None
     assert s.task_lease_seconds == 60.0
+    assert s.router_reservation_seconds == 2.0
     assert s.log_level == "INFO"
     assert s.log_format == "text"
     assert s.worker_ttl == 2 * s.worker_health_check_interval_seconds
@@ -73,6 +74,7 @@ def test_values_are_parsed() -> None:
             "JOB_MAX_RETRIES": "0",
             "DISPATCH_TIMEOUT_SECONDS": "12.5",
             "TASK_LEASE_SECONDS": "2.5",
+            "ROUTER_RESERVATION_SECONDS": "0.5",
             "LOG_LEVEL": "debug",
             "LOG_FORMAT": "JSON",
         }
@@ -82,6 +84,7 @@ def test_values_are_parsed() -> None:
     assert s.job_max_retries == 0
     assert s.dispatch_timeout_seconds == 12.5
     assert s.task_lease_seconds == 2.5
+    assert s.router_reservation_seconds == 0.5
     assert s.log_level == "DEBUG"
     assert s.log_format == "json"
 
@@ -112,6 +115,7 @@ def test_existing_blueprints_dir_is_accepted(tmp_path: Path) -> None:
         ("TASK_MAX_ATTEMPTS", "0"),
         ("TASK_LEASE_SECONDS", "0"),
         ("TASK_LEASE_SECONDS", "inf"),
+        ("ROUTER_RESERVATION_SECONDS", "0"),
         ("JOB_SHARDS", "many"),
     ],
 )

@@ -1,0 +1,126 @@
+"""The router on the in-memory store: whom it reserves each task for.
+
+A worker here is what the gateway does on its behalf: registration and heartbeats are
+``put_worker``, a poll is ``take_task``. Polls use a zero timeout, so whether a worker may take a
+task is read at once, at the fake clock's time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from actors.node import Node
+from actors.router import RouterActor
+from engine import routes
+from engine.messages import TaskOffer, envelope
+from engine.policy import StepPolicy
+from engine.registry import BlueprintRegistry
+from tests.actors.conftest import FakeClock
+from transport.memory import MemoryBroker, MemoryStore
+from transport.store import WorkerRecord
+
+RESERVATION = 2.0
+
+
+def offer(task_id: str, **params: Any) -> TaskOffer:
+    return TaskOffer(job_id="job-1", task_id=task_id, type="generate", params=params)
+
+
+async def beat(store: MemoryStore, clock: FakeClock, worker_id: str, **fields: Any) -> None:
+    """Register or heartbeat ``worker_id`` at the clock's time, with the skill ``generate``."""
+    now = clock()
+    await store.put_worker(
+        WorkerRecord(worker_id=worker_id, skills=["generate"], last_seen=now, expires_at=now + 60, **fields)
+    )
+
+
+async def poll(store: MemoryStore, clock: FakeClock, worker_id: str) -> str | None:
+    taken = await store.take_task(worker_id, ["generate"], 0, now=clock(), lease_seconds=60.0)
+    return None if taken is None else taken.task_id
+
+
+async def route(router: RouterActor, clock: FakeClock, *offers: TaskOffer) -> None:
+    for body in offers:
+        await router.handle(envelope("generate", body, clock()))
+
+
+def router_on(store: MemoryStore, clock: FakeClock) -> RouterActor:
+    return RouterActor(store, clock=clock, reservation_seconds=RESERVATION)
+
+
+async def test_a_task_naming_a_model_is_reserved_for_the_worker_holding_it(clock: FakeClock) -> None:
+    store = MemoryStore()
+    await beat(store, clock, "w1")
+    await beat(store, clock, "w2", hot_skills=["model-x"], current_tasks=["busy-1", "busy-2"])
+
+    await route(router_on(store, clock), clock, offer("t1", model_name="model-x"))
+
+    assert await poll(store, clock, "w1") is None
+    assert await poll(store, clock, "w2") == "t1"
+
+
+async def test_two_offers_spread_over_two_idle_workers_by_optimistic_load(clock: FakeClock) -> None:
+    store = MemoryStore()
+    await beat(store, clock, "w1")
+    await beat(store, clock, "w2")
+
+    await route(router_on(store, clock), clock, offer("t1"), offer("t2"))
+
+    assert await poll(store, clock, "w2") == "t2"  # t1 is w1's: the tie went to the lower id
+    assert await poll(store, clock, "w2") is None
+    assert await poll(store, clock, "w1") == "t1"
+
+
+async def test_a_heartbeat_replaces_the_optimistic_count_with_the_reported_tasks(clock: FakeClock) -> None:
+    store = MemoryStore()
+    router = router_on(store, clock)
+    await beat(store, clock, "w1")
+    await beat(store, clock, "w2")
+    await route(router, clock, offer("t1"), offer("t2"), offer("t3"))  # w1, w2, then w1 again: w1 counts 2
+
+    clock.advance(0.5)
+    await beat(store, clock, "w1")  # w1 reports nothing running: its count starts over
+    await route(router, clock, offer("t4"))
+
+    assert await poll(store, clock, "w2") == "t2"
+    assert await poll(store, clock, "w2") is None  # t4 went to w1 (0 tasks) over w2 (1 reserved)
+
+
+async def test_without_an_eligible_worker_the_task_waits_unreserved(clock: FakeClock) -> None:
+    store = MemoryStore()
+    await beat(store, clock, "w1", status="draining")
+    await beat(store, clock, "w2", status="full")
+
+    await route(router_on(store, clock), clock, offer("t1"))
+    await beat(store, clock, "late")  # registers after the offer was routed
+
+    assert await poll(store, clock, "late") == "t1"
+
+
+async def test_a_reservation_lapses_and_another_worker_takes_the_task(clock: FakeClock) -> None:
+    store = MemoryStore()
+    await beat(store, clock, "w1", hot_skills=["generate"])
+    await beat(store, clock, "w2")
+    await route(router_on(store, clock), clock, offer("t1"))
+
+    assert await poll(store, clock, "w2") is None
+    clock.advance(RESERVATION)  # w1 died or never polled
+    assert await poll(store, clock, "w2") == "t1"
+
+
+async def test_the_node_routes_offers_through_its_router(clock: FakeClock) -> None:
+    broker, store = MemoryBroker(shards=4), MemoryStore()
+    await beat(store, clock, "w1")
+    await beat(store, clock, "w2", hot_skills=["model-x"])
+
+    async def notify(url: str, payload: dict[str, Any]) -> None:
+        pass
+
+    node = Node(
+        registry=BlueprintRegistry(), store=store, broker=broker, policy=StepPolicy(), notifier=notify, clock=clock
+    )
+    async with node:
+        await broker.publish(routes.ROUTER, envelope("generate", offer("t1", model_name="model-x"), clock()))
+        taken = await store.take_task("w2", ["generate"], 5.0, now=clock(), lease_seconds=60.0)
+
+    assert taken is not None and taken.task_id == "t1"
