@@ -52,5 +52,21 @@ async def long_task(params: dict, job_id: str) -> dict:
     return {"status": "success", "data": {"worker": os.environ["WORKER_ID"]}}
 
 
+@worker.skill()
+async def generate(params: dict, add_to_hot_skills) -> dict:
+    """With ``load``, makes ``params["model_name"]`` hot on this worker (the SDK reports it in
+    ``hot_skills`` because a skill of that name exists, below); then works ``seconds``."""
+    if params.get("load"):
+        add_to_hot_skills(params["model_name"])
+    await asyncio.sleep(params.get("seconds", 0))
+    return {"status": "success", "data": {"worker": os.environ["WORKER_ID"]}}
+
+
+@worker.skill("model-x")
+async def model_x(params: dict) -> dict:
+    """The model as a skill: the SDK only reports registered skill names as hot."""
+    return {"status": "success", "data": {}}
+
+
 if __name__ == "__main__":
     worker.run()

@@ -87,3 +87,17 @@ async def work_long(initial_data, actions):
 @lease.handler_for("worked", is_end=True)
 async def worked():
     pass
+
+
+# Routing: the task's params (``model_name`` among them) are the job's initial data.
+generate = StateMachineBlueprint("e2e_generate", api_version="v1", api_endpoint="/jobs/generate")
+
+
+@generate.handler_for("start", is_start=True)
+async def ask_for_generation(initial_data, actions):
+    actions.dispatch_task("generate", dict(initial_data), transitions={"success": "generated"})
+
+
+@generate.handler_for("generated", is_end=True)
+async def generated():
+    pass
