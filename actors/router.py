@@ -8,11 +8,11 @@ until one polls for it, or until the job's dispatch deadline fails it. The worke
 task; the reservation only decides who gets first pick, so a reserved worker that died strands
 nothing.
 
-Load is a worker's ``current_tasks`` at its last heartbeat plus the reservations this router made
-for it since (the optimistic increment); a new heartbeat (a new ``last_seen``) resets the count.
-The count is this process's only: routers on other nodes keep their own, and a restart forgets
-it — the next heartbeats correct either. Pushing is idempotent by task id, so redelivery is
-harmless (a redelivered offer may count once more towards its worker's load until the next beat).
+Load is a worker's ``current_tasks`` at its last heartbeat plus the reservations made for it
+since (the optimistic increment), counted in the store so every node's router sees them; a new
+heartbeat (a new ``last_seen``) restarts the count. Pushing is idempotent by task id, so
+redelivery is harmless (a redelivered offer may count once more towards its worker's load until
+the next beat).
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ class RouterActor:
         self._store = store
         self._clock = clock
         self._reservation_seconds = reservation_seconds
-        self._reserved: dict[str, tuple[float, int]] = {}  # worker id -> (last_seen counted from, count)
 
     async def handle(self, env: Envelope) -> None:
         if isinstance(env.body, TaskOffer):
@@ -41,19 +40,17 @@ class RouterActor:
     async def _route(self, offer: TaskOffer) -> None:
         now = self._clock()
         workers = await self._store.capable_workers(offer.type, now)
-        chosen = choose([self._candidate(w) for w in workers], offer.type, offer.params)
+        reserved = await self._store.reservations(workers)
+        candidates = [_candidate(w, reserved.get(w.worker_id, 0)) for w in workers]
+        chosen = choose(candidates, offer.type, offer.params)
         if chosen is None:
             await self._store.push_task(offer)
             return
         seen = next(w.last_seen for w in workers if w.worker_id == chosen)
-        self._reserved[chosen] = (seen, self._reservations_since(chosen, seen) + 1)
+        await self._store.count_reservation(chosen, seen)
         await self._store.push_task(offer, reserved_for=chosen, reserved_until=now + self._reservation_seconds)
 
-    def _candidate(self, worker: WorkerRecord) -> Candidate:
-        load = len(worker.current_tasks) + self._reservations_since(worker.worker_id, worker.last_seen)
-        return Candidate(worker.worker_id, worker.status, frozenset(worker.hot_skills), load)
 
-    def _reservations_since(self, worker_id: str, last_seen: float) -> int:
-        """Reservations made for the worker since the heartbeat that set ``last_seen``."""
-        counted_from, count = self._reserved.get(worker_id, (last_seen, 0))
-        return count if counted_from == last_seen else 0
+def _candidate(worker: WorkerRecord, reserved: int) -> Candidate:
+    load = len(worker.current_tasks) + reserved
+    return Candidate(worker.worker_id, worker.status, frozenset(worker.hot_skills), load)

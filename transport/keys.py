@@ -148,3 +148,8 @@ def lock_fence(prefix: str, name: str) -> str:
 def members(prefix: str) -> str:
     """Sorted set: node id -> expiry (epoch seconds); the live nodes that share the mailboxes."""
     return f"{prefix}:members"
+
+
+def worker_load(prefix: str) -> str:
+    """Hash: worker id -> ``"<last_seen>:<count>"``, tasks reserved for it since that heartbeat."""
+    return f"{prefix}:worker-load"

@@ -48,6 +48,7 @@ class MemoryStore:
         self._task_added = asyncio.Condition()
         self._leases: dict[str, Lease] = {}
         self._workers: dict[str, bytes] = {}
+        self._reservations: dict[str, tuple[float, int]] = {}  # worker -> (heartbeat, reserved since)
 
     # -- jobs ------------------------------------------------------------------------------
 
@@ -223,6 +224,19 @@ class MemoryStore:
 
     async def capable_workers(self, skill: str, now: float) -> list[WorkerRecord]:
         return [r for r in await self.list_workers(now) if skill in r.skills]
+
+    async def count_reservation(self, worker_id: str, last_seen: float) -> int:
+        since, count = self._reservations.get(worker_id, (last_seen, 0))
+        count = count + 1 if since == last_seen else 1
+        self._reservations[worker_id] = (last_seen, count)
+        return count
+
+    async def reservations(self, workers: Sequence[WorkerRecord]) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for worker in workers:
+            since, count = self._reservations.get(worker.worker_id, (worker.last_seen, 0))
+            counts[worker.worker_id] = count if since == worker.last_seen else 0
+        return counts
 
     async def close(self) -> None:
         return None

@@ -220,6 +220,17 @@ end
 return 1
 """
 
+_COUNT_RESERVATION = """
+local current = redis.call('HGET', KEYS[1], ARGV[1])
+local count = 1
+if current then
+  local sep = string.find(current, ':', 1, true)
+  if string.sub(current, 1, sep - 1) == ARGV[2] then count = tonumber(string.sub(current, sep + 1)) + 1 end
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. ':' .. count)
+return count
+"""
+
 _encoder = msgspec.msgpack.Encoder()
 _offer = msgspec.msgpack.Decoder(TaskOffer)
 _scheduled = msgspec.msgpack.Decoder(Scheduled)
@@ -254,6 +265,7 @@ class RedisStore:
         self._push_task, self._take_task = script(_PUSH_TASK), script(_TAKE_TASK)
         self._extend_leases, self._expired_leases = script(_EXTEND_LEASES), script(_EXPIRED_LEASES)
         self._put_worker, self._prune_workers = script(_PUT_WORKER), script(_PRUNE_WORKERS)
+        self._count_reservation = script(_COUNT_RESERVATION)
         self._pubsub: PubSub | None = None
         self._listener: asyncio.Task[None] | None = None
         self._waiters: dict[str, set[asyncio.Event]] = {}
@@ -610,6 +622,22 @@ class RedisStore:
         raws = cast("list[bytes | None]", await self._redis.mget([keys.worker(p, i.decode()) for i in ids]))
         records = (_worker.decode(raw) for raw in raws if raw is not None)
         return [r for r in records if r.expires_at > now and skill in r.skills]
+
+    async def count_reservation(self, worker_id: str, last_seen: float) -> int:
+        key = keys.worker_load(self._prefix)
+        return int(await self._count_reservation(keys=[key], args=[worker_id, repr(last_seen)]))
+
+    async def reservations(self, workers: Sequence[WorkerRecord]) -> dict[str, int]:
+        """Counts recorded against each worker's current heartbeat; an older one counts 0."""
+        if not workers:
+            return {}
+        ids = [w.worker_id for w in workers]
+        raws = cast("list[bytes | None]", await self._redis.hmget(keys.worker_load(self._prefix), ids))
+        counts: dict[str, int] = {}
+        for worker, raw in zip(workers, raws, strict=True):
+            since, _, count = (raw or b"").decode().partition(":")
+            counts[worker.worker_id] = int(count) if raw and since == repr(worker.last_seen) else 0
+        return counts
 
     async def _get(self, key: str) -> bytes | None:
         return cast("bytes | None", await self._redis.get(key))

@@ -146,4 +146,12 @@ class Store(Protocol):
         """Workers having ``skill`` whose registration has not expired, in no particular order
         (the Redis store reads the skill's capability set)."""
 
+    async def count_reservation(self, worker_id: str, last_seen: float) -> int:
+        """One more task reserved for the worker since its heartbeat at ``last_seen`` (the
+        optimistic load increment); returns the new count. A newer heartbeat starts from zero.
+        Shared by every router, so nodes do not pile work on the same worker between beats."""
+
+    async def reservations(self, workers: Sequence[WorkerRecord]) -> dict[str, int]:
+        """Tasks reserved for each worker since its last heartbeat (0 when none)."""
+
     async def close(self) -> None: ...

@@ -71,6 +71,19 @@ async def test_two_offers_spread_over_two_idle_workers_by_optimistic_load(clock:
     assert await poll(store, clock, "w1") == "t1"
 
 
+async def test_routers_on_two_nodes_see_each_others_reservations(clock: FakeClock) -> None:
+    """The optimistic load lives in the store: a second node's router does not pile onto w1."""
+    store = MemoryStore()
+    await beat(store, clock, "w1")
+    await beat(store, clock, "w2")
+
+    await route(router_on(store, clock), clock, offer("t1"))
+    await route(router_on(store, clock), clock, offer("t2"))  # another router instance
+
+    assert await poll(store, clock, "w1") == "t1"
+    assert await poll(store, clock, "w2") == "t2"
+
+
 async def test_a_heartbeat_replaces_the_optimistic_count_with_the_reported_tasks(clock: FakeClock) -> None:
     store = MemoryStore()
     router = router_on(store, clock)

@@ -411,6 +411,20 @@ async def test_capable_workers_are_the_live_workers_having_the_skill(store: Stor
     assert await store.capable_workers("nobody-has-it", now=60.0) == []
 
 
+async def test_reservations_count_since_the_last_heartbeat(store: Store) -> None:
+    worker = WorkerRecord(worker_id="a", skills=["echo"], last_seen=10.0, expires_at=100.0)
+    other = WorkerRecord(worker_id="b", skills=["echo"], last_seen=10.0, expires_at=100.0)
+    assert await store.reservations([worker, other]) == {"a": 0, "b": 0}
+
+    assert await store.count_reservation("a", 10.0) == 1
+    assert await store.count_reservation("a", 10.0) == 2
+    assert await store.reservations([worker, other]) == {"a": 2, "b": 0}
+
+    beaten = WorkerRecord(worker_id="a", skills=["echo"], last_seen=12.5, expires_at=100.0)
+    assert await store.reservations([beaten]) == {"a": 0}  # a new heartbeat: its tasks are counted there
+    assert await store.count_reservation("a", 12.5) == 1
+
+
 # -- leases -------------------------------------------------------------------------------------
 
 
