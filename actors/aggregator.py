@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from functools import partial
 
-from actors.publisher import publish_all
+from actors.publisher import apply_once
 from engine.fanin import apply
-from engine.group import new_group
+from engine.group import GroupState, new_group
+from engine.job import Outgoing
 from engine.messages import Envelope, GroupCancel, GroupStart
 from engine.policy import StepPolicy
 from transport.broker import Broker
@@ -42,12 +44,8 @@ class AggregatorActor:
         if group is None:
             log.warning("message %s for unknown group %s dropped", env.id, env.key)
             return
-        if env.id in group.applied:
-            if group.outbox_of == env.id:
-                await publish_all(self._broker, self._store, group.outbox)
-            return
-        expected = group.version
-        effects = apply(self._policy, group, env, self._clock())
-        group.outbox_of, group.outbox = env.id, effects
-        await self._store.commit_group(group, expected)
-        await publish_all(self._broker, self._store, effects)
+        step = partial(self._step, group, env)
+        await apply_once(group, env, step, self._store.commit_group, self._broker, self._store)
+
+    async def _step(self, group: GroupState, env: Envelope) -> list[Outgoing]:
+        return apply(self._policy, group, env, self._clock())

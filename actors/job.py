@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from functools import partial
 
-from actors.publisher import publish_all
+from actors.publisher import apply_once
+from engine.job import JobState, Outgoing
 from engine.messages import Envelope
 from engine.policy import StepPolicy
 from engine.registry import BlueprintRegistry
@@ -40,18 +42,14 @@ class JobActor:
         if state is None:
             log.warning("message %s for unknown job %s dropped", env.id, env.key)
             return
-        if env.id in state.applied:
-            if state.outbox_of == env.id:
-                await publish_all(self._broker, self._store, state.outbox)
-            return
-        expected = state.version
+        step = partial(self._step, state, env)
+        await apply_once(state, env, step, self._store.commit_job, self._broker, self._store)
+
+    async def _step(self, state: JobState, env: Envelope) -> list[Outgoing]:
         bp = self._registry.get(state.blueprint)
-        if bp is None:
-            error = f"blueprint {state.blueprint!r} is not loaded on this node"
-            effects = [] if state.terminal else fail_unrunnable(state, error, self._clock())
-            state.remember(env.id)
-        else:
-            effects = await apply(bp, self._policy, state, env, self._clock())
-        state.outbox_of, state.outbox = env.id, effects
-        await self._store.commit_job(state, expected)
-        await publish_all(self._broker, self._store, effects)
+        if bp is not None:
+            return await apply(bp, self._policy, state, env, self._clock())
+        state.remember(env.id)
+        if state.terminal:
+            return []
+        return fail_unrunnable(state, f"blueprint {state.blueprint!r} is not loaded on this node", self._clock())

@@ -1,12 +1,29 @@
-"""Publish a step's effects: immediate ones to the broker, deferred ones to the deadline set."""
+"""Apply a message to a versioned document once, and publish what it produced (ADR 0001).
+
+Job state and group state are both such documents: they carry their ``version``, the ids of the
+messages ``applied`` to them, and the ``outbox`` of the last one. Immediate effects go to the
+broker, deferred ones to the deadline set.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Protocol, TypeVar
 
 from engine.job import Outgoing
+from engine.messages import Envelope
 from transport.broker import Broker
 from transport.store import Scheduled, Store
+
+
+class Versioned(Protocol):
+    version: int
+    applied: list[str]
+    outbox_of: str | None
+    outbox: list[Outgoing]
+
+
+D = TypeVar("D", bound=Versioned)
 
 
 async def publish_all(broker: Broker, store: Store, effects: Iterable[Outgoing]) -> None:
@@ -17,3 +34,29 @@ async def publish_all(broker: Broker, store: Store, effects: Iterable[Outgoing])
             await broker.publish(effect.route, effect.envelope)
         else:
             await store.schedule(Scheduled(effect.route, effect.envelope, effect.at))
+
+
+async def apply_once(
+    doc: D,
+    env: Envelope,
+    step: Callable[[], Awaitable[list[Outgoing]]],
+    commit: Callable[[D, int], Awaitable[None]],
+    broker: Broker,
+    store: Store,
+) -> None:
+    """Run ``step`` (which mutates ``doc`` and records ``env.id`` in ``doc.applied``), commit the
+    document with its outbox by compare-and-set, then publish the outbox.
+
+    A redelivered ``env`` (already applied) changes nothing; if it was the last one applied, its
+    outbox is published again, since the node may have died between the commit and the publish.
+    A lost compare-and-set raises ``VersionConflict`` and the runtime re-applies on fresh state.
+    """
+    if env.id in doc.applied:
+        if doc.outbox_of == env.id:
+            await publish_all(broker, store, doc.outbox)
+        return
+    expected = doc.version
+    effects = await step()
+    doc.outbox_of, doc.outbox = env.id, effects
+    await commit(doc, expected)
+    await publish_all(broker, store, effects)
