@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 
-.PHONY: run test lint typecheck install clean
+.PHONY: run test lint typecheck install clean bench
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	python3 -m venv $(VENV)
@@ -17,15 +17,18 @@ run: install  ## start avtomat on its embedded runtime with the demo blueprint
 	$(VENV)/bin/avtomat up
 
 test: install  ## lint, type-check and run the whole test suite
-	$(VENV)/bin/ruff check engine actors transport blueprints tests
+	$(VENV)/bin/ruff check engine actors transport blueprints tests bench
 	$(VENV)/bin/mypy
 	$(PY) -m pytest
 
 lint: install
-	$(VENV)/bin/ruff check engine actors transport blueprints tests
+	$(VENV)/bin/ruff check engine actors transport blueprints tests bench
 
 typecheck: install
 	$(VENV)/bin/mypy
+
+bench: install  ## the benchmark suite (bench/); BENCH_ARGS="--repeat 5 --jobs chain=20000" to scale up
+	$(PY) -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,76 @@
+"""``python -m bench``: run the workloads against the targets and print the results table."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from bench import report
+from bench.runner import WORKLOADS, Options, run_config
+from bench.servers import Servers
+from bench.targets import ROOT, factories
+
+DEFAULT_JOBS = {"chain": 2000, "echo": 1000, "fanout": 200}
+
+
+def _jobs(text: str) -> dict[str, int]:
+    """``chain=2000,echo=1000`` -> {"chain": 2000, "echo": 1000}."""
+    jobs = dict(DEFAULT_JOBS)
+    for item in filter(None, text.split(",")):
+        name, _, count = item.partition("=")
+        if name not in WORKLOADS or not count.isdigit():
+            raise argparse.ArgumentTypeError(f"expected workload=count, got {item!r}")
+        jobs[name] = int(count)
+    return jobs
+
+
+def _names(known: list[str]) -> Callable[[str], list[str]]:
+    def parse(text: str) -> list[str]:
+        names = [n for n in text.split(",") if n]
+        if unknown := [n for n in names if n not in known]:
+            raise argparse.ArgumentTypeError(f"unknown {unknown}; choose from {known}")
+        return names
+
+    return parse
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    targets = list(factories())
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--targets", type=_names(targets), default=targets, help=f"comma-separated, of {targets}")
+    parser.add_argument("--workloads", type=_names(list(WORKLOADS)), default=list(WORKLOADS))
+    parser.add_argument("--jobs", type=_jobs, default=dict(DEFAULT_JOBS), help="e.g. chain=20000,echo=5000")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per configuration (median and spread)")
+    parser.add_argument("--workers", type=int, default=2, help="SDK worker processes for echo and fanout")
+    parser.add_argument("--concurrency", type=int, default=32, help="submissions in flight at most")
+    parser.add_argument("--rate", type=float, default=None, help="submit at this many jobs/s instead of saturating")
+    parser.add_argument("--warmup", type=int, default=20, help="jobs run and discarded before each measured run")
+    parser.add_argument("--finish-within", type=float, default=60.0, help="seconds after the last submission")
+    parser.add_argument("--out", type=Path, default=ROOT / ".bench" / "results.json")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    options = Options(args.repeat, args.workers, args.concurrency, args.rate, args.warmup, args.finish_within)
+    servers = Servers()
+    log_root = ROOT / ".bench" / "logs" / time.strftime("%Y%m%d-%H%M%S")
+    results: report.Results = {}
+    for target in args.targets:
+        for name in args.workloads:
+            print(f"{target} / {name}: {args.jobs[name]} jobs x {args.repeat}", file=sys.stderr, flush=True)
+            factory = factories()[target]
+            results[(target, name)] = run_config(
+                factory, WORKLOADS[name], args.jobs[name], options, servers, log_root / target
+            )
+    print(report.table(results))
+    report.write_json(results, args.out, {"argv": ["python", "-m", "bench", *argv], "options": vars(args)})
+    print(f"\nall runs: {args.out}; logs: {log_root}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

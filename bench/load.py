@@ -1,0 +1,140 @@
+"""The load generator: submit N jobs over the client HTTP API and follow them to the end.
+
+Submissions go out either with at most ``concurrency`` requests in flight (as fast as the
+orchestrator accepts them: saturation) or at a fixed ``rate``. Meanwhile one follower reads the
+jobs back in submission order, one request at a time, moving on as soon as the oldest unread job
+is over: about one GET per job, so reading back costs the orchestrator little. Latency is
+submit (client wall clock, just before the POST) to the job's own ``finished_at`` (server wall
+clock, same machine), so how often the follower polls does not change it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+
+TERMINAL = {"finished", "failed", "quarantined", "cancelled"}
+POLL_INTERVAL = 0.01  # seconds the follower waits before reading the oldest job again
+
+
+@dataclass(frozen=True)
+class Plan:
+    path: str  # POST {url}/api/v1/jobs/{path}
+    jobs: int
+    concurrency: int = 32
+    rate: float | None = None  # jobs per second; None: as fast as ``concurrency`` allows
+    finish_within: float = 60.0  # seconds after the last submission before unfinished jobs are given up
+
+
+@dataclass
+class Outcome:
+    """What one load run saw."""
+
+    submitted: list[tuple[str, float]] = field(default_factory=list)  # (job id, wall time of submit)
+    refused: int = 0  # submissions not answered 202
+    views: dict[str, dict[str, Any]] = field(default_factory=dict)
+    first_submit: float = 0.0
+    last_submit: float = 0.0
+
+    def finished(self) -> list[tuple[str, float]]:
+        """(job id, submit time) of every job that reached the end state named ``finished``."""
+        return [(job_id, at) for job_id, at in self.submitted if _done(self.views.get(job_id))]
+
+    def latencies(self) -> list[float]:
+        """Submit to ``finished_at`` in seconds, per finished job."""
+        return [float(self.views[job_id]["finished_at"]) - at for job_id, at in self.finished()]
+
+    def span(self) -> float:
+        """First submit to the last ``finished_at``: the wall time the finished jobs took."""
+        ends = [float(self.views[job_id]["finished_at"]) for job_id, _ in self.finished()]
+        return max(ends) - self.first_submit if ends else 0.0
+
+
+def _done(view: dict[str, Any] | None) -> bool:
+    return (
+        view is not None
+        and view.get("status") == "finished"
+        and view.get("current_state") == "finished"
+        and isinstance(view.get("finished_at"), int | float)
+    )
+
+
+async def run(url: str, client_token: str, plan: Plan) -> Outcome:
+    """Submit ``plan.jobs`` jobs and follow them until all are over or the deadline passes."""
+    outcome = Outcome()
+    connector = aiohttp.TCPConnector(limit=plan.concurrency + 4)
+    headers = {"X-Client-Token": client_token}
+    async with aiohttp.ClientSession(headers=headers, connector=connector) as http:
+        client = _Client(http, url, plan, outcome)
+        async with asyncio.TaskGroup() as tg:
+            submitting = tg.create_task(client.submit_all())
+            tg.create_task(client.follow(submitting))
+    return outcome
+
+
+@dataclass
+class _Client:
+    http: aiohttp.ClientSession
+    url: str
+    plan: Plan
+    outcome: Outcome
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def submit_all(self) -> None:
+        gate = asyncio.Semaphore(self.plan.concurrency)
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        self.outcome.first_submit = time.time()
+
+        async def one(i: int) -> None:
+            if self.plan.rate is not None:
+                await asyncio.sleep(max(0.0, start + i / self.plan.rate - loop.time()))
+            async with gate:
+                await self._submit(i)
+
+        async with asyncio.TaskGroup() as tg:
+            for i in range(self.plan.jobs):
+                tg.create_task(one(i))
+        self.outcome.last_submit = time.time()
+        self.arrived.set()
+
+    async def _submit(self, i: int) -> None:
+        at = time.time()
+        body = {"initial_data": {"n": i}}
+        async with self.http.post(f"{self.url}/api/v1/jobs/{self.plan.path}", json=body) as resp:
+            if resp.status != 202:
+                self.outcome.refused += 1
+                return
+            job_id = str((await resp.json())["job_id"])
+        self.outcome.submitted.append((job_id, at))
+        self.arrived.set()
+
+    async def follow(self, submitting: asyncio.Task[None]) -> None:
+        """Read jobs back in submission order until every one is over or the deadline passed,
+        then read whatever is left once more."""
+        index = 0
+        while not (submitting.done() and index >= len(self.outcome.submitted)):
+            if submitting.done() and time.time() > self.outcome.last_submit + self.plan.finish_within:
+                break
+            if index >= len(self.outcome.submitted):
+                self.arrived.clear()
+                await self.arrived.wait()
+                continue
+            job_id = self.outcome.submitted[index][0]
+            view = await self._read(job_id)
+            if view.get("status") in TERMINAL:
+                index += 1
+            else:
+                await asyncio.sleep(POLL_INTERVAL)
+        for job_id, _ in self.outcome.submitted[index:]:
+            await self._read(job_id)
+
+    async def _read(self, job_id: str) -> dict[str, Any]:
+        async with self.http.get(f"{self.url}/api/v1/jobs/{job_id}") as resp:
+            view = dict(await resp.json()) if resp.status == 200 else {"status": f"http {resp.status}"}
+        self.outcome.views[job_id] = view
+        return view

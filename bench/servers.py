@@ -1,0 +1,84 @@
+"""The RabbitMQ and Redis of this machine: their CPU use, and cleaning a namespace off them.
+
+Both servers are shared with whatever else runs on the machine, so their CPU figures include
+that; the report says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass
+
+import aio_pika
+import redis.asyncio as redis
+
+from bench import procs
+from engine import routes
+from transport.names import route_names
+
+
+@dataclass(frozen=True)
+class Servers:
+    rabbitmq_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    shards: int = 16
+    queue_type: str = "classic"
+
+    def avtomat_env(self, namespace: str) -> dict[str, str]:
+        """Environment of avtomat processes on the distributed runtime, in ``namespace``."""
+        return {
+            "RABBITMQ_URL": self.rabbitmq_url,
+            "REDIS_URL": self.redis_url,
+            "AVTOMAT_NAMESPACE": namespace,
+            "JOB_SHARDS": str(self.shards),
+            "RABBITMQ_QUEUE_TYPE": self.queue_type,
+        }
+
+    def purge(self, namespace: str) -> None:
+        """Delete every queue, exchange and Redis key of ``namespace``."""
+        asyncio.run(self._purge(namespace))
+
+    async def _purge(self, namespace: str) -> None:
+        connection = await aio_pika.connect(self.rabbitmq_url)
+        try:
+            channel = await connection.channel()
+            for route in routes.ALL:
+                names = route_names(namespace, route, self.queue_type, self.shards)
+                for queue in names.queues:
+                    await channel.queue_delete(queue)
+                for exchange in names.exchanges:
+                    await channel.exchange_delete(exchange)
+        finally:
+            await connection.close()
+        client = redis.Redis.from_url(self.redis_url)
+        try:
+            keys = [key async for key in client.scan_iter(match=f"{namespace}:*", count=1000)]
+            for start in range(0, len(keys), 1000):
+                await client.delete(*keys[start : start + 1000])
+        finally:
+            await client.aclose()
+
+    def redis_cpu_seconds(self) -> float | None:
+        """Redis server CPU seconds so far (``INFO cpu``: user + sys), or None if unreachable."""
+        return asyncio.run(self._redis_cpu())
+
+    async def _redis_cpu(self) -> float | None:
+        client = redis.Redis.from_url(self.redis_url)
+        try:
+            info = await client.info("cpu")
+            return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+        except (OSError, redis.RedisError):
+            return None
+        finally:
+            await client.aclose()
+
+
+def rabbitmq_cpu_seconds() -> float | None:
+    """CPU seconds of the RabbitMQ (Erlang ``beam.smp``) process, or None if it is not readable."""
+    pid = procs.find_pid("beam.smp")
+    return procs.cpu_seconds(pid) if pid is not None else None
+
+
+def fresh_namespace() -> str:
+    return f"avtomat-bench-{uuid.uuid4().hex[:8]}"
