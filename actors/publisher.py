@@ -8,20 +8,12 @@ broker, deferred ones to the deadline set.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Protocol, TypeVar
+from typing import TypeVar
 
-from engine.job import Outgoing
+from engine.job import Outgoing, Versioned
 from engine.messages import Envelope
 from transport.broker import Broker
 from transport.store import Scheduled, Store
-
-
-class Versioned(Protocol):
-    version: int
-    applied: list[str]
-    outbox_of: str | None
-    outbox: list[Outgoing]
-
 
 D = TypeVar("D", bound=Versioned)
 

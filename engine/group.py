@@ -9,7 +9,7 @@ from typing import Any
 
 import msgspec
 
-from engine.job import APPLIED_WINDOW, Outgoing, TaskState
+from engine.job import TaskState, Versioned
 from engine.messages import GroupCancel, GroupStart
 
 RUNNING = "running"
@@ -27,7 +27,7 @@ class BranchState(msgspec.Struct, kw_only=True):
     result: dict[str, Any] | None = None
 
 
-class GroupState(msgspec.Struct, kw_only=True):
+class GroupState(Versioned, kw_only=True):
     id: str
     job_id: str
     created_at: float
@@ -36,18 +36,10 @@ class GroupState(msgspec.Struct, kw_only=True):
     step: int = 0
     status: str = RUNNING
     offered: bool = False
-    version: int = 0
-    applied: list[str] = msgspec.field(default_factory=list)
-    outbox_of: str | None = None
-    outbox: list[Outgoing] = msgspec.field(default_factory=list)
 
     @property
     def terminal(self) -> bool:
         return self.status != RUNNING
-
-    def remember(self, message_id: str) -> None:
-        self.applied.append(message_id)
-        del self.applied[:-APPLIED_WINDOW]
 
     def branch_with_task(self, task_id: str) -> BranchState | None:
         """The unsettled branch whose current task is ``task_id`` (a settled branch has none)."""

@@ -54,6 +54,21 @@ class TaskState(msgspec.Struct, kw_only=True):
     waiting_retry: bool = False
 
 
+class Versioned(msgspec.Struct, kw_only=True):
+    """A document an actor owns (a job, a fan-out group): written only by compare-and-set on
+    ``version``, remembering the ids of the messages ``applied`` to it and the ``outbox`` of the
+    last one, so a redelivery changes nothing and re-publishes what may not have gone out."""
+
+    version: int = 0
+    applied: list[str] = msgspec.field(default_factory=list)
+    outbox_of: str | None = None
+    outbox: list[Outgoing] = msgspec.field(default_factory=list)
+
+    def remember(self, message_id: str) -> None:
+        self.applied.append(message_id)
+        del self.applied[:-APPLIED_WINDOW]
+
+
 class GroupRef(msgspec.Struct, kw_only=True):
     """The fan-out a job waits on; its branches live in the group's own state (``engine.group``).
 
@@ -67,7 +82,7 @@ class GroupRef(msgspec.Struct, kw_only=True):
     results: dict[str, Any] | None = None
 
 
-class JobState(msgspec.Struct, kw_only=True):
+class JobState(Versioned, kw_only=True):
     """One job. ``version`` increases with every committed write (compare-and-set)."""
 
     id: str
@@ -79,7 +94,6 @@ class JobState(msgspec.Struct, kw_only=True):
     updated_at: float
     status: str = PENDING
     state_history: dict[str, Any] = msgspec.field(default_factory=dict)
-    version: int = 0
     webhook_url: str | None = None
     dispatch_timeout: float | None = None
     result_timeout: float | None = None
@@ -90,17 +104,11 @@ class JobState(msgspec.Struct, kw_only=True):
     group: GroupRef | None = None
     error: str | None = None
     finished_at: float | None = None
-    applied: list[str] = msgspec.field(default_factory=list)
-    outbox_of: str | None = None
-    outbox: list[Outgoing] = msgspec.field(default_factory=list)
 
     @property
     def terminal(self) -> bool:
         return self.status in TERMINAL
 
-    def remember(self, message_id: str) -> None:
-        self.applied.append(message_id)
-        del self.applied[:-APPLIED_WINDOW]
 
 
 _state_encoder = msgspec.msgpack.Encoder()

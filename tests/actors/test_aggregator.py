@@ -32,6 +32,7 @@ from engine.messages import (
 )
 from engine.policy import StepPolicy
 from engine.registry import BlueprintRegistry
+from tests.actors.faults import PublishFailsOnce
 from transport.memory import MemoryBroker, MemoryStore
 
 JOB = "job-1"
@@ -42,22 +43,6 @@ LEASE = 60.0
 # ``eventually(condition, what)`` waits until an async condition holds.
 FakeClock = Any
 Eventually = Any
-
-
-class PublishFailsOnce(MemoryBroker):
-    """A real in-memory broker whose first publish to ``route`` raises, as if the node lost its
-    broker connection right after committing the group (a fault-injecting fake, not a mock)."""
-
-    def __init__(self, route: str) -> None:
-        super().__init__(shards=4)
-        self._fail_route = route
-        self.failed = False
-
-    async def publish(self, route: str, env: Envelope) -> None:
-        if route == self._fail_route and not self.failed:
-            self.failed = True
-            raise ConnectionError("broker connection lost")
-        await super().publish(route, env)
 
 
 class Harness:
