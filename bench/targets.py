@@ -3,20 +3,30 @@ stops them (and cleans its namespace) on the way out, whatever happened."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
+
+import redis.asyncio as redis
 
 from bench import procs
 from bench.servers import Servers, fresh_namespace
+from bench.upstream.install import upstream_python
 from transport.topology import LocalTopology, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 BLUEPRINTS = Path(__file__).resolve().parent / "blueprints"
 SECRETS = {"CLIENT_TOKEN": "client-bench", "GLOBAL_WORKER_TOKEN": "worker-bench", "ORCHESTRATOR_SECRET_KEY": "s-bench"}
+UPSTREAM_APP = Path(__file__).resolve().parent / "upstream" / "app.py"
+UPSTREAM_REDIS_DB = 13  # upstream's keys are not namespaced: it gets a Redis database of its own
+# A process of an earlier run still alive would share upstream's stream group, or register with a
+# new orchestrator that got its old port: every run refuses to start while one is found.
+OWN_SCRIPTS = ("bench/upstream/app.py", "bench/sdk_worker.py")
 
 
 @dataclass(frozen=True)
@@ -27,6 +37,7 @@ class Target:
     url: str
     pids: tuple[int, ...]
     uses_servers: bool  # whether RabbitMQ/Redis CPU belongs to this target's figures
+    uses_rabbitmq: bool = True  # with uses_servers: False for a target on Redis alone
 
     client_token: str = SECRETS["CLIENT_TOKEN"]
     worker_token: str = SECRETS["GLOBAL_WORKER_TOKEN"]
@@ -76,6 +87,94 @@ def avtomat_distributed(log_dir: Path, servers: Servers, nodes: int = 1, gateway
         servers.purge(namespace)
 
 
+def _avtomatika_env(port: int, redis_url: str) -> dict[str, str]:
+    """Upstream's ``Config`` variables: the same tokens and secret as avtomat, nothing throttled."""
+    return {
+        **os.environ,
+        **SECRETS,
+        "BENCH_REDIS_URL": redis_url,
+        "API_HOST": "127.0.0.1",
+        "API_PORT": str(port),
+        "INSTANCE_ID": f"bench-avtomatika-{port}",  # its Redis stream consumer name
+        "LOG_LEVEL": "WARNING",
+        "LOG_FORMAT": "text",
+        # on by default: 100 client requests and 60 polls per minute, then 429
+        "RATE_LIMITING_ENABLED": "false",
+        # redis-py 8.1 reads with a 5 s socket timeout, upstream's default XREADGROUP block is 5 s
+        "REDIS_STREAM_BLOCK_MS": "1000",
+        # upstream ignores the poll's ?timeout=; answer within the SDK's TASK_POLL_TIMEOUT (bench/workers.py)
+        "WORKER_POLL_TIMEOUT_SECONDS": "2",
+    }
+
+
+@contextlib.contextmanager
+def avtomatika(log_dir: Path, servers: Servers) -> Iterator[Target]:
+    """Upstream ``avtomatika`` (bench/upstream/app.py) from its own venv, installed on first use,
+    on its own database of the local Redis, flushed before and after. Its CPU is the app process's
+    (and any children's); Redis counts as for avtomat-distributed; it uses no RabbitMQ."""
+    if leftovers := own_processes():
+        raise RuntimeError("processes of an earlier run are still alive; stop them first:\n" + "\n".join(leftovers))
+    python = upstream_python(ROOT)
+    redis_url = urlsplit(servers.redis_url)._replace(path=f"/{UPSTREAM_REDIS_DB}").geturl()
+    port = free_port()
+    log = log_dir / "avtomatika.log"
+    _flush(redis_url)
+    proc = procs.launch([str(python), str(UPSTREAM_APP)], _avtomatika_env(port, redis_url), log, cwd=ROOT)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        procs.wait_http_ok(f"{url}/_public/status", proc, log)
+        pids = (proc.pid, *_descendants(proc.pid))
+        yield Target("avtomatika", url, pids, uses_servers=True, uses_rabbitmq=False)
+    finally:
+        procs.stop(proc)
+        _flush(redis_url)
+
+
+def own_processes() -> list[str]:
+    """``"<pid> <command line>"`` of every live process running one of ``OWN_SCRIPTS``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        if any(script in arg for arg in argv for script in OWN_SCRIPTS):
+            found.append(f"{entry.name} {' '.join(argv).strip()}")
+    return found
+
+
+def _descendants(pid: int) -> list[int]:
+    """PIDs of the children of ``pid``, and theirs."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rpartition(")")[2].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(entry.name))
+    found, stack = [], [pid]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            found.append(child)
+            stack.append(child)
+    return found
+
+
+def _flush(redis_url: str) -> None:
+    async def flush() -> None:
+        client = redis.Redis.from_url(redis_url)
+        try:
+            await client.flushdb()
+        finally:
+            await client.aclose()
+
+    asyncio.run(flush())
+
+
 TargetFactory = Callable[[Path, Servers], contextlib.AbstractContextManager[Target]]
 
 
@@ -84,4 +183,5 @@ def factories() -> dict[str, TargetFactory]:
     return {
         "avtomat-embedded": lambda log_dir, _servers: avtomat_embedded(log_dir),
         "avtomat-distributed": avtomat_distributed,
+        "avtomatika": avtomatika,
     }
