@@ -5,10 +5,16 @@ branches' pickups, results and deadlines come here instead of to the job, and wh
 branch settles the job gets exactly one ``AggregateDone``. So a job with 10,000 parallel tasks
 costs its mailbox one message, and the job's state is not rewritten per result.
 
-Per message, as the job actor does (ADR 0001): load the group; a message applied already (a
-redelivery) re-publishes the outbox if it was the last one applied, and changes nothing else;
-else run ``engine.fanin.apply``, commit the group with a compare-and-set together with its outbox,
-publish the outbox. The runtime acks only after this returns.
+Per message, as the job actor does (ADR 0001): load the group's header; a message applied already
+(a redelivery) re-publishes the outbox if it was the last one applied, and changes nothing else;
+else load the one branch the message is about, run ``engine.fanin.apply``, commit the header with
+a compare-and-set together with its outbox and the branches the step wrote (one atomic write),
+publish the outbox. The runtime acks only after this returns. A lost compare-and-set raises
+``VersionConflict``, nothing of this attempt is written, and the runtime re-applies on fresh state.
+
+Each message reads and writes the header and at most one branch, whatever the number of branches
+(ADR 0007); the branches are read in full once, by the message that settles the last of them, to
+build the ``AggregateDone`` committed in that message's outbox.
 
 Creation is idempotent: ``GroupStart`` (or a ``GroupCancel`` that overtook it, which leaves a
 cancelled tombstone) creates the group only if it does not exist yet, so a redelivered start, or a
@@ -22,8 +28,8 @@ from collections.abc import Callable
 from functools import partial
 
 from actors.publisher import apply_once
-from engine.fanin import apply
-from engine.group import GroupState, new_group
+from engine import fanin
+from engine.group import BranchState, GroupState, new_group
 from engine.job import Outgoing
 from engine.messages import Envelope, GroupCancel, GroupStart
 from engine.policy import StepPolicy
@@ -44,8 +50,26 @@ class AggregatorActor:
         if group is None:
             log.warning("message %s for unknown group %s dropped", env.id, env.key)
             return
-        step = partial(self._step, group, env)
-        await apply_once(group, env, step, self._store.commit_group, self._broker, self._store)
+        written: list[BranchState] = []
+        step = partial(self._step, group, env, written)
+        commit = partial(self._commit, written)
+        await apply_once(group, env, step, commit, self._broker, self._store)
 
-    async def _step(self, group: GroupState, env: Envelope) -> list[Outgoing]:
-        return apply(self._policy, group, env, self._clock())
+    async def _step(self, group: GroupState, env: Envelope, written: list[BranchState]) -> list[Outgoing]:
+        now = self._clock()
+        branch = await self._branch(group, env)
+        step = fanin.apply(self._policy, group, branch, env, now)
+        written.extend(step.written)
+        if step.complete:
+            stored = await self._store.load_branches(group.id) if group.size else []
+            step.out.append(fanin.aggregate(group, [*stored, *step.written], now))
+        return step.out
+
+    async def _branch(self, group: GroupState, env: Envelope) -> BranchState | None:
+        task_id = fanin.task_of(env.body)
+        if task_id is None or group.terminal or not group.offered:
+            return None
+        return await self._store.load_branch(group.id, task_id)
+
+    async def _commit(self, written: list[BranchState], group: GroupState, expected_version: int) -> None:
+        await self._store.commit_group(group, expected_version, written)

@@ -1,10 +1,19 @@
-"""The state of one fan-out group: its branches, what each one came to, and the aggregator's
-bookkeeping. Versioned and msgpack-encoded like ``JobState``; written only by the aggregator
-actor that owns the group (keyed by group id), with a compare-and-set on ``version``.
+"""The state of one fan-out group, in two parts the store keeps apart (ADR 0007):
+
+- ``GroupState``, the header: counts, status and the aggregator's bookkeeping (``Versioned``:
+  ``applied`` window, ``outbox``). Small whatever the number of branches; every message the
+  aggregator handles reads and rewrites it, with a compare-and-set on ``version``.
+- one ``BranchState`` per branch, stored under its key (the branch's first task id). A message
+  about one branch reads and rewrites that branch only, in the same atomic commit as the header;
+  all of them are read once, when the last one settles, to build ``AggregateDone``.
+
+Both are msgpack-encoded and written only by the aggregator actor that owns the group (keyed by
+group id).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import msgspec
@@ -20,19 +29,29 @@ CANCELLED = "cancelled"  # the job ended first; nothing more is offered or repor
 class BranchState(msgspec.Struct, kw_only=True):
     """One branch: its current task (a retry moves it to a new id) and, once settled, its entry
     in ``aggregation_results``: ``{"status", "data", "error"}``. ``key`` (the first task id) is
-    that entry's key, stable across retries."""
+    that entry's key and the branch's key in the store, stable across retries; ``index`` is its
+    place in ``GroupStart.branches``, the order of the results."""
 
     key: str
+    index: int = 0
     task: TaskState
     result: dict[str, Any] | None = None
 
+    def runs(self, task_id: str) -> bool:
+        """Unsettled, and its current task is ``task_id`` (a settled branch runs nothing)."""
+        return self.result is None and self.task.id == task_id
+
 
 class GroupState(Versioned, kw_only=True):
+    """The group's header. ``size`` branches, ``settled`` of them settled; the branches themselves
+    are stored beside it (``Store.load_branch``), never inside."""
+
     id: str
     job_id: str
     created_at: float
     updated_at: float
-    branches: list[BranchState] = msgspec.field(default_factory=list)
+    size: int = 0
+    settled: int = 0
     step: int = 0
     status: str = RUNNING
     offered: bool = False
@@ -41,22 +60,24 @@ class GroupState(Versioned, kw_only=True):
     def terminal(self) -> bool:
         return self.status != RUNNING
 
-    def branch_with_task(self, task_id: str) -> BranchState | None:
-        """The unsettled branch whose current task is ``task_id`` (a settled branch has none)."""
-        return next((b for b in self.branches if b.result is None and b.task.id == task_id), None)
-
-    def results(self) -> dict[str, dict[str, Any]]:
-        return {b.key: b.result for b in self.branches if b.result is not None}
-
 
 def new_group(msg: GroupStart | GroupCancel, now: float) -> GroupState:
-    """The state a group starts from: its branches (``GroupStart``), or a cancelled tombstone
-    (``GroupCancel`` ahead of its ``GroupStart``), so a start arriving late offers nothing."""
+    """The header a group starts from (``GroupStart``), or a cancelled tombstone (``GroupCancel``
+    ahead of its ``GroupStart``), so a start arriving late offers nothing. Its branches are not
+    stored until the start is applied (``branches_of``)."""
     if isinstance(msg, GroupCancel):
         return GroupState(id=msg.group_id, job_id=msg.job_id, created_at=now, updated_at=now, status=CANCELLED)
-    branches = [
+    return GroupState(
+        id=msg.group_id, job_id=msg.job_id, created_at=now, updated_at=now, size=len(msg.branches), step=msg.step
+    )
+
+
+def branches_of(msg: GroupStart) -> list[BranchState]:
+    """The branches of a starting group, none of them offered yet."""
+    return [
         BranchState(
             key=spec.task_id,
+            index=index,
             task=TaskState(
                 id=spec.task_id,
                 type=spec.type,
@@ -68,15 +89,21 @@ def new_group(msg: GroupStart | GroupCancel, now: float) -> GroupState:
                 result_timeout=spec.result_timeout,
             ),
         )
-        for spec in msg.branches
+        for index, spec in enumerate(msg.branches)
     ]
-    return GroupState(
-        id=msg.group_id, job_id=msg.job_id, created_at=now, updated_at=now, branches=branches, step=msg.step
-    )
+
+
+def results(branches: Iterable[BranchState]) -> dict[str, dict[str, Any]]:
+    """``aggregation_results`` of settled ``branches``, in branch order; when a key occurs twice
+    (a stored branch, then the same branch as this step changed it) the later one counts."""
+    latest = {b.key: b for b in branches}
+    ordered = sorted(latest.values(), key=lambda b: b.index)
+    return {b.key: b.result for b in ordered if b.result is not None}
 
 
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(GroupState)
+_branch_decoder = msgspec.msgpack.Decoder(BranchState)
 
 
 def encode_group(state: GroupState) -> bytes:
@@ -85,3 +112,11 @@ def encode_group(state: GroupState) -> bytes:
 
 def decode_group(raw: bytes) -> GroupState:
     return _decoder.decode(raw)
+
+
+def encode_branch(branch: BranchState) -> bytes:
+    return _encoder.encode(branch)
+
+
+def decode_branch(raw: bytes) -> BranchState:
+    return _branch_decoder.decode(raw)

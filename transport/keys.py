@@ -28,7 +28,9 @@ def progress(prefix: str, job_id: str) -> str:
 
 
 def group(prefix: str, group_id: str) -> str:
-    """Hash: ``v`` = version (int, read by Lua), ``s`` = msgpack ``GroupState``."""
+    """Hash: ``v`` = version (int, read by Lua), ``s`` = msgpack ``GroupState`` (the header),
+    ``b:{branch key}`` = msgpack ``BranchState`` per branch, ``t:{task id}`` = the branch key of
+    each retried task id (ADR 0007). The whole hash expires when the group ends."""
     return f"{prefix}:group:{group_id}"
 
 

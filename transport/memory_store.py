@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import msgspec
 
 from engine.errors import VersionConflict
-from engine.group import GroupState, decode_group, encode_group
+from engine.group import BranchState, GroupState, decode_branch, decode_group, encode_branch, encode_group
 from engine.job import JobState, decode_state, encode_state
 from engine.messages import TaskOffer
 from transport.store import RESERVATION_SCAN_LIMIT, Lease, Scheduled, WorkerRecord
@@ -34,10 +34,21 @@ class _Queued:
         return self.reserved_for not in (None, worker_id) and self.reserved_until > now
 
 
+@dataclass(slots=True)
+class _Group:
+    """A group as the Redis hash keeps it: version, header, branches by key, and the branch key of
+    every retried task id."""
+
+    version: int
+    header: bytes
+    branches: dict[str, bytes] = field(default_factory=dict)
+    retried: dict[str, str] = field(default_factory=dict)
+
+
 class MemoryStore:
     def __init__(self) -> None:
         self._jobs: dict[str, bytes] = {}
-        self._groups: dict[str, bytes] = {}
+        self._groups: dict[str, _Group] = {}
         self._progress: dict[str, tuple[float, str | None]] = {}
         self._deadlines: dict[str, Scheduled] = {}
         self._deadline_heap: list[tuple[float, str]] = []  # lazily pruned: ids may be gone
@@ -81,20 +92,37 @@ class MemoryStore:
     async def create_group(self, state: GroupState) -> bool:
         if state.id in self._groups:
             return False
-        self._groups[state.id] = encode_group(msgspec.structs.replace(state, version=1))
+        self._groups[state.id] = _Group(1, encode_group(msgspec.structs.replace(state, version=1)))
         return True
 
     async def load_group(self, group_id: str) -> GroupState | None:
-        raw = self._groups.get(group_id)
-        return None if raw is None else decode_group(raw)
+        stored = self._groups.get(group_id)
+        return None if stored is None else decode_group(stored.header)
 
-    async def commit_group(self, state: GroupState, expected_version: int) -> None:
-        raw = self._groups.get(state.id)
-        current = None if raw is None else decode_group(raw).version
-        if current != expected_version:
+    async def load_branch(self, group_id: str, task_id: str) -> BranchState | None:
+        stored = self._groups.get(group_id)
+        if stored is None:
+            return None
+        raw = stored.branches.get(stored.retried.get(task_id, task_id))
+        return None if raw is None else decode_branch(raw)
+
+    async def load_branches(self, group_id: str) -> list[BranchState]:
+        stored = self._groups.get(group_id)
+        return [] if stored is None else [decode_branch(raw) for raw in stored.branches.values()]
+
+    async def commit_group(
+        self, state: GroupState, expected_version: int, branches: Sequence[BranchState] = ()
+    ) -> None:
+        stored = self._groups.get(state.id)
+        current = None if stored is None else stored.version
+        if stored is None or current != expected_version:
             raise VersionConflict(f"group {state.id}: expected version {expected_version}, found {current}")
-        state.version = expected_version + 1
-        self._groups[state.id] = encode_group(state)
+        state.version = stored.version = expected_version + 1
+        stored.header = encode_group(state)
+        for branch in branches:
+            stored.branches[branch.key] = encode_branch(branch)
+            if branch.task.id != branch.key:
+                stored.retried[branch.task.id] = branch.key
 
     # -- deadlines -------------------------------------------------------------------------
 

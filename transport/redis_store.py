@@ -1,7 +1,7 @@
 """The Redis store: the ``Store`` contract on Redis, shared by every node of a deployment.
 
 Layout (every name comes from ``transport.keys``): a job is a hash (``v`` version, ``s`` msgpack
-state) beside a small progress key; a fan-out group is a hash of the same shape; deadlines are a
+state) beside a small progress key; a fan-out group is a hash (header, branches); deadlines are a
 sorted set plus a hash of envelopes; tasks wait in a sorted set per skill with their offers (and
 the router's reservations) in hashes; a worker is a record key plus entries in the sorted sets
 (id -> ``expires_at``) of all workers, of each skill and of each hot skill, the capability sets
@@ -47,7 +47,7 @@ from redis.exceptions import RedisError
 from redis.typing import EncodableT
 
 from engine.errors import VersionConflict
-from engine.group import GroupState, decode_group, encode_group
+from engine.group import BranchState, GroupState, decode_branch, decode_group, encode_branch, encode_group
 from engine.job import JobState, decode_state, encode_state
 from engine.messages import TaskOffer
 from transport import keys
@@ -68,7 +68,7 @@ redis.call('HSET', KEYS[1], 'v', 1, 's', ARGV[1])
 return 1
 """
 
-# KEYS: job or group, then keys that expire with it (a job's progress). ARGV: expected version,
+# KEYS: job, then keys that expire with it (its progress). ARGV: expected version,
 # state, TTL in ms (0: not terminal). Returns the version found (-1: none); the state was written
 # iff it equals the expected one.
 _COMMIT = """
@@ -79,6 +79,30 @@ for i = 1, #KEYS do
   if ARGV[3] == '0' then redis.call('PERSIST', KEYS[i]) else redis.call('PEXPIRE', KEYS[i], ARGV[3]) end
 end
 return found
+"""
+
+# KEYS: group. ARGV: expected version, header, TTL in ms (0: not terminal), then per branch: key,
+# current task id ('' when it is the key), branch. As _COMMIT, and the branches go in with the
+# header; a retried task id is recorded so that it finds its branch. Returns the version found.
+_COMMIT_GROUP = """
+local found = tonumber(redis.call('HGET', KEYS[1], 'v') or '-1')
+if found ~= tonumber(ARGV[1]) then return found end
+redis.call('HSET', KEYS[1], 'v', found + 1, 's', ARGV[2])
+for i = 4, #ARGV, 3 do
+  redis.call('HSET', KEYS[1], 'b:' .. ARGV[i], ARGV[i + 2])
+  if ARGV[i + 1] ~= '' then redis.call('HSET', KEYS[1], 't:' .. ARGV[i + 1], ARGV[i]) end
+end
+if ARGV[3] == '0' then redis.call('PERSIST', KEYS[1]) else redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
+return found
+"""
+
+# KEYS: group. ARGV: task id. The branch that ran the task id (first or retried), or nil.
+_LOAD_BRANCH = """
+local branch = redis.call('HGET', KEYS[1], 'b:' .. ARGV[1])
+if branch then return branch end
+local key = redis.call('HGET', KEYS[1], 't:' .. ARGV[1])
+if key then return redis.call('HGET', KEYS[1], 'b:' .. key) end
+return false
 """
 
 # KEYS: progress, job. ARGV: value, TTL in ms if there is no job. Progress expires with its job.
@@ -261,6 +285,7 @@ class RedisStore:
         self._poll_interval = poll_interval
         script = self._redis.register_script  # registered once: hashed here, loaded on first use
         self._create, self._commit = script(_CREATE), script(_COMMIT)
+        self._commit_group, self._load_branch = script(_COMMIT_GROUP), script(_LOAD_BRANCH)
         self._set_progress, self._due = script(_SET_PROGRESS), script(_DUE)
         self._push_task, self._take_task = script(_PUSH_TASK), script(_TAKE_TASK)
         self._extend_leases, self._expired_leases = script(_EXTEND_LEASES), script(_EXPIRED_LEASES)
@@ -389,6 +414,7 @@ class RedisStore:
         return bool(await self._create(keys=[keys.group(self._prefix, state.id)], args=[blob]))
 
     async def load_group(self, group_id: str) -> GroupState | None:
+        """The header (fields ``v`` and ``s``), not the branches."""
         fields = await self._redis.hmget(keys.group(self._prefix, group_id), ["v", "s"])
         version, blob = cast("list[bytes | None]", fields)
         if version is None or blob is None:
@@ -397,13 +423,30 @@ class RedisStore:
         state.version = int(version)
         return state
 
-    async def commit_group(self, state: GroupState, expected_version: int) -> None:
-        """Compare-and-set, as ``commit_job``; a done or cancelled group gets the finished-job TTL."""
+    async def load_branch(self, group_id: str, task_id: str) -> BranchState | None:
+        """One script: the branch field of ``task_id``, or of the branch its retry field names."""
+        raw = await self._load_branch(keys=[keys.group(self._prefix, group_id)], args=[task_id])
+        return None if raw is None else decode_branch(cast("bytes", raw))
+
+    async def load_branches(self, group_id: str) -> list[BranchState]:
+        """Every ``b:`` field of the hash (one HGETALL)."""
+        fields = cast("dict[bytes, bytes]", await self._redis.hgetall(keys.group(self._prefix, group_id)))
+        return [decode_branch(raw) for field, raw in fields.items() if field.startswith(b"b:")]
+
+    async def commit_group(
+        self, state: GroupState, expected_version: int, branches: Sequence[BranchState] = ()
+    ) -> None:
+        """Compare-and-set of the header, as ``commit_job``, writing ``branches`` in the same
+        script; a done or cancelled group (its hash: branches included) gets the finished-job TTL."""
         new_version = expected_version + 1
         blob = encode_group(msgspec.structs.replace(state, version=new_version))
         ttl_ms = self._finished_ttl_ms if state.terminal else 0
+        args: list[EncodableT] = [expected_version, blob, ttl_ms]
+        for branch in branches:
+            retried = "" if branch.task.id == branch.key else branch.task.id
+            args += [branch.key, retried, encode_branch(branch)]
         group_key = keys.group(self._prefix, state.id)
-        found = int(await self._commit(keys=[group_key], args=[expected_version, blob, ttl_ms]))
+        found = int(await self._commit_group(keys=[group_key], args=args))
         if found != expected_version:
             current = None if found < 0 else found
             raise VersionConflict(f"group {state.id}: expected version {expected_version}, found {current}")

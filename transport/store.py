@@ -2,8 +2,12 @@
 
 - Job state is versioned: ``commit_job`` is a compare-and-set on ``expected_version`` and raises
   ``VersionConflict`` if another writer committed first. Two nodes can never both apply a step.
-- A fan-out group's state is versioned the same way (``create_group``/``commit_group``); only the
-  aggregator writes it, the gateway reads it to tell a live branch task from a stale one.
+- A fan-out group is a small versioned header, written by compare-and-set as a job is, and one
+  record per branch beside it (ADR 0007). A commit writes the header and the branches it is given
+  in one atomic step, so a branch changes only together with the header's version; loading one
+  branch (by any task id it ran) and committing one cost the same whatever the number of
+  branches. Only the aggregator writes a group; the gateway reads a branch to tell a live branch
+  task from a stale one.
 - Progress lives beside the state, so a progress event is a small write, not a state rewrite.
 - Deadlines are a sorted set of envelopes keyed by envelope id (scheduling twice is a no-op);
   ``due`` reads without removing, and the timeouts actor removes after publishing, so a crash in
@@ -29,7 +33,7 @@ from typing import Any, Protocol
 
 import msgspec
 
-from engine.group import GroupState
+from engine.group import BranchState, GroupState
 from engine.job import JobState
 from engine.messages import Envelope, TaskOffer
 
@@ -86,12 +90,27 @@ class Store(Protocol):
 
     # -- fan-out groups --------------------------------------------------------------------
     async def create_group(self, state: GroupState) -> bool:
-        """Store a new group (version 1); False if the id exists already (the first one is kept)."""
+        """Store a new group header (version 1), with no branches yet; False if the id exists
+        already (the first one is kept)."""
 
-    async def load_group(self, group_id: str) -> GroupState | None: ...
+    async def load_group(self, group_id: str) -> GroupState | None:
+        """The group's header, without its branches."""
 
-    async def commit_group(self, state: GroupState, expected_version: int) -> None:
-        """Write ``state`` as version ``expected_version + 1`` or raise ``VersionConflict``."""
+    async def load_branch(self, group_id: str, task_id: str) -> BranchState | None:
+        """The branch of the group that ran ``task_id``: its first task (the branch's key) or any
+        retry of it that a commit wrote. None if no branch did, or there is no such group."""
+
+    async def load_branches(self, group_id: str) -> list[BranchState]:
+        """Every branch of the group, in no particular order ([] if none). Reads all of them: the
+        aggregator calls it once, when the last branch settles."""
+
+    async def commit_group(
+        self, state: GroupState, expected_version: int, branches: Sequence[BranchState] = ()
+    ) -> None:
+        """Write ``state`` as version ``expected_version + 1`` together with ``branches`` (each under
+        its key, replacing the stored one; the id of its current task then finds it too), in one
+        atomic step; or raise ``VersionConflict`` and write nothing. A done or cancelled group
+        expires, branches included, as a finished job does (where the store expires those)."""
 
     async def get_progress(self, job_id: str) -> tuple[float, str | None] | None: ...
 

@@ -31,9 +31,14 @@ async def fan_out(gw: Gateway, *task_ids: str, job_id: str = JOB, group_id: str 
         group=GroupRef(id=group_id, aggregate_into="gather", size=len(task_ids)),
     )
     assert await gw.store.create_job(job)
-    branches = [BranchState(key=t, task=TaskState(id=t, type="echo", params={}, transitions={})) for t in task_ids]
-    group = GroupState(id=group_id, job_id=job_id, created_at=NOW, updated_at=NOW, branches=branches, offered=True)
+    branches = [
+        BranchState(key=t, index=n, task=TaskState(id=t, type="echo", params={}, transitions={}))
+        for n, t in enumerate(task_ids)
+    ]
+    group = GroupState(id=group_id, job_id=job_id, created_at=NOW, updated_at=NOW, size=len(branches))
     assert await gw.store.create_group(group)
+    group.offered = True
+    await gw.store.commit_group(group, 1, branches)
     for task_id in task_ids:
         await push(gw, task_id, job_id=job_id, group_id=group_id)
 
@@ -46,14 +51,16 @@ async def push(gw: Gateway, task_id: str, *, job_id: str = JOB, group_id: str | 
 async def settle(gw: Gateway, task_id: str, *, retried_as: str | None = None) -> None:
     """The aggregator settled the branch of ``task_id`` (or retried it under ``retried_as``)."""
     group = await gw.store.load_group(GROUP)
+    branch = await gw.store.load_branch(GROUP, task_id)
     assert group is not None
-    branch = group.branch_with_task(task_id)
     assert branch is not None
+    assert branch.runs(task_id)
     if retried_as is None:
         branch.result = {"status": "success", "data": None, "error": None}
+        group.settled += 1
     else:
         branch.task.id = retried_as
-    await gw.store.commit_group(group, group.version)
+    await gw.store.commit_group(group, group.version, [branch])
 
 
 def to_aggregator(gw: Gateway, kind: type[Any]) -> list[Envelope]:

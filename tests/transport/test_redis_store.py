@@ -19,7 +19,8 @@ from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from engine.errors import VersionConflict
-from engine.job import FINISHED, RUNNING, JobState
+from engine.group import DONE, BranchState, GroupState
+from engine.job import FINISHED, RUNNING, JobState, TaskState
 from engine.messages import TaskOffer, Timeout, envelope
 from tests.conformance.redis_case import REDIS_URL, redis_store, unique_prefix
 from transport import keys
@@ -169,6 +170,51 @@ async def test_a_finished_job_expires_and_a_running_one_does_not(nodes: Nodes, r
     assert 0 < await redis.pttl(keys.job(p, "finished")) <= HOUR * 1000
     assert 0 < await redis.pttl(keys.progress(p, "finished")) <= HOUR * 1000
     assert await store.get_progress("finished") == (1.0, "late progress")
+
+
+def group(group_id: str, size: int) -> GroupState:
+    return GroupState(id=group_id, job_id="job-1", created_at=1.0, updated_at=1.0, size=size, offered=True)
+
+
+def branch(key: str) -> BranchState:
+    return BranchState(key=key, task=TaskState(id=key, type="echo", params={}, transitions={}))
+
+
+async def test_a_done_group_expires_with_its_branches_and_a_running_one_does_not(nodes: Nodes, redis: Redis) -> None:
+    store, _ = nodes
+    p = store.prefix
+    for group_id in ("running", "done"):
+        await store.create_group(group(group_id, 2))
+        await store.commit_group(group(group_id, 2), expected_version=1, branches=[branch("t1"), branch("t2")])
+    done = group("done", 2)
+    settled = branch("t2")
+    settled.result, settled.task.id, done.status = {"status": "success", "data": None, "error": None}, "t2-b", DONE
+
+    await store.commit_group(done, expected_version=2, branches=[settled])
+
+    assert await redis.pttl(keys.group(p, "running")) == -1
+    assert 0 < await redis.pttl(keys.group(p, "done")) <= HOUR * 1000
+    fields = set(await redis.hkeys(keys.group(p, "done")))
+    assert fields == {b"v", b"s", b"b:t1", b"b:t2", b"t:t2-b"}  # one key: the branches expire with it
+
+
+async def test_two_nodes_racing_a_group_commit_one_writes_its_branch_and_the_other_nothing(nodes: Nodes) -> None:
+    a, b = nodes
+    await a.create_group(group("g", 1))
+    await a.commit_group(group("g", 1), expected_version=1, branches=[branch("t1")])
+    on_a, on_b = branch("t1"), branch("t1")
+    on_a.task.worker_id, on_b.task.worker_id = "wa", "wb"
+
+    outcomes = await asyncio.gather(
+        a.commit_group(group("g", 1), expected_version=2, branches=[on_a]),
+        b.commit_group(group("g", 1), expected_version=2, branches=[on_b]),
+        return_exceptions=True,
+    )
+
+    [conflict] = [o for o in outcomes if isinstance(o, BaseException)]
+    assert isinstance(conflict, VersionConflict)
+    winner = on_a if outcomes[0] is None else on_b
+    assert await b.load_branch("g", "t1") == winner
 
 
 async def test_the_version_field_not_the_encoded_state_is_authoritative(nodes: Nodes, redis: Redis) -> None:

@@ -18,9 +18,17 @@ from engine import ActionError, ActionFactory, BlueprintError, StateMachineBluep
 from engine import group as g
 from engine import job as j
 from engine.actions import Branch, DispatchParallel
+from engine.fanin import aggregate, task_of
 from engine.fanin import apply as apply_group
-from engine.group import GroupState, decode_group, encode_group, new_group
-from engine.job import JobState, Outgoing
+from engine.group import (
+    BranchState,
+    decode_branch,
+    decode_group,
+    encode_branch,
+    encode_group,
+    new_group,
+)
+from engine.job import JobState, Outgoing, TaskState
 from engine.messages import (
     AggregateDone,
     BranchSpec,
@@ -330,13 +338,45 @@ def group_start(k: int = 3, **options: Any) -> GroupStart:
     return GroupStart(group_id=GROUP, job_id=JOB, branches=branches, step=4)
 
 
-def send_group(group: GroupState, body: Message, *, now: float = NOW, id: str | None = None) -> list[Outgoing]:
-    return apply_group(POLICY, group, envelope(GROUP, body, now, id=id), now)
+class Group:
+    """A group's header and its branches, stored as the aggregator actor stores them (by key, with
+    retried task ids pointing at their branch), and handed to the pure step as the actor does."""
+
+    def __init__(self, first: GroupStart | GroupCancel) -> None:
+        self.header = new_group(first, NOW)
+        self.stored: dict[str, BranchState] = {}
+        self.retried: dict[str, str] = {}
+
+    @property
+    def status(self) -> str:
+        return self.header.status
+
+    @property
+    def branches(self) -> list[BranchState]:
+        return sorted(self.stored.values(), key=lambda b: b.index)
+
+    def branch(self, task_id: str | None) -> BranchState | None:
+        if task_id is None or self.header.terminal or not self.header.offered:
+            return None
+        return self.stored.get(self.retried.get(task_id, task_id))
+
+    def send(self, body: Message, now: float, id: str | None) -> list[Outgoing]:
+        step = apply_group(POLICY, self.header, self.branch(task_of(body)), envelope(GROUP, body, now, id=id), now)
+        for branch in step.written:
+            self.stored[branch.key] = branch
+            self.retried[branch.task.id] = branch.key
+        if step.complete:
+            step.out.append(aggregate(self.header, self.branches, now))
+        return step.out
 
 
-def started_group(k: int = 3, **options: Any) -> tuple[GroupState, list[Outgoing]]:
+def send_group(group: Group, body: Message, *, now: float = NOW, id: str | None = None) -> list[Outgoing]:
+    return group.send(body, now, id)
+
+
+def started_group(k: int = 3, **options: Any) -> tuple[Group, list[Outgoing]]:
     start = group_start(k, **options)
-    group = new_group(start, NOW)
+    group = Group(start)
     return group, send_group(group, start)
 
 
@@ -416,7 +456,7 @@ def test_a_branch_that_fails_settles_as_failure_and_the_group_still_completes() 
 
 def test_a_group_cancelled_before_its_start_offers_nothing() -> None:
     cancel = GroupCancel(GROUP, JOB, "job cancelled")
-    group = new_group(cancel, NOW)
+    group = Group(cancel)
     assert group.status == g.CANCELLED
 
     assert send_group(group, group_start(3)) == []
@@ -435,7 +475,68 @@ def test_group_state_round_trips() -> None:
     group, _ = started_group(2)
     send_group(group, TaskStarted("t0", "w1", at=NOW))
 
-    assert decode_group(encode_group(group)) == group
+    assert decode_group(encode_group(group.header)) == group.header
+    assert [decode_branch(encode_branch(b)) for b in group.branches] == group.branches
+
+
+def test_the_header_counts_settled_branches_and_each_message_writes_at_most_one_branch() -> None:
+    start = group_start(3)
+    header = new_group(start, NOW)
+    assert (header.size, header.settled) == (3, 0)
+    first = apply_group(POLICY, header, None, envelope(GROUP, start, NOW), NOW)
+    assert [b.key for b in first.written] == ["t0", "t1", "t2"]
+    [t0, t1, _] = first.written
+
+    picked = apply_group(POLICY, header, t0, envelope(GROUP, TaskStarted("t0", "w1", at=NOW), NOW), NOW)
+    done = apply_group(POLICY, header, t0, envelope(GROUP, TaskDone("t0", "w1"), NOW), NOW)
+    again = apply_group(POLICY, header, t0, envelope(GROUP, TaskDone("t0", "w1"), NOW), NOW)
+    stranger = apply_group(POLICY, header, t1, envelope(GROUP, TaskDone("t1", "w9"), NOW), NOW)
+
+    assert (picked.written, done.written) == ([t0], [t0])
+    assert again.written == again.out == []  # a settled branch: nothing to write
+    assert [b.key for b in stranger.written] == ["t1"]  # not picked up yet: anyone's result counts
+    assert (header.settled, header.status) == (2, g.RUNNING)
+    assert not (first.complete or picked.complete or done.complete or stranger.complete)
+
+
+def test_only_the_message_that_settles_the_last_branch_completes_the_group() -> None:
+    group, _ = started_group(2)
+    send_group(group, TaskDone("t0"))
+    last = apply_group(POLICY, group.header, group.branch("t1"), envelope(GROUP, TaskDone("t1"), NOW), NOW)
+
+    assert last.complete
+    assert last.out == []  # the caller adds the AggregateDone, from every branch
+    assert group.header.status == g.DONE
+    late = apply_group(POLICY, group.header, None, envelope(GROUP, TaskDone("t1"), NOW), NOW)
+    assert not late.complete
+
+
+def test_an_empty_group_completes_on_its_start() -> None:
+    group, out = started_group(0)
+
+    [done] = aggregates(out)
+    assert done.results == {}
+    assert group.status == g.DONE
+
+
+def test_aggregate_lists_results_in_branch_order_the_later_occurrence_winning() -> None:
+    header = new_group(group_start(2), NOW)
+    a, b = (BranchState(key=k, index=i, task=task_state(k), result=result(k)) for i, k in enumerate(["zz", "aa"]))
+    newer_a = BranchState(key="zz", index=0, task=task_state("zz"), result=result("newer"))
+
+    done = aggregate(header, [b, a, newer_a], NOW).envelope.body
+
+    assert isinstance(done, AggregateDone)
+    assert list(done.results) == ["zz", "aa"]
+    assert done.results["zz"] == result("newer")
+
+
+def task_state(task_id: str) -> TaskState:
+    return TaskState(id=task_id, type="echo", params={}, transitions={})
+
+
+def result(tag: str) -> dict[str, Any]:
+    return {"status": "success", "data": {"tag": tag}, "error": None}
 
 
 # -- one rule for a job's task and a group's branch -----------------------------------------------
@@ -472,7 +573,7 @@ class Both:
     async def send(self, make: Any, now: float = NOW) -> tuple[list[Outgoing], list[Outgoing]]:
         """``make(task_id)`` builds the message for each side's current task id."""
         job_out = await apply_job(self.bp, POLICY, self.job, envelope(JOB, make(self.job_task), now), now)
-        group_out = apply_group(POLICY, self.group, envelope(GROUP, make("t0"), now), now)
+        group_out = send_group(self.group, make("t0"), now=now)
         return job_out, group_out
 
 

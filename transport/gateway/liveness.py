@@ -5,6 +5,9 @@ go to the job's mailbox. A fan-out branch's task is wanted while the job is live
 that branch's group, and the group runs that task id for an unsettled branch (not retried under a
 new id since): its pickup and result go to the group's aggregator. Everything else is stale.
 
+For a branch this reads the job and that one branch, not the group's header: a done group has
+every branch settled, and a group is cancelled only when its job ended, which the job shows.
+
 Reads only; the actors decide again on delivery, so a task that goes stale between this check and
 the message arriving is still refused there.
 """
@@ -35,7 +38,7 @@ async def mailbox_of(store: Store, job: JobState, task_id: str) -> Mailbox | Non
     ref = job.group
     if ref is None or ref.results is not None:
         return None
-    group = await store.load_group(ref.id)
-    if group is None or group.terminal or group.branch_with_task(task_id) is None:
+    branch = await store.load_branch(ref.id, task_id)
+    if branch is None or not branch.runs(task_id):
         return None
-    return Mailbox(routes.AGGREGATOR, group.id)
+    return Mailbox(routes.AGGREGATOR, ref.id)
