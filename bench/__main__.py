@@ -12,8 +12,9 @@ from bench import report
 from bench.runner import WORKLOADS, Options, run_config
 from bench.servers import Servers
 from bench.targets import ROOT, factories
+from bench.workers import WORKER_KINDS
 
-DEFAULT_JOBS = {"chain": 2000, "echo": 1000, "fanout": 200}
+DEFAULT_JOBS = {"chain": 2000, "echo": 1000, "fanout": 200, "long": 20}
 
 
 def _jobs(text: str) -> dict[str, int]:
@@ -44,7 +45,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--workloads", type=_names(list(WORKLOADS)), default=list(WORKLOADS))
     parser.add_argument("--jobs", type=_jobs, default=dict(DEFAULT_JOBS), help="e.g. chain=20000,echo=5000")
     parser.add_argument("--repeat", type=int, default=3, help="runs per configuration (median and spread)")
-    parser.add_argument("--workers", type=int, default=2, help="SDK worker processes for echo and fanout")
+    parser.add_argument("--workers", type=int, default=2, help="worker processes for echo, fanout and long")
+    parser.add_argument("--worker-kind", choices=WORKER_KINDS, default="sdk", help="SDK workers or the raw RXON worker")
+    parser.add_argument("--raw-pollers", type=int, default=16, help="concurrent polls per raw worker process")
+    parser.add_argument("--long-seconds", type=float, default=60.0, help="how long each long task sleeps")
     parser.add_argument("--concurrency", type=int, default=32, help="submissions in flight at most")
     parser.add_argument("--rate", type=float, default=None, help="submit at this many jobs/s instead of saturating")
     parser.add_argument("--warmup", type=int, default=20, help="jobs run and discarded before each measured run")
@@ -55,17 +59,27 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
-    options = Options(args.repeat, args.workers, args.concurrency, args.rate, args.warmup, args.finish_within)
+    options = Options(
+        args.repeat,
+        args.workers,
+        args.concurrency,
+        args.rate,
+        args.warmup,
+        args.finish_within,
+        args.long_seconds,
+        args.worker_kind,
+        args.raw_pollers,
+    )
     servers = Servers()
     log_root = ROOT / ".bench" / "logs" / time.strftime("%Y%m%d-%H%M%S")
     results: report.Results = {}
     for target in args.targets:
         for name in args.workloads:
-            print(f"{target} / {name}: {args.jobs[name]} jobs x {args.repeat}", file=sys.stderr, flush=True)
-            factory = factories()[target]
-            results[(target, name)] = run_config(
-                factory, WORKLOADS[name], args.jobs[name], options, servers, log_root / target
-            )
+            workload, jobs, factory = WORKLOADS[name], args.jobs[name], factories()[target]
+            if workload.sleeps and jobs > options.worker_slots():
+                print(f"note: {jobs} {name} jobs, {options.worker_slots()} worker slots: some wait", file=sys.stderr)
+            print(f"{target} / {name}: {jobs} jobs x {args.repeat}", file=sys.stderr, flush=True)
+            results[(target, name)] = run_config(factory, workload, jobs, options, servers, log_root / target)
     print(report.table(results))
     report.write_json(results, args.out, {"argv": ["python", "-m", "bench", *argv], "options": vars(args)})
     print(f"\nall runs: {args.out}; logs: {log_root}", file=sys.stderr)

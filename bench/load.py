@@ -6,6 +6,10 @@ jobs back in submission order, one request at a time, moving on as soon as the o
 is over: about one GET per job, so reading back costs the orchestrator little. Latency is
 submit (client wall clock, just before the POST) to the job's own ``finished_at`` (server wall
 clock, same machine), so how often the follower polls does not change it.
+
+Workloads whose blueprint stores ``dispatched_at`` and whose worker returns ``started_at`` (both
+wall clock, same machine) also give the dispatch-to-worker-start latency, read from the finished
+job's view (``result``, or ``state_history`` where a view names it so).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ class Plan:
     concurrency: int = 32
     rate: float | None = None  # jobs per second; None: as fast as ``concurrency`` allows
     finish_within: float = 60.0  # seconds after the last submission before unfinished jobs are given up
+    initial_data: dict[str, Any] = field(default_factory=dict)  # sent with every job, besides its "n"
 
 
 @dataclass
@@ -48,10 +53,25 @@ class Outcome:
         """Submit to ``finished_at`` in seconds, per finished job."""
         return [float(self.views[job_id]["finished_at"]) - at for job_id, at in self.finished()]
 
+    def start_latencies(self) -> list[float]:
+        """Worker ``started_at`` - blueprint ``dispatched_at`` in seconds, per finished job that has both."""
+        found = (_dispatch_to_start(self.views[job_id]) for job_id, _ in self.finished())
+        return [latency for latency in found if latency is not None]
+
     def span(self) -> float:
         """First submit to the last ``finished_at``: the wall time the finished jobs took."""
         ends = [float(self.views[job_id]["finished_at"]) for job_id, _ in self.finished()]
         return max(ends) - self.first_submit if ends else 0.0
+
+
+def _dispatch_to_start(view: dict[str, Any]) -> float | None:
+    for key in ("result", "state_history"):
+        data = view.get(key)
+        if isinstance(data, dict):
+            dispatched, started = data.get("dispatched_at"), data.get("started_at")
+            if isinstance(dispatched, int | float) and isinstance(started, int | float):
+                return float(started) - float(dispatched)
+    return None
 
 
 def _done(view: dict[str, Any] | None) -> bool:
@@ -104,7 +124,7 @@ class _Client:
 
     async def _submit(self, i: int) -> None:
         at = time.time()
-        body = {"initial_data": {"n": i}}
+        body = {"initial_data": {**self.plan.initial_data, "n": i}}
         async with self.http.post(f"{self.url}/api/v1/jobs/{self.plan.path}", json=body) as resp:
             if resp.status != 202:
                 self.outcome.refused += 1

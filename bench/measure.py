@@ -1,9 +1,13 @@
-"""The figures of one run: load outcome plus CPU and memory read from ``/proc`` and the servers."""
+"""The figures of one run: load outcome plus CPU and memory read from ``/proc`` and the servers;
+and a calibration of the machine's speed, to compare tables taken on different machines."""
 
 from __future__ import annotations
 
+import os
 import statistics
+import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from bench import procs
 from bench.load import Outcome
@@ -30,6 +34,14 @@ class Snapshot:
 
 
 @dataclass(frozen=True)
+class Executions:
+    """What the workers' execution logs say about one run's jobs."""
+
+    count: int  # skill invocations
+    duplicated: int  # invocations beyond the first for the same (job id, params "n")
+
+
+@dataclass(frozen=True)
 class RunFigures:
     jobs: int
     finished: int
@@ -42,15 +54,28 @@ class RunFigures:
     redis_cpu_ms_per_job: float | None
     rabbitmq_cpu_ms_per_job: float | None
     peak_rss_mb: float  # VmHWM summed over the orchestrator processes
+    rss_mb: float | None = None  # VmRSS summed over the orchestrator processes at the end of the run
+    start_p50_ms: float | None = None  # blueprint dispatch to the worker's skill starting; None: no such data
+    start_p99_ms: float | None = None
+    executions: int | None = None  # skill invocations the workers logged for this run's jobs; None: no workers
+    duplicated: int | None = None  # invocations beyond one per (job, task "n"): retries and duplicates
 
     @property
     def not_finished(self) -> int:
         return self.jobs - self.finished
 
 
-def figures(jobs: int, outcome: Outcome, before: Snapshot, after: Snapshot, pids: tuple[int, ...]) -> RunFigures:
+def figures(
+    jobs: int,
+    outcome: Outcome,
+    before: Snapshot,
+    after: Snapshot,
+    pids: tuple[int, ...],
+    executions: Executions | None = None,
+) -> RunFigures:
     finished = max(len(outcome.finished()), 1)  # per-job costs of a run that finished nothing: per 1
     latencies = sorted(outcome.latencies()) or [float("nan")]
+    starts = sorted(outcome.start_latencies())
     span = outcome.span()
 
     def per_job(a: float | None, b: float | None) -> float | None:
@@ -68,7 +93,53 @@ def figures(jobs: int, outcome: Outcome, before: Snapshot, after: Snapshot, pids
         redis_cpu_ms_per_job=per_job(before.redis, after.redis),
         rabbitmq_cpu_ms_per_job=per_job(before.rabbitmq, after.rabbitmq),
         peak_rss_mb=sum(procs.peak_rss_mb(pid) for pid in pids),
+        rss_mb=sum(rss_mb(pid) for pid in pids),
+        start_p50_ms=_quantile(starts, 0.50) * 1000 if starts else None,
+        start_p99_ms=_quantile(starts, 0.99) * 1000 if starts else None,
+        executions=executions.count if executions else None,
+        duplicated=executions.duplicated if executions else None,
     )
+
+
+def rss_mb(pid: int) -> float:
+    """Resident set size of ``pid`` now (``VmRSS``), in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+CALIBRATION_LOOP = 10_000_000
+
+
+def calibrate(rounds: int = 3) -> dict[str, object]:
+    """The machine's speed: the best of ``rounds`` timings of a fixed pure-Python loop (seconds; lower
+    is faster), with ``nproc`` and the CPU model. The loop is single-threaded, so it shows the speed
+    of one core as this process gets it, including what others running at the time take."""
+    best = float("inf")
+    for _ in range(rounds):
+        started = time.perf_counter()
+        total = 0
+        for i in range(CALIBRATION_LOOP):
+            total += i
+        best = min(best, time.perf_counter() - started)
+    return {
+        "loop_seconds": round(best, 3),
+        "loop": f"for i in range({CALIBRATION_LOOP:_}): total += i",
+        "nproc": os.cpu_count(),
+        "cpu_model": _cpu_model(),
+        "loadavg": [round(load, 2) for load in os.getloadavg()],
+    }
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return "unknown"
 
 
 def _quantile(sorted_values: list[float], q: float) -> float:

@@ -15,11 +15,15 @@ COLUMNS: tuple[tuple[str, str, int], ...] = (
     ("p50 ms", "p50_ms", 1),
     ("p95 ms", "p95_ms", 1),
     ("p99 ms", "p99_ms", 1),
+    ("start p50 ms", "start_p50_ms", 1),
+    ("start p99 ms", "start_p99_ms", 1),
     ("orch CPU ms/job", "cpu_ms_per_job", 2),
     ("worker CPU ms/job", "worker_cpu_ms_per_job", 2),
     ("Redis CPU ms/job", "redis_cpu_ms_per_job", 2),
     ("RabbitMQ CPU ms/job", "rabbitmq_cpu_ms_per_job", 2),
     ("peak RSS MiB", "peak_rss_mb", 0),
+    ("executions", "executions", 0),
+    ("dup", "duplicated", 0),
 )
 
 Results = dict[tuple[str, str], list[RunFigures]]  # (target, workload) -> one entry per repeat

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench import load
-from bench.measure import RunFigures, Snapshot, figures
+from bench.measure import Executions, RunFigures, Snapshot, figures
 from bench.servers import Servers
 from bench.targets import Target, TargetFactory
-from bench.workers import sdk_workers
+from bench.workers import count_executions, raw_workers, sdk_workers
 
 
 @dataclass(frozen=True)
@@ -20,13 +20,17 @@ class Workload:
     name: str
     path: str  # the blueprint's endpoint under /api/v1/jobs/
     needs_workers: bool
+    sleeps: bool = False  # its task sleeps ``Options.long_seconds`` (none in the warm-up)
 
 
 WORKLOADS = {
     "chain": Workload("chain", "bench_chain", needs_workers=False),
     "echo": Workload("echo", "bench_echo", needs_workers=True),
     "fanout": Workload("fanout", "bench_fanout", needs_workers=True),
+    "long": Workload("long", "bench_long", needs_workers=True, sleeps=True),
 }
+SDK_SLOTS = 10  # max_concurrent_tasks of bench/sdk_worker.py
+LONG_SLACK = 60.0  # seconds ``long`` jobs get to finish beyond their sleep
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,13 @@ class Options:
     rate: float | None = None
     warmup: int = 20
     finish_within: float = 60.0
+    long_seconds: float = 60.0
+    worker_kind: str = "sdk"  # or "raw": bench/raw_worker.py
+    raw_pollers: int = 16  # concurrent polls per raw worker process
+
+    def worker_slots(self) -> int:
+        """Tasks the workers run at once, at most."""
+        return self.workers * (SDK_SLOTS if self.worker_kind == "sdk" else self.raw_pollers)
 
 
 def run_config(
@@ -52,16 +63,36 @@ def run_config(
     for repeat in range(options.repeat):
         run_dir = log_dir / f"{workload.name}-{repeat}"
         with factory(run_dir, servers) as target, _workers_for(workload, target, options, run_dir) as worker_pids:
-            if options.warmup:
-                warm = load.Plan(workload.path, options.warmup, options.concurrency, None, options.finish_within)
-                asyncio.run(load.run(target.url, target.client_token, warm))
-            plan = load.Plan(workload.path, jobs, options.concurrency, options.rate, options.finish_within)
+            _warm_up(workload, target, options)
             used = servers if target.uses_servers else None
             before = Snapshot.take(target.pids, worker_pids, used)
-            outcome = asyncio.run(load.run(target.url, target.client_token, plan))
+            outcome = asyncio.run(load.run(target.url, target.client_token, _plan(workload, jobs, options)))
             after = Snapshot.take(target.pids, worker_pids, used)
-            results.append(figures(jobs, outcome, before, after, target.pids))
+            executions = _executions(workload, outcome, run_dir)
+            results.append(figures(jobs, outcome, before, after, target.pids, executions))
     return results
+
+
+def _plan(workload: Workload, jobs: int, options: Options, *, warm_up: bool = False) -> load.Plan:
+    initial_data: dict[str, object] = {}
+    finish_within = options.finish_within
+    if workload.sleeps:
+        initial_data["seconds"] = 0.0 if warm_up else options.long_seconds
+        finish_within = max(finish_within, options.long_seconds + LONG_SLACK)
+    rate = None if warm_up else options.rate
+    return load.Plan(workload.path, jobs, options.concurrency, rate, finish_within, initial_data)
+
+
+def _warm_up(workload: Workload, target: Target, options: Options) -> None:
+    if options.warmup:
+        plan = _plan(workload, options.warmup, options, warm_up=True)
+        asyncio.run(load.run(target.url, target.client_token, plan))
+
+
+def _executions(workload: Workload, outcome: load.Outcome, run_dir: Path) -> Executions | None:
+    if not workload.needs_workers:
+        return None
+    return count_executions(run_dir, (job_id for job_id, _ in outcome.submitted))
 
 
 def _workers_for(
@@ -69,4 +100,6 @@ def _workers_for(
 ) -> contextlib.AbstractContextManager[list[int]]:
     if not workload.needs_workers:
         return contextlib.nullcontext([])
+    if options.worker_kind == "raw":
+        return raw_workers(target, options.workers, log_dir, options.raw_pollers)
     return sdk_workers(target, options.workers, log_dir)

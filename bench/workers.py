@@ -1,4 +1,9 @@
-"""Real avtomatika-worker SDK workers, as processes, for the workloads that need them."""
+"""Workers, as processes, for the workloads that need them: real avtomatika-worker SDK workers,
+or the raw-HTTP RXON worker (``bench/raw_worker.py``) that shows the orchestrator's own ceiling.
+
+Every worker appends a line per skill invocation to ``executions-<kind>-<i>.log`` in the run's
+log directory; ``count_executions`` reads them back.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +14,17 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from bench import procs
+from bench.measure import Executions
 from bench.targets import Target
 
 WORKER_APP = Path(__file__).resolve().parent / "sdk_worker.py"
+RAW_WORKER_APP = Path(__file__).resolve().parent / "raw_worker.py"
+WORKER_KINDS = ("sdk", "raw")
 
 # Short poll and idle settings so a worker asks for its next task at once.
 SDK_SETTINGS = {
@@ -43,6 +52,7 @@ def sdk_workers(target: Target, count: int, log_dir: Path, python: str = sys.exe
                 "WORKER_TOKEN": target.worker_token,
                 "ORCHESTRATOR_URL": target.url,
                 "ORCHESTRATOR_SECRET_KEY": target.secret,
+                "BENCH_EXECUTIONS_FILE": str(log_dir / f"executions-sdk-{i}.log"),
             }
             started.append(procs.launch([python, str(WORKER_APP)], env, log_dir / f"worker-{i}.log"))
         _wait_registered(target, count, started, log_dir)
@@ -50,6 +60,45 @@ def sdk_workers(target: Target, count: int, log_dir: Path, python: str = sys.exe
     finally:
         for proc in started:
             procs.stop(proc)
+
+
+@contextlib.contextmanager
+def raw_workers(target: Target, count: int, log_dir: Path, pollers: int = 16) -> Iterator[list[int]]:
+    """``count`` raw RXON worker processes of ``pollers`` concurrent long-polls each, registered
+    before this yields their PIDs; all stopped on the way out. They run in this venv (aiohttp, rxon)."""
+    started: list[subprocess.Popen[bytes]] = []
+    try:
+        for i in range(count):
+            env = {
+                **os.environ,
+                "WORKER_ID": f"bench-raw-{i}",
+                "WORKER_TOKEN": target.worker_token,
+                "ORCHESTRATOR_URL": target.url,
+                "RAW_POLLERS": str(pollers),
+                "TASK_POLL_TIMEOUT": SDK_SETTINGS["TASK_POLL_TIMEOUT"],
+                "BENCH_EXECUTIONS_FILE": str(log_dir / f"executions-raw-{i}.log"),
+            }
+            log = log_dir / f"raw-worker-{i}.log"
+            started.append(procs.launch([sys.executable, str(RAW_WORKER_APP)], env, log))
+        _wait_registered(target, count, started, log_dir)
+        yield [p.pid for p in started]
+    finally:
+        for proc in started:
+            procs.stop(proc)
+
+
+def count_executions(log_dir: Path, job_ids: Iterable[str]) -> Executions:
+    """Skill invocations logged under ``log_dir`` for ``job_ids``, and how many of them repeated a
+    (job id, params "n") already run: a task retried or delivered twice. Call it once the jobs are
+    over; a worker still running a task then has logged it already (it logs as the skill starts)."""
+    wanted = set(job_ids)
+    runs: Counter[tuple[str, str]] = Counter()
+    for path in sorted(log_dir.glob("executions-*.log")):
+        for line in path.read_text().splitlines():
+            job_id, _, rest = line.partition(" ")
+            if job_id in wanted:
+                runs[(job_id, rest.partition(" ")[2])] += 1
+    return Executions(count=sum(runs.values()), duplicated=sum(c - 1 for c in runs.values()))
 
 
 def _wait_registered(target: Target, count: int, started: list[subprocess.Popen[bytes]], log_dir: Path) -> None:
