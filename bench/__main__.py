@@ -9,7 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench import report
-from bench.runner import WORKLOADS, Options, run_config
+from bench.measure import calibrate
+from bench.runner import WORKLOADS, Options, run_config, run_slices
 from bench.servers import Servers
 from bench.targets import ROOT, factories
 from bench.workers import WORKER_KINDS
@@ -49,6 +50,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--worker-kind", choices=WORKER_KINDS, default="sdk", help="SDK workers or the raw RXON worker")
     parser.add_argument("--raw-pollers", type=int, default=16, help="concurrent polls per raw worker process")
     parser.add_argument("--long-seconds", type=float, default=60.0, help="how long each long task sleeps")
+    parser.add_argument(
+        "--slices", type=int, default=1, help="N > 1: one run per configuration, its jobs in N back-to-back slices"
+    )
     parser.add_argument("--concurrency", type=int, default=32, help="submissions in flight at most")
     parser.add_argument("--rate", type=float, default=None, help="submit at this many jobs/s instead of saturating")
     parser.add_argument("--warmup", type=int, default=20, help="jobs run and discarded before each measured run")
@@ -70,20 +74,39 @@ def main(argv: list[str]) -> int:
         args.worker_kind,
         args.raw_pollers,
     )
+    machine = calibrate()
+    print(f"machine: {_machine_line(machine)}", file=sys.stderr, flush=True)
     servers = Servers()
     log_root = ROOT / ".bench" / "logs" / time.strftime("%Y%m%d-%H%M%S")
     results: report.Results = {}
+    slices: report.Results = {}
     for target in args.targets:
         for name in args.workloads:
             workload, jobs, factory = WORKLOADS[name], args.jobs[name], factories()[target]
             if workload.sleeps and jobs > options.worker_slots():
                 print(f"note: {jobs} {name} jobs, {options.worker_slots()} worker slots: some wait", file=sys.stderr)
+            if args.slices > 1:
+                print(f"{target} / {name}: {jobs} jobs in {args.slices} slices", file=sys.stderr, flush=True)
+                whole, per_slice = run_slices(factory, workload, jobs, args.slices, options, servers, log_root / target)
+                results[(target, name)], slices[(target, name)] = [whole], per_slice
+                continue
             print(f"{target} / {name}: {jobs} jobs x {args.repeat}", file=sys.stderr, flush=True)
             results[(target, name)] = run_config(factory, workload, jobs, options, servers, log_root / target)
     print(report.table(results))
-    report.write_json(results, args.out, {"argv": ["python", "-m", "bench", *argv], "options": vars(args)})
+    if slices:
+        print("\n" + report.slices_table(slices))
+    print(f"\nmachine: {_machine_line(machine)}")
+    meta: dict[str, object] = {"argv": ["python", "-m", "bench", *argv], "options": vars(args), "machine": machine}
+    report.write_json(results, args.out, meta, slices)
     print(f"\nall runs: {args.out}; logs: {log_root}", file=sys.stderr)
     return 0
+
+
+def _machine_line(machine: dict[str, object]) -> str:
+    return (
+        f"calibration loop {machine['loop_seconds']} s ({machine['loop']}, best of 3; lower is faster), "
+        f"nproc {machine['nproc']}, {machine['cpu_model']}, loadavg {machine['loadavg']}"
+    )
 
 
 if __name__ == "__main__":

@@ -45,6 +45,16 @@ class Outcome:
     first_submit: float = 0.0
     last_submit: float = 0.0
 
+    @classmethod
+    def combined(cls, outcomes: list[Outcome]) -> Outcome:
+        """One outcome of consecutive runs, as if they were one run."""
+        whole = cls(first_submit=outcomes[0].first_submit, last_submit=outcomes[-1].last_submit)
+        for outcome in outcomes:
+            whole.submitted.extend(outcome.submitted)
+            whole.refused += outcome.refused
+            whole.views.update(outcome.views)
+        return whole
+
     def finished(self) -> list[tuple[str, float]]:
         """(job id, submit time) of every job that reached the end state named ``finished``."""
         return [(job_id, at) for job_id, at in self.submitted if _done(self.views.get(job_id))]

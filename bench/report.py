@@ -26,6 +26,18 @@ COLUMNS: tuple[tuple[str, str, int], ...] = (
     ("dup", "duplicated", 0),
 )
 
+# The per-slice table of a ``--slices`` run.
+SLICE_COLUMNS: tuple[tuple[str, str, int], ...] = (
+    ("jobs/s", "jobs_per_s", 0),
+    ("p50 ms", "p50_ms", 1),
+    ("p99 ms", "p99_ms", 1),
+    ("orch CPU ms/job", "cpu_ms_per_job", 2),
+    ("Redis CPU ms/job", "redis_cpu_ms_per_job", 2),
+    ("RabbitMQ CPU ms/job", "rabbitmq_cpu_ms_per_job", 2),
+    ("RSS MiB", "rss_mb", 0),
+    ("peak RSS MiB", "peak_rss_mb", 0),
+)
+
 Results = dict[tuple[str, str], list[RunFigures]]  # (target, workload) -> one entry per repeat
 
 
@@ -52,11 +64,30 @@ def table(results: Results) -> str:
     return "\n".join(lines)
 
 
-def write_json(results: Results, path: Path, meta: dict[str, object]) -> None:
+def slices_table(slices: Results) -> str:
+    """One row per slice of each ``--slices`` run, in order; RSS is ``VmRSS`` at the slice's end."""
+    headers = ["target", "workload", "slice", "jobs", "not finished", *(c[0] for c in SLICE_COLUMNS)]
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    for (target, workload), runs in slices.items():
+        for i, run in enumerate(runs, start=1):
+            row = [target, workload, str(i), str(run.jobs), str(run.not_finished)]
+            row += [cell([run], a, d) for _, a, d in SLICE_COLUMNS]
+            lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def write_json(results: Results, path: Path, meta: dict[str, object], slices: Results | None = None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     runs = [
         {"target": target, "workload": workload, "repeat": i, **dataclasses.asdict(run)}
         for (target, workload), figures in results.items()
         for i, run in enumerate(figures)
     ]
-    path.write_text(json.dumps({"meta": meta, "runs": runs}, indent=2, default=str))
+    document: dict[str, object] = {"meta": meta, "runs": runs}
+    if slices:
+        document["slices"] = [
+            {"target": target, "workload": workload, "slice": i, **dataclasses.asdict(run)}
+            for (target, workload), figures in slices.items()
+            for i, run in enumerate(figures, start=1)
+        ]
+    path.write_text(json.dumps(document, indent=2, default=str))

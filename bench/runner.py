@@ -1,5 +1,6 @@
 """One configuration (target x workload), repeated: a fresh orchestrator and fresh workers per
-repeat, a short warm-up, then the measured load between two snapshots."""
+repeat, a short warm-up, then the measured load between two snapshots. Or, in slices: one
+orchestrator, the load run back to back once per slice, a snapshot at every boundary."""
 
 from __future__ import annotations
 
@@ -71,6 +72,39 @@ def run_config(
             executions = _executions(workload, outcome, run_dir)
             results.append(figures(jobs, outcome, before, after, target.pids, executions))
     return results
+
+
+def run_slices(
+    factory: TargetFactory,
+    workload: Workload,
+    jobs: int,
+    slices: int,
+    options: Options,
+    servers: Servers,
+    log_dir: Path,
+) -> tuple[RunFigures, list[RunFigures]]:
+    """One run of ``jobs`` jobs as ``slices`` consecutive loads of ``jobs // slices`` against the same
+    orchestrator, no restart in between: the figures of the whole, and of each slice (CPU and RSS
+    read at its boundaries), to see whether the cost per job grows as finished jobs accumulate."""
+    size = jobs // slices
+    run_dir = log_dir / f"{workload.name}-slices"
+    per_slice: list[RunFigures] = []
+    outcomes: list[load.Outcome] = []
+    with factory(run_dir, servers) as target, _workers_for(workload, target, options, run_dir) as worker_pids:
+        _warm_up(workload, target, options)
+        used = servers if target.uses_servers else None
+        first = before = Snapshot.take(target.pids, worker_pids, used)
+        for _ in range(slices):
+            outcome = asyncio.run(load.run(target.url, target.client_token, _plan(workload, size, options)))
+            after = Snapshot.take(target.pids, worker_pids, used)
+            per_slice.append(
+                figures(size, outcome, before, after, target.pids, _executions(workload, outcome, run_dir))
+            )
+            outcomes.append(outcome)
+            before = after
+        whole = load.Outcome.combined(outcomes)
+        executions = _executions(workload, whole, run_dir)
+        return figures(size * slices, whole, first, before, target.pids, executions), per_slice
 
 
 def _plan(workload: Workload, jobs: int, options: Options, *, warm_up: bool = False) -> load.Plan:
