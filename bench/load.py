@@ -5,7 +5,10 @@ orchestrator accepts them: saturation) or at a fixed ``rate``. Meanwhile one fol
 jobs back in submission order, one request at a time, moving on as soon as the oldest unread job
 is over: about one GET per job, so reading back costs the orchestrator little. Latency is
 submit (client wall clock, just before the POST) to the job's own ``finished_at`` (server wall
-clock, same machine), so how often the follower polls does not change it.
+clock, same machine), so how often the follower polls does not change it. A view without a
+``finished_at`` (upstream avtomatika's) ends the latency instead when the follower first read the
+job as over (client wall clock): later than the real end by up to one poll interval and one GET,
+or more for a job that finished while the follower still waited on an older one.
 
 Workloads whose blueprint stores ``dispatched_at`` and whose worker returns ``started_at`` (both
 wall clock, same machine) also give the dispatch-to-worker-start latency, read from the finished
@@ -44,6 +47,7 @@ class Outcome:
     views: dict[str, dict[str, Any]] = field(default_factory=dict)
     first_submit: float = 0.0
     last_submit: float = 0.0
+    seen_over: dict[str, float] = field(default_factory=dict)  # job id -> wall time first read as over
 
     @classmethod
     def combined(cls, outcomes: list[Outcome]) -> Outcome:
@@ -53,6 +57,7 @@ class Outcome:
             whole.submitted.extend(outcome.submitted)
             whole.refused += outcome.refused
             whole.views.update(outcome.views)
+            whole.seen_over.update(outcome.seen_over)
         return whole
 
     def finished(self) -> list[tuple[str, float]]:
@@ -60,8 +65,13 @@ class Outcome:
         return [(job_id, at) for job_id, at in self.submitted if _done(self.views.get(job_id))]
 
     def latencies(self) -> list[float]:
-        """Submit to ``finished_at`` in seconds, per finished job."""
-        return [float(self.views[job_id]["finished_at"]) - at for job_id, at in self.finished()]
+        """Submit to the end (``ended_at``) in seconds, per finished job."""
+        return [self.ended_at(job_id) - at for job_id, at in self.finished()]
+
+    def ended_at(self, job_id: str) -> float:
+        """The view's ``finished_at`` if it has one, else when the follower first read the job as over."""
+        finished_at = self.views[job_id].get("finished_at")
+        return float(finished_at) if isinstance(finished_at, int | float) else self.seen_over[job_id]
 
     def start_latencies(self) -> list[float]:
         """Worker ``started_at`` - blueprint ``dispatched_at`` in seconds, per finished job that has both."""
@@ -69,8 +79,8 @@ class Outcome:
         return [latency for latency in found if latency is not None]
 
     def span(self) -> float:
-        """First submit to the last ``finished_at``: the wall time the finished jobs took."""
-        ends = [float(self.views[job_id]["finished_at"]) for job_id, _ in self.finished()]
+        """First submit to the last end (``ended_at``): the wall time the finished jobs took."""
+        ends = [self.ended_at(job_id) for job_id, _ in self.finished()]
         return max(ends) - self.first_submit if ends else 0.0
 
 
@@ -85,12 +95,14 @@ def _dispatch_to_start(view: dict[str, Any]) -> float | None:
 
 
 def _done(view: dict[str, Any] | None) -> bool:
-    return (
-        view is not None
-        and view.get("status") == "finished"
-        and view.get("current_state") == "finished"
-        and isinstance(view.get("finished_at"), int | float)
-    )
+    """Over in the end state named ``finished``. avtomatika's (compact) view has no ``current_state``
+    and no ``finished_at``: there ``status`` alone says it, upstream setting ``finished`` only when
+    the end state named ``finished`` ran."""
+    if view is None or view.get("status") != "finished":
+        return False
+    if "current_state" not in view:  # avtomatika
+        return True
+    return view.get("current_state") == "finished" and isinstance(view.get("finished_at"), int | float)
 
 
 async def run(url: str, client_token: str, plan: Plan) -> Outcome:
@@ -145,26 +157,39 @@ class _Client:
 
     async def follow(self, submitting: asyncio.Task[None]) -> None:
         """Read jobs back in submission order until every one is over or the deadline passed,
-        then read whatever is left once more."""
-        index = 0
-        while not (submitting.done() and index >= len(self.outcome.submitted)):
+        then read whatever is left once more.
+
+        While the oldest open job (not yet read as over) still runs, reads alternate between it
+        and the open jobs after it, in order, one read per poll interval as for the oldest alone:
+        a job stuck at the head does not hold back seeing the later ones end, which matters where
+        that moment is the latency's end (``Outcome.ended_at``)."""
+        open_jobs: list[str] = []  # submitted, not yet read as over, in submission order
+        taken = 0  # how many of ``outcome.submitted`` have joined ``open_jobs``
+        probe = 0  # position in ``open_jobs`` of the next read: 0, the oldest, or 1, the one after it
+        while not (submitting.done() and taken == len(self.outcome.submitted) and not open_jobs):
             if submitting.done() and time.time() > self.outcome.last_submit + self.plan.finish_within:
                 break
-            if index >= len(self.outcome.submitted):
+            open_jobs += [job_id for job_id, _ in self.outcome.submitted[taken:]]
+            taken = len(self.outcome.submitted)
+            if not open_jobs:
                 self.arrived.clear()
                 await self.arrived.wait()
                 continue
-            job_id = self.outcome.submitted[index][0]
-            view = await self._read(job_id)
+            position = probe if probe < len(open_jobs) else 0
+            view = await self._read(open_jobs[position])
             if view.get("status") in TERMINAL:
-                index += 1
+                del open_jobs[position]
+                probe = position  # the next open one, at once
             else:
+                probe = 1 - position  # the oldest and the one after it by turns
                 await asyncio.sleep(POLL_INTERVAL)
-        for job_id, _ in self.outcome.submitted[index:]:
+        for job_id in open_jobs + [job_id for job_id, _ in self.outcome.submitted[taken:]]:
             await self._read(job_id)
 
     async def _read(self, job_id: str) -> dict[str, Any]:
         async with self.http.get(f"{self.url}/api/v1/jobs/{job_id}") as resp:
             view = dict(await resp.json()) if resp.status == 200 else {"status": f"http {resp.status}"}
+        if view.get("status") in TERMINAL:
+            self.outcome.seen_over.setdefault(job_id, time.time())
         self.outcome.views[job_id] = view
         return view

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,9 +67,9 @@ def run_config(
         with factory(run_dir, servers) as target, _workers_for(workload, target, options, run_dir) as worker_pids:
             _warm_up(workload, target, options)
             used = servers if target.uses_servers else None
-            before = Snapshot.take(target.pids, worker_pids, used)
+            before = _snapshot(target, worker_pids, used)
             outcome = asyncio.run(load.run(target.url, target.client_token, _plan(workload, jobs, options)))
-            after = Snapshot.take(target.pids, worker_pids, used)
+            after = _snapshot(target, worker_pids, used)
             executions = _executions(workload, outcome, run_dir)
             results.append(figures(jobs, outcome, before, after, target.pids, executions))
     return results
@@ -93,10 +94,10 @@ def run_slices(
     with factory(run_dir, servers) as target, _workers_for(workload, target, options, run_dir) as worker_pids:
         _warm_up(workload, target, options)
         used = servers if target.uses_servers else None
-        first = before = Snapshot.take(target.pids, worker_pids, used)
+        first = before = _snapshot(target, worker_pids, used)
         for _ in range(slices):
             outcome = asyncio.run(load.run(target.url, target.client_token, _plan(workload, size, options)))
-            after = Snapshot.take(target.pids, worker_pids, used)
+            after = _snapshot(target, worker_pids, used)
             per_slice.append(
                 figures(size, outcome, before, after, target.pids, _executions(workload, outcome, run_dir))
             )
@@ -127,6 +128,12 @@ def _executions(workload: Workload, outcome: load.Outcome, run_dir: Path) -> Exe
     if not workload.needs_workers:
         return None
     return count_executions(run_dir, (job_id for job_id, _ in outcome.submitted))
+
+
+def _snapshot(target: Target, worker_pids: list[int], servers: Servers | None) -> Snapshot:
+    """CPU so far; RabbitMQ's only for a target that uses it (else its figure would be idle noise)."""
+    snapshot = Snapshot.take(target.pids, worker_pids, servers)
+    return snapshot if target.uses_rabbitmq else dataclasses.replace(snapshot, rabbitmq=None)
 
 
 def _workers_for(

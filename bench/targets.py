@@ -24,9 +24,8 @@ BLUEPRINTS = Path(__file__).resolve().parent / "blueprints"
 SECRETS = {"CLIENT_TOKEN": "client-bench", "GLOBAL_WORKER_TOKEN": "worker-bench", "ORCHESTRATOR_SECRET_KEY": "s-bench"}
 UPSTREAM_APP = Path(__file__).resolve().parent / "upstream" / "app.py"
 UPSTREAM_REDIS_DB = 13  # upstream's keys are not namespaced: it gets a Redis database of its own
-# A process of an earlier run still alive would share upstream's stream group, or register with a
-# new orchestrator that got its old port: every run refuses to start while one is found.
-OWN_SCRIPTS = ("bench/upstream/app.py", "bench/sdk_worker.py")
+UPSTREAM_SCRIPTS = ("bench/upstream/app.py",)  # any one alive shares upstream's database and stream group
+WORKER_SCRIPTS = ("bench/sdk_worker.py", "bench/raw_worker.py")  # an orphan may find a new target on its old port
 
 
 @dataclass(frozen=True)
@@ -131,18 +130,34 @@ def avtomatika(log_dir: Path, servers: Servers) -> Iterator[Target]:
 
 
 def own_processes() -> list[str]:
-    """``"<pid> <command line>"`` of every live process running one of ``OWN_SCRIPTS``."""
+    """``"<pid> <command line>"`` of the processes a run must not start beside: any upstream app,
+    and any worker whose launcher is gone (an orphan of a killed run). The workers of a run going
+    on at the same time are not listed."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
-        try:
-            argv = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
-        except OSError:
+        argv = _argv(entry)
+        if len(argv) < 2:  # launched as [python, script]; not, say, a pgrep naming one
             continue
-        if any(script in arg for arg in argv for script in OWN_SCRIPTS):
+        orphan = argv[1].endswith(WORKER_SCRIPTS) and "python" not in " ".join(_argv(Path("/proc", _ppid(entry))))
+        if argv[1].endswith(UPSTREAM_SCRIPTS) or orphan:
             found.append(f"{entry.name} {' '.join(argv).strip()}")
     return found
+
+
+def _argv(proc: Path) -> list[str]:
+    try:
+        return (proc / "cmdline").read_bytes().decode(errors="replace").rstrip("\0").split("\0")
+    except OSError:
+        return []
+
+
+def _ppid(proc: Path) -> str:
+    try:
+        return (proc / "stat").read_text().rpartition(")")[2].split()[1]
+    except (OSError, IndexError):
+        return "0"
 
 
 def _descendants(pid: int) -> list[int]:
@@ -151,11 +166,7 @@ def _descendants(pid: int) -> list[int]:
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
-        try:
-            ppid = int((entry / "stat").read_text().rpartition(")")[2].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        children.setdefault(ppid, []).append(int(entry.name))
+        children.setdefault(int(_ppid(entry)), []).append(int(entry.name))
     found, stack = [], [pid]
     while stack:
         for child in children.get(stack.pop(), []):
