@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -12,7 +13,8 @@ from bench import report
 from bench.measure import calibrate
 from bench.runner import WORKLOADS, Options, run_config, run_slices
 from bench.servers import Servers
-from bench.targets import ROOT, factories
+from bench.targets import ROOT, factories, own_processes
+from bench.upstream.install import installed_versions
 from bench.workers import WORKER_KINDS
 
 DEFAULT_JOBS = {"chain": 2000, "echo": 1000, "fanout": 200, "long": 20}
@@ -63,6 +65,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
+    if leftovers := own_processes():
+        print("processes of an earlier run are still alive; stop them (kill <pid>) first:", file=sys.stderr)
+        print("\n".join(leftovers), file=sys.stderr)
+        return 2
+    signal.signal(signal.SIGTERM, _interrupt)
     options = Options(
         args.repeat,
         args.workers,
@@ -93,13 +100,22 @@ def main(argv: list[str]) -> int:
             print(f"{target} / {name}: {jobs} jobs x {args.repeat}", file=sys.stderr, flush=True)
             results[(target, name)] = run_config(factory, workload, jobs, options, servers, log_root / target)
     print(report.table(results))
+    if ratios := report.ratio_table(results):
+        print("\n" + ratios)
     if slices:
         print("\n" + report.slices_table(slices))
     print(f"\nmachine: {_machine_line(machine)}")
     meta: dict[str, object] = {"argv": ["python", "-m", "bench", *argv], "options": vars(args), "machine": machine}
+    if "avtomatika" in args.targets:
+        meta["avtomatika_venv"] = installed_versions(ROOT)
     report.write_json(results, args.out, meta, slices)
     print(f"\nall runs: {args.out}; logs: {log_root}", file=sys.stderr)
     return 0
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGTERM unwinds like Ctrl-C: every process a target or the workers started is stopped on the way out."""
+    raise KeyboardInterrupt
 
 
 def _machine_line(machine: dict[str, object]) -> str:

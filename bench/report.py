@@ -1,10 +1,13 @@
-"""Results as a Markdown table (median and min..max over the repeats) and as JSON."""
+"""Results as a Markdown table (median and min..max over the repeats) and as JSON; with the
+upstream ``avtomatika`` target among them, a second table of avtomat-to-avtomatika ratios."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench.measure import RunFigures, median_and_spread
@@ -39,6 +42,8 @@ SLICE_COLUMNS: tuple[tuple[str, str, int], ...] = (
 )
 
 Results = dict[tuple[str, str], list[RunFigures]]  # (target, workload) -> one entry per repeat
+
+UPSTREAM = "avtomatika"  # the target the ratio table compares every other one with
 
 
 def cell(runs: list[RunFigures], attribute: str, decimals: int) -> str:
@@ -83,7 +88,8 @@ def write_json(results: Results, path: Path, meta: dict[str, object], slices: Re
         for (target, workload), figures in results.items()
         for i, run in enumerate(figures)
     ]
-    document: dict[str, object] = {"meta": meta, "runs": runs}
+    compared = [dataclasses.asdict(ratio) for ratio in ratios(results)]
+    document: dict[str, object] = {"meta": meta, "runs": runs, "ratios": compared}
     if slices:
         document["slices"] = [
             {"target": target, "workload": workload, "slice": i, **dataclasses.asdict(run)}
@@ -91,3 +97,83 @@ def write_json(results: Results, path: Path, meta: dict[str, object], slices: Re
             for i, run in enumerate(figures, start=1)
         ]
     path.write_text(json.dumps(document, indent=2, default=str))
+
+
+# The ratio table: (header, the figure of one repeat pair (avtomat run, avtomatika run), or None).
+# Each is oriented so that above 1 means avtomat does better.
+RATIOS: tuple[tuple[str, Callable[[RunFigures, RunFigures], float | None]], ...] = (
+    ("jobs/s avtomat ÷ avtomatika", lambda ours, theirs: _div(ours.jobs_per_s, theirs.jobs_per_s)),
+    ("orch CPU/job avtomatika ÷ avtomat", lambda ours, theirs: _div(theirs.cpu_ms_per_job, ours.cpu_ms_per_job)),
+    ("orch+Redis+RabbitMQ CPU/job avtomatika ÷ avtomat", lambda ours, theirs: _div(_all_cpu(theirs), _all_cpu(ours))),
+)
+
+
+@dataclass(frozen=True)
+class Ratio:
+    """One avtomat target against ``UPSTREAM`` on one workload, per repeat pair (repeat i of one
+    against repeat i of the other; None where a side had nothing to divide by)."""
+
+    target: str
+    workload: str
+    jobs_per_s: list[float | None]  # avtomat / avtomatika
+    orch_cpu_per_job: list[float | None]  # avtomatika / avtomat
+    all_cpu_per_job: list[float | None]  # the same, orchestrator + Redis + RabbitMQ
+    not_finished: list[int]
+    upstream_not_finished: list[int]
+
+    def figures(self) -> tuple[list[float | None], ...]:
+        return self.jobs_per_s, self.orch_cpu_per_job, self.all_cpu_per_job
+
+
+def ratios(results: Results) -> list[Ratio]:
+    """A ``Ratio`` per workload and avtomat target measured beside ``UPSTREAM``."""
+    found = []
+    for (target, workload), ours in results.items():
+        theirs = results.get((UPSTREAM, workload))
+        if target == UPSTREAM or theirs is None:
+            continue
+        pairs = list(zip(ours, theirs, strict=False))
+        jobs_per_s, orch_cpu, all_cpu = ([ratio(a, b) for a, b in pairs] for _, ratio in RATIOS)
+        not_finished = ([run.not_finished for run in ours], [run.not_finished for run in theirs])
+        found.append(Ratio(target, workload, jobs_per_s, orch_cpu, all_cpu, *not_finished))
+    return found
+
+
+def ratio_table(results: Results) -> str:
+    """The ``ratios`` as median (min..max) over the repeat pairs, or "" if ``UPSTREAM`` was not
+    measured beside an avtomat target."""
+    rows = ratios(results)
+    if not rows:
+        return ""
+    headers = ["avtomat target", "workload", *(h for h, _ in RATIOS), "not finished avtomat", "not finished avtomatika"]
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    for row in rows:
+        counts = ["/".join(map(str, row.not_finished)), "/".join(map(str, row.upstream_not_finished))]
+        lines.append("| " + " | ".join([row.target, row.workload, *map(_spread, row.figures()), *counts]) + " |")
+    lines += [
+        "",
+        "Ratios per repeat pair (repeat i against repeat i), median (min..max); above 1: avtomat does better.",
+        "Latency ends at the job's finished_at (avtomat targets) or when the load generator first read it "
+        f"as finished ({UPSTREAM}: its job view has no finish time). {UPSTREAM} uses no RabbitMQ (n/a); "
+        "Redis and RabbitMQ CPU are machine-wide.",
+    ]
+    return "\n".join(lines)
+
+
+def _div(a: float | None, b: float | None) -> float | None:
+    if a is None or b is None or math.isnan(a) or math.isnan(b) or b <= 0:
+        return None
+    return a / b
+
+
+def _all_cpu(run: RunFigures) -> float:
+    """Orchestrator, Redis and RabbitMQ CPU ms per job; a server the target does not use counts 0."""
+    return run.cpu_ms_per_job + (run.redis_cpu_ms_per_job or 0.0) + (run.rabbitmq_cpu_ms_per_job or 0.0)
+
+
+def _spread(values: list[float | None]) -> str:
+    finite = [v for v in values if v is not None]
+    if not finite:
+        return "n/a"
+    median, low, high = median_and_spread(finite)
+    return f"{median:.2f}" if len(finite) == 1 else f"{median:.2f} ({low:.2f}..{high:.2f})"
