@@ -13,6 +13,11 @@ since (the optimistic increment), counted in the store so every node's router se
 heartbeat (a new ``last_seen``) restarts the count. Pushing is idempotent by task id, so
 redelivery is harmless (a redelivered offer may count once more towards its worker's load until
 the next beat).
+
+The capability set of a skill is read at most every ``workers_cache_seconds`` (half a second by
+default) and kept in between: a worker that registers or leaves is seen that much later, which
+costs at most one reservation made for a worker that will not take it (it lapses after
+``reservation_seconds``), while a busy router saves three store round trips per task.
 """
 
 from __future__ import annotations
@@ -27,11 +32,18 @@ from transport.store import Store, WorkerRecord
 
 class RouterActor:
     def __init__(
-        self, store: Store, *, clock: Callable[[], float] = time.time, reservation_seconds: float = 2.0
+        self,
+        store: Store,
+        *,
+        clock: Callable[[], float] = time.time,
+        reservation_seconds: float = 2.0,
+        workers_cache_seconds: float = 0.5,
     ) -> None:
         self._store = store
         self._clock = clock
         self._reservation_seconds = reservation_seconds
+        self._workers_cache_seconds = workers_cache_seconds
+        self._capable: dict[str, tuple[float, list[WorkerRecord]]] = {}  # skill -> (read until, workers)
 
     async def handle(self, env: Envelope) -> None:
         if isinstance(env.body, TaskOffer):
@@ -39,7 +51,7 @@ class RouterActor:
 
     async def _route(self, offer: TaskOffer) -> None:
         now = self._clock()
-        workers = await self._store.capable_workers(offer.type, now)
+        workers = await self._capable_workers(offer.type, now)
         reserved = await self._store.reservations(workers)
         candidates = [_candidate(w, reserved.get(w.worker_id, 0)) for w in workers]
         chosen = choose(candidates, offer.type, offer.params)
@@ -49,6 +61,15 @@ class RouterActor:
         seen = next(w.last_seen for w in workers if w.worker_id == chosen)
         await self._store.count_reservation(chosen, seen)
         await self._store.push_task(offer, reserved_for=chosen, reserved_until=now + self._reservation_seconds)
+
+
+    async def _capable_workers(self, skill: str, now: float) -> list[WorkerRecord]:
+        cached = self._capable.get(skill)
+        if cached is not None and now < cached[0]:
+            return [w for w in cached[1] if w.expires_at > now]
+        workers = await self._store.capable_workers(skill, now)
+        self._capable[skill] = (now + self._workers_cache_seconds, workers)
+        return workers
 
 
 def _candidate(worker: WorkerRecord, reserved: int) -> Candidate:

@@ -11,6 +11,7 @@ from actors.job import JobActor
 from actors.runtime import KeyedRunner
 from engine import StateMachineBlueprint, routes
 from engine import job as j
+from engine.errors import VersionConflict
 from engine.job import JobState
 from engine.messages import Cancel, Envelope, Start, TaskDone, TaskOffer, TaskStarted, envelope
 from engine.policy import StepPolicy
@@ -257,6 +258,29 @@ async def test_a_version_conflict_makes_the_runner_apply_the_message_again(
     assert state.version == 3
     assert broker.pending(routes.JOBS) == []
     assert broker.dead_letters(routes.JOBS) == []
+
+
+async def test_a_job_written_elsewhere_since_the_last_message_is_reloaded_not_overwritten(
+    bp: StateMachineBlueprint, store: MemoryStore, clock: FakeClock
+) -> None:
+    """A keeps the state it committed; B (the job's shard moved to another node and back) writes
+    the job after that. A's next message must land on B's write, not on A's stale copy."""
+    broker = MemoryBroker()
+    actor_a, actor_b = actor_for(bp, store, broker, clock), actor_for(bp, store, broker, clock)
+    await actor_a.handle(envelope(JOB, Start(), clock(), id="m-start"))
+    task_id = (await load(store)).task.id  # type: ignore[union-attr]
+    await actor_b.handle(envelope(JOB, TaskStarted(task_id, "w1", at=clock()), clock(), id="m-started"))
+
+    with pytest.raises(VersionConflict):  # A's copy is stale: its commit loses, nothing is written
+        await actor_a.handle(envelope(JOB, TaskDone(task_id, "w1"), clock(), id="m-done"))
+    assert (await load(store)).applied == ["m-start", "m-started"]
+
+    await actor_a.handle(envelope(JOB, TaskDone(task_id, "w1"), clock(), id="m-done"))  # the runner's retry
+
+    state = await load(store)
+    assert state.status == j.FINISHED
+    assert state.applied == ["m-start", "m-started", "m-done"]
+    assert state.version == 4
 
 
 async def _true(value: object) -> bool:

@@ -91,7 +91,7 @@ async def test_a_heartbeat_replaces_the_optimistic_count_with_the_reported_tasks
     await beat(store, clock, "w2")
     await route(router, clock, offer("t1"), offer("t2"), offer("t3"))  # w1, w2, then w1 again: w1 counts 2
 
-    clock.advance(0.5)
+    clock.advance(1.0)  # past the router's half-second cache of the capability set
     await beat(store, clock, "w1")  # w1 reports nothing running: its count starts over
     await route(router, clock, offer("t4"))
 
@@ -119,6 +119,21 @@ async def test_a_reservation_lapses_and_another_worker_takes_the_task(clock: Fak
     assert await poll(store, clock, "w2") is None
     clock.advance(RESERVATION)  # w1 died or never polled
     assert await poll(store, clock, "w2") == "t1"
+
+
+async def test_the_router_rereads_a_skills_workers_only_after_its_cache_period(clock: FakeClock) -> None:
+    store = MemoryStore()
+    router = RouterActor(store, clock=clock, reservation_seconds=RESERVATION, workers_cache_seconds=1.0)
+    await beat(store, clock, "w1", current_tasks=["busy-1"])
+    await route(router, clock, offer("t1"))
+    await beat(store, clock, "w2")  # idle, but registered after the router read the set
+
+    await route(router, clock, offer("t2"))
+    assert await poll(store, clock, "w2") is None  # t1 and t2 both went to w1, the only one seen
+
+    clock.advance(1.0)
+    await route(router, clock, offer("t3"))
+    assert await poll(store, clock, "w2") == "t3"
 
 
 async def test_the_node_routes_offers_through_its_router(clock: FakeClock) -> None:
