@@ -10,9 +10,9 @@ nothing.
 
 Load is a worker's ``current_tasks`` at its last heartbeat plus the reservations made for it
 since (the optimistic increment), counted in the store so every node's router sees them; a new
-heartbeat (a new ``last_seen``) restarts the count. Pushing is idempotent by task id, so
-redelivery is harmless (a redelivered offer may count once more towards its worker's load until
-the next beat).
+heartbeat (a new ``last_seen``) restarts the count. The push counts the reservation in the same
+atomic store step, and pushing is idempotent by task id, so a redelivered offer is queued and
+counted once.
 
 The capability set of a skill is read at most every ``workers_cache_seconds`` (half a second by
 default) and kept in between: a worker that registers or leaves is seen that much later, which
@@ -59,8 +59,8 @@ class RouterActor:
             await self._store.push_task(offer)
             return
         seen = next(w.last_seen for w in workers if w.worker_id == chosen)
-        await self._store.count_reservation(chosen, seen)
-        await self._store.push_task(offer, reserved_for=chosen, reserved_until=now + self._reservation_seconds)
+        until = now + self._reservation_seconds
+        await self._store.push_task(offer, reserved_for=chosen, reserved_until=until, counted_since=seen)
 
 
     async def _capable_workers(self, skill: str, now: float) -> list[WorkerRecord]:

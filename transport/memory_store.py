@@ -161,10 +161,18 @@ class MemoryStore:
     # -- tasks -----------------------------------------------------------------------------
 
     async def push_task(
-        self, offer: TaskOffer, *, reserved_for: str | None = None, reserved_until: float = 0.0
+        self,
+        offer: TaskOffer,
+        *,
+        reserved_for: str | None = None,
+        reserved_until: float = 0.0,
+        counted_since: float | None = None,
     ) -> None:
         if offer.task_id in self._queued_ids or offer.task_id in self._leases:
             return
+        if reserved_for is not None and counted_since is not None:
+            since, count = self._reservations.get(reserved_for, (counted_since, 0))
+            self._reservations[reserved_for] = (counted_since, count + 1 if since == counted_since else 1)
         self._seq += 1
         self._queued_ids.add(offer.task_id)
         queued = _Queued((-offer.priority, self._seq), offer, reserved_for, reserved_until)
@@ -252,12 +260,6 @@ class MemoryStore:
 
     async def capable_workers(self, skill: str, now: float) -> list[WorkerRecord]:
         return [r for r in await self.list_workers(now) if skill in r.skills]
-
-    async def count_reservation(self, worker_id: str, last_seen: float) -> int:
-        since, count = self._reservations.get(worker_id, (last_seen, 0))
-        count = count + 1 if since == last_seen else 1
-        self._reservations[worker_id] = (last_seen, count)
-        return count
 
     async def reservations(self, workers: Sequence[WorkerRecord]) -> dict[str, int]:
         counts: dict[str, int] = {}

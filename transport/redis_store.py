@@ -123,10 +123,11 @@ end
 return items
 """
 
-# KEYS: skill queue, offers, task jobs, sequence, lease, task groups, reservations. ARGV: task id,
-# job id, -priority, offer, channel, skill, group id ('' for a job's own task), reservation
-# (msgpack [worker id, until], '' for none). Queues the task unless it is queued or leased;
-# returns 1 if queued.
+# KEYS: skill queue, offers, task jobs, sequence, lease, task groups, reservations, worker loads.
+# ARGV: task id, job id, -priority, offer, channel, skill, group id ('' for a job's own task),
+# reservation (msgpack [worker id, until], '' for none), reserved worker id and its last_seen
+# ('' for no load count). Queues the task unless it is queued or leased; returns 1 if queued.
+# A load entry is "last_seen:count"; a new last_seen starts the count over.
 _PUSH_TASK = """
 if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 or redis.call('EXISTS', KEYS[5]) == 1 then return 0 end
 local member = string.format('%020d', redis.call('INCR', KEYS[4])) .. ':' .. ARGV[1]
@@ -135,6 +136,15 @@ redis.call('HSET', KEYS[2], ARGV[1], ARGV[4])
 redis.call('HSET', KEYS[3], ARGV[1], ARGV[2])
 if ARGV[7] ~= '' then redis.call('HSET', KEYS[6], ARGV[1], ARGV[7]) end
 if ARGV[8] ~= '' then redis.call('HSET', KEYS[7], ARGV[1], ARGV[8]) end
+if ARGV[10] ~= '' then
+  local current = redis.call('HGET', KEYS[8], ARGV[9])
+  local count = 1
+  if current then
+    local sep = string.find(current, ':', 1, true)
+    if string.sub(current, 1, sep - 1) == ARGV[10] then count = tonumber(string.sub(current, sep + 1)) + 1 end
+  end
+  redis.call('HSET', KEYS[8], ARGV[9], ARGV[10] .. ':' .. count)
+end
 redis.call('PUBLISH', ARGV[5], ARGV[6])
 return 1
 """
@@ -244,17 +254,6 @@ end
 return 1
 """
 
-_COUNT_RESERVATION = """
-local current = redis.call('HGET', KEYS[1], ARGV[1])
-local count = 1
-if current then
-  local sep = string.find(current, ':', 1, true)
-  if string.sub(current, 1, sep - 1) == ARGV[2] then count = tonumber(string.sub(current, sep + 1)) + 1 end
-end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. ':' .. count)
-return count
-"""
-
 _encoder = msgspec.msgpack.Encoder()
 _offer = msgspec.msgpack.Decoder(TaskOffer)
 _scheduled = msgspec.msgpack.Decoder(Scheduled)
@@ -290,7 +289,6 @@ class RedisStore:
         self._push_task, self._take_task = script(_PUSH_TASK), script(_TAKE_TASK)
         self._extend_leases, self._expired_leases = script(_EXTEND_LEASES), script(_EXPIRED_LEASES)
         self._put_worker, self._prune_workers = script(_PUT_WORKER), script(_PRUNE_WORKERS)
-        self._count_reservation = script(_COUNT_RESERVATION)
         self._pubsub: PubSub | None = None
         self._listener: asyncio.Task[None] | None = None
         self._waiters: dict[str, set[asyncio.Event]] = {}
@@ -498,19 +496,28 @@ class RedisStore:
     # -- tasks -----------------------------------------------------------------------------
 
     async def push_task(
-        self, offer: TaskOffer, *, reserved_for: str | None = None, reserved_until: float = 0.0
+        self,
+        offer: TaskOffer,
+        *,
+        reserved_for: str | None = None,
+        reserved_until: float = 0.0,
+        counted_since: float | None = None,
     ) -> None:
         """Queue ``offer`` for its skill, reserved for ``reserved_for`` until ``reserved_until`` if
-        given, and announce it; a no-op if the task id is queued or leased (one script). Equal
-        priorities are taken in push order across all nodes."""
+        given (counted towards its load since ``counted_since``), and announce it; a no-op if the
+        task id is queued or leased (one script). Equal priorities are taken in push order across
+        all nodes."""
         p = self._prefix
         push_keys = [keys.task_queue(p, offer.type), keys.task_offers(p), keys.task_jobs(p), keys.task_seq(p)]
+        push_keys += [keys.lease(p, offer.task_id), keys.task_groups(p), keys.task_reservations(p)]
         args: list[EncodableT] = [offer.task_id, offer.job_id, repr(-offer.priority), _encoder.encode(offer)]
-        reservation = b"" if reserved_for is None else _encoder.encode((reserved_for, reserved_until))
-        if await self._push_task(
-            keys=[*push_keys, keys.lease(p, offer.task_id), keys.task_groups(p), keys.task_reservations(p)],
-            args=[*args, keys.task_channel(p), offer.type, offer.group_id or "", reservation],
-        ):
+        args += [keys.task_channel(p), offer.type, offer.group_id or ""]
+        if reserved_for is None:
+            args += [b"", "", ""]
+        else:
+            since = "" if counted_since is None else repr(counted_since)
+            args += [_encoder.encode((reserved_for, reserved_until)), reserved_for, since]
+        if await self._push_task(keys=[*push_keys, keys.worker_load(p)], args=args):
             self._wake(offer.type)  # our own takers need not wait for the round trip through pub/sub
 
     async def take_task(
@@ -665,10 +672,6 @@ class RedisStore:
         raws = cast("list[bytes | None]", await self._redis.mget([keys.worker(p, i.decode()) for i in ids]))
         records = (_worker.decode(raw) for raw in raws if raw is not None)
         return [r for r in records if r.expires_at > now and skill in r.skills]
-
-    async def count_reservation(self, worker_id: str, last_seen: float) -> int:
-        key = keys.worker_load(self._prefix)
-        return int(await self._count_reservation(keys=[key], args=[worker_id, repr(last_seen)]))
 
     async def reservations(self, workers: Sequence[WorkerRecord]) -> dict[str, int]:
         """Counts recorded against each worker's current heartbeat; an older one counts 0."""

@@ -125,11 +125,19 @@ class Store(Protocol):
 
     # -- tasks -----------------------------------------------------------------------------
     async def push_task(
-        self, offer: TaskOffer, *, reserved_for: str | None = None, reserved_until: float = 0.0
+        self,
+        offer: TaskOffer,
+        *,
+        reserved_for: str | None = None,
+        reserved_until: float = 0.0,
+        counted_since: float | None = None,
     ) -> None:
         """Queue a task for its skill; pushing the same task id twice queues it once (the first
         push's reservation stands). With ``reserved_for``, only that worker may take it before
-        ``reserved_until`` (epoch seconds); afterwards anyone capable may."""
+        ``reserved_until`` (epoch seconds); afterwards anyone capable may. With ``counted_since``
+        too (the worker's ``last_seen``), the reservation counts towards the worker's load in
+        ``reservations`` (the optimistic increment), in the same atomic step and only if this
+        push queued the task: a redelivered offer counts once."""
 
     async def take_task(
         self, worker_id: str, skills: Sequence[str], timeout: float, now: float, *, lease_seconds: float
@@ -165,12 +173,9 @@ class Store(Protocol):
         """Workers having ``skill`` whose registration has not expired, in no particular order
         (the Redis store reads the skill's capability set)."""
 
-    async def count_reservation(self, worker_id: str, last_seen: float) -> int:
-        """One more task reserved for the worker since its heartbeat at ``last_seen`` (the
-        optimistic load increment); returns the new count. A newer heartbeat starts from zero.
-        Shared by every router, so nodes do not pile work on the same worker between beats."""
-
     async def reservations(self, workers: Sequence[WorkerRecord]) -> dict[str, int]:
-        """Tasks reserved for each worker since its last heartbeat (0 when none)."""
+        """Tasks pushed reserved for each worker, with ``counted_since`` its current ``last_seen``,
+        since that heartbeat (0 when none: a newer heartbeat starts from zero). Shared by every
+        router, so nodes do not pile work on the same worker between beats."""
 
     async def close(self) -> None: ...

@@ -416,13 +416,16 @@ async def test_reservations_count_since_the_last_heartbeat(store: Store) -> None
     other = WorkerRecord(worker_id="b", skills=["echo"], last_seen=10.0, expires_at=100.0)
     assert await store.reservations([worker, other]) == {"a": 0, "b": 0}
 
-    assert await store.count_reservation("a", 10.0) == 1
-    assert await store.count_reservation("a", 10.0) == 2
+    await store.push_task(offer("t1"), reserved_for="a", reserved_until=20.0, counted_since=10.0)
+    await store.push_task(offer("t2"), reserved_for="a", reserved_until=20.0, counted_since=10.0)
+    await store.push_task(offer("t2"), reserved_for="a", reserved_until=20.0, counted_since=10.0)  # a redelivery
+    await store.push_task(offer("t3"), reserved_for="b", reserved_until=20.0)  # not counted
     assert await store.reservations([worker, other]) == {"a": 2, "b": 0}
 
     beaten = WorkerRecord(worker_id="a", skills=["echo"], last_seen=12.5, expires_at=100.0)
     assert await store.reservations([beaten]) == {"a": 0}  # a new heartbeat: its tasks are counted there
-    assert await store.count_reservation("a", 12.5) == 1
+    await store.push_task(offer("t4"), reserved_for="a", reserved_until=20.0, counted_since=12.5)
+    assert await store.reservations([beaten]) == {"a": 1}
 
 
 # -- leases -------------------------------------------------------------------------------------
