@@ -51,6 +51,7 @@ from engine.group import BranchState, GroupState, decode_branch, decode_group, e
 from engine.job import JobState, decode_state, encode_state
 from engine.messages import TaskOffer
 from transport import keys
+from transport.redis_batch import Batcher
 from transport.store import RESERVATION_SCAN_LIMIT, Lease, Scheduled, WorkerRecord
 
 log = logging.getLogger(__name__)
@@ -289,6 +290,7 @@ class RedisStore:
         self._push_task, self._take_task = script(_PUSH_TASK), script(_TAKE_TASK)
         self._extend_leases, self._expired_leases = script(_EXTEND_LEASES), script(_EXPIRED_LEASES)
         self._put_worker, self._prune_workers = script(_PUT_WORKER), script(_PRUNE_WORKERS)
+        self._batch = Batcher(self._redis)  # the hot path's commands, pipelined per loop turn
         self._pubsub: PubSub | None = None
         self._listener: asyncio.Task[None] | None = None
         self._waiters: dict[str, set[asyncio.Event]] = {}
@@ -340,6 +342,7 @@ class RedisStore:
                 listener.cancel()
                 await asyncio.wait({listener})
         finally:
+            await self._batch.drain()
             if self._pubsub is not None:
                 await self._pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
             await self._redis.aclose()
@@ -379,10 +382,10 @@ class RedisStore:
     async def create_job(self, state: JobState) -> bool:
         """Store ``state`` as version 1 unless the id exists (atomic); the caller's object is untouched."""
         blob = encode_state(msgspec.structs.replace(state, version=1))
-        return bool(await self._create(keys=[keys.job(self._prefix, state.id)], args=[blob]))
+        return bool(await self._batch.script(self._create, [keys.job(self._prefix, state.id)], [blob]))
 
     async def load_job(self, job_id: str) -> JobState | None:
-        fields = await self._redis.hmget(keys.job(self._prefix, job_id), ["v", "s"])
+        fields = await self._batch.execute("HMGET", keys.job(self._prefix, job_id), "v", "s")
         version, blob = cast("list[bytes | None]", fields)
         if version is None or blob is None:
             return None
@@ -398,7 +401,7 @@ class RedisStore:
         blob = encode_state(msgspec.structs.replace(state, version=new_version))
         ttl_ms = self._finished_ttl_ms if state.terminal else 0
         job_keys = [keys.job(self._prefix, state.id), keys.progress(self._prefix, state.id)]
-        found = int(await self._commit(keys=job_keys, args=[expected_version, blob, ttl_ms]))
+        found = int(await self._batch.script(self._commit, job_keys, [expected_version, blob, ttl_ms]))
         if found != expected_version:
             current = None if found < 0 else found
             raise VersionConflict(f"job {state.id}: expected version {expected_version}, found {current}")
@@ -409,11 +412,11 @@ class RedisStore:
     async def create_group(self, state: GroupState) -> bool:
         """Store ``state`` as version 1 unless the id exists (atomic); the caller's object is untouched."""
         blob = encode_group(msgspec.structs.replace(state, version=1))
-        return bool(await self._create(keys=[keys.group(self._prefix, state.id)], args=[blob]))
+        return bool(await self._batch.script(self._create, [keys.group(self._prefix, state.id)], [blob]))
 
     async def load_group(self, group_id: str) -> GroupState | None:
         """The header (fields ``v`` and ``s``), not the branches."""
-        fields = await self._redis.hmget(keys.group(self._prefix, group_id), ["v", "s"])
+        fields = await self._batch.execute("HMGET", keys.group(self._prefix, group_id), "v", "s")
         version, blob = cast("list[bytes | None]", fields)
         if version is None or blob is None:
             return None
@@ -423,7 +426,7 @@ class RedisStore:
 
     async def load_branch(self, group_id: str, task_id: str) -> BranchState | None:
         """One script: the branch field of ``task_id``, or of the branch its retry field names."""
-        raw = await self._load_branch(keys=[keys.group(self._prefix, group_id)], args=[task_id])
+        raw = await self._batch.script(self._load_branch, [keys.group(self._prefix, group_id)], [task_id])
         return None if raw is None else decode_branch(cast("bytes", raw))
 
     async def load_branches(self, group_id: str) -> list[BranchState]:
@@ -444,7 +447,7 @@ class RedisStore:
             retried = "" if branch.task.id == branch.key else branch.task.id
             args += [branch.key, retried, encode_branch(branch)]
         group_key = keys.group(self._prefix, state.id)
-        found = int(await self._commit_group(keys=[group_key], args=args))
+        found = int(await self._batch.script(self._commit_group, [group_key], args))
         if found != expected_version:
             current = None if found < 0 else found
             raise VersionConflict(f"group {state.id}: expected version {expected_version}, found {current}")
@@ -517,7 +520,7 @@ class RedisStore:
         else:
             since = "" if counted_since is None else repr(counted_since)
             args += [_encoder.encode((reserved_for, reserved_until)), reserved_for, since]
-        if await self._push_task(keys=[*push_keys, keys.worker_load(p)], args=args):
+        if await self._batch.script(self._push_task, [*push_keys, keys.worker_load(p)], args):
             self._wake(offer.type)  # our own takers need not wait for the round trip through pub/sub
 
     async def take_task(
@@ -571,7 +574,7 @@ class RedisStore:
         backstop_ms = LEASE_TTL_SECONDS * 1000
         args: list[EncodableT] = [keys.lease_family(p), worker_id, repr(now), backstop_ms, repr(expires_at)]
         args += [repr(current), RESERVATION_SCAN_LIMIT]
-        raw: bytes | None = await self._take_task(keys=take_keys, args=args)
+        raw: bytes | None = await self._batch.script(self._take_task, take_keys, args)
         return None if raw is None else _offer.decode(raw)
 
     @contextlib.contextmanager
@@ -678,7 +681,7 @@ class RedisStore:
         if not workers:
             return {}
         ids = [w.worker_id for w in workers]
-        raws = cast("list[bytes | None]", await self._redis.hmget(keys.worker_load(self._prefix), ids))
+        raws = cast("list[bytes | None]", await self._batch.execute("HMGET", keys.worker_load(self._prefix), *ids))
         counts: dict[str, int] = {}
         for worker, raw in zip(workers, raws, strict=True):
             since, _, count = (raw or b"").decode().partition(":")
@@ -686,4 +689,4 @@ class RedisStore:
         return counts
 
     async def _get(self, key: str) -> bytes | None:
-        return cast("bytes | None", await self._redis.get(key))
+        return cast("bytes | None", await self._batch.execute("GET", key))
