@@ -6,6 +6,7 @@ reported as not found (404), never as forbidden, so job ids do not leak.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -79,9 +80,11 @@ async def _abandon(ctx: GatewayContext, state: JobState, error: str) -> None:
 
 async def get_job(request: web.Request) -> web.Response:
     ctx = context_of(request)
-    state = await _own_job(request, ctx)
-    progress = await ctx.store.get_progress(state.id)
-    return json_response(job_view(state, progress))
+    client_id = authenticate_client(request, ctx.settings.client_token)
+    job_id = request.match_info["job_id"]
+    # Read together: one round trip on a pipelining store. Progress is shown to the owner only.
+    state, progress = await asyncio.gather(ctx.store.load_job(job_id), ctx.store.get_progress(job_id))
+    return json_response(job_view(_owned(state, client_id, job_id), progress))
 
 
 async def cancel_job(request: web.Request) -> web.Response:
@@ -111,7 +114,10 @@ async def no_such_blueprint(request: web.Request) -> web.Response:
 async def _own_job(request: web.Request, ctx: GatewayContext) -> JobState:
     client_id = authenticate_client(request, ctx.settings.client_token)
     job_id = request.match_info["job_id"]
-    state = await ctx.store.load_job(job_id)
+    return _owned(await ctx.store.load_job(job_id), client_id, job_id)
+
+
+def _owned(state: JobState | None, client_id: str, job_id: str) -> JobState:
     if state is None or state.client_id != client_id:
         raise web.HTTPNotFound(text=f"job {job_id} not found")
     return state

@@ -37,7 +37,7 @@ from rxon.constants import (
 from rxon.models import TaskPayload, TaskResult
 from rxon.utils import to_dict
 
-from engine.job import CANCELLED
+from engine.job import CANCELLED, JobState
 from engine.messages import TaskDone, TaskOffer, TaskStarted, envelope
 from transport.gateway.auth import authenticate_worker, require_same_worker
 from transport.gateway.bodies import decode_model, read_object
@@ -166,18 +166,19 @@ async def task_result(request: web.Request) -> web.Response:
     now = ctx.clock()
     secret = ctx.settings.global_worker_token
     check_worker_signature(result, raw, worker_id=worker_id, secret=secret, now=now)
-    lease = await ctx.store.get_lease(result.task_id)
-    answer = await _forward(ctx, result, worker_id, lease, now)
+    # Read together: one round trip on a pipelining store.
+    lease, job = await asyncio.gather(ctx.store.get_lease(result.task_id), ctx.store.load_job(result.job_id))
+    answer = await _forward(ctx, result, worker_id, lease, job, now)
     if lease is not None and (lease.worker_id, lease.job_id) == (worker_id, result.job_id):
         await ctx.store.release_lease(result.task_id)
     return json_response(answer)
 
 
 async def _forward(
-    ctx: GatewayContext, result: TaskResult, worker_id: str, lease: Lease | None, now: float
+    ctx: GatewayContext, result: TaskResult, worker_id: str, lease: Lease | None, job: JobState | None, now: float
 ) -> dict[str, str]:
     """Publish the result to the task's mailbox, or say why it is ignored."""
-    mailbox = await _mailbox_or_reason(ctx, result, worker_id, lease)
+    mailbox = await _mailbox_or_reason(ctx, result, worker_id, lease, job)
     if isinstance(mailbox, str):
         return {"status": "ignored", "reason": mailbox}
     done = TaskDone(
@@ -194,10 +195,9 @@ async def _forward(
 
 
 async def _mailbox_or_reason(
-    ctx: GatewayContext, result: TaskResult, worker_id: str, lease: Lease | None
+    ctx: GatewayContext, result: TaskResult, worker_id: str, lease: Lease | None, job: JobState | None
 ) -> Mailbox | str:
     """Where the result goes, or the "ignored" reason why it cannot apply to the job as it stands."""
-    job = await ctx.store.load_job(result.job_id)
     if job is None:
         return IGNORED_REASON_NOT_FOUND
     if job.status == CANCELLED:
