@@ -21,7 +21,6 @@ from avtomatika import Blueprint
 
 BRANCHES = 10  # bench/blueprints/fanout.py
 LONG_DEFAULT_SECONDS = 60.0  # bench/blueprints/long.py
-LONG_RESULT_MARGIN_SECONDS = 120
 
 
 def _expose(state_history):
@@ -128,6 +127,9 @@ async def fanout_finished(state_history):
 
 
 # long: one task that sleeps initial_data["seconds"] on an SDK worker, then the end state.
+# Unlike bench/blueprints/long.py it sets no result_timeout_seconds: upstream then sends the task
+# a float ``deadline`` that the SDK's rxon 1.0b17 refuses to decode (``int | None``), so the task
+# is popped and lost without a word. Without it the task gets WORKER_TIMEOUT_SECONDS (300 s).
 long = Blueprint("bench_long", api_endpoint="/jobs/bench_long", api_version="v1")
 
 
@@ -139,7 +141,6 @@ async def long_start(initial_data, state_history, actions):
         task_type="sleep",
         params={"seconds": seconds, "n": initial_data.get("n", 0)},
         transitions={"success": "finished", "failure": "failed"},
-        result_timeout_seconds=int(seconds) + LONG_RESULT_MARGIN_SECONDS,
     )
 
 
