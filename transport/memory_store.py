@@ -73,13 +73,23 @@ class MemoryStore:
         raw = self._jobs.get(job_id)
         return None if raw is None else decode_state(raw)
 
-    async def commit_job(self, state: JobState, expected_version: int) -> None:
+    async def commit_job(
+        self,
+        state: JobState,
+        expected_version: int,
+        *,
+        schedule: Sequence[Scheduled] = (),
+        unschedule: Sequence[str] = (),
+    ) -> None:
         raw = self._jobs.get(state.id)
         current = None if raw is None else decode_state(raw).version
         if current != expected_version:
             raise VersionConflict(f"job {state.id}: expected version {expected_version}, found {current}")
         state.version = expected_version + 1
         self._jobs[state.id] = encode_state(state)
+        self._unschedule(unschedule)
+        for item in schedule:
+            self._schedule(item)
 
     async def set_progress(self, job_id: str, progress: float, message: str | None) -> None:
         self._progress[job_id] = (progress, message)
@@ -127,6 +137,9 @@ class MemoryStore:
     # -- deadlines -------------------------------------------------------------------------
 
     async def schedule(self, item: Scheduled) -> None:
+        self._schedule(item)
+
+    def _schedule(self, item: Scheduled) -> None:
         if item.envelope.id in self._deadlines:
             return
         self._deadlines[item.envelope.id] = item
@@ -142,6 +155,9 @@ class MemoryStore:
         return sorted((s for s in self._claimed.values() if s.at <= now), key=lambda s: s.at)[:limit]
 
     async def unschedule(self, envelope_ids: Sequence[str]) -> None:
+        self._unschedule(envelope_ids)
+
+    def _unschedule(self, envelope_ids: Sequence[str]) -> None:
         for envelope_id in envelope_ids:
             self._deadlines.pop(envelope_id, None)
             self._claimed.pop(envelope_id, None)

@@ -69,15 +69,26 @@ redis.call('HSET', KEYS[1], 'v', 1, 's', ARGV[1])
 return 1
 """
 
-# KEYS: job, then keys that expire with it (its progress). ARGV: expected version,
-# state, TTL in ms (0: not terminal). Returns the version found (-1: none); the state was written
-# iff it equals the expected one.
+# KEYS: job, its progress (expires with it), deadlines, deadline items. ARGV: expected version,
+# state, TTL in ms (0: not terminal), n, then n deadlines to add as (envelope id, at, item), then
+# the envelope ids of the deadlines to remove. Returns the version found (-1: none); the state was
+# written, and the deadlines removed then added (ZADD NX, as ``schedule``), iff it equals the
+# expected one.
 _COMMIT = """
 local found = tonumber(redis.call('HGET', KEYS[1], 'v') or '-1')
 if found ~= tonumber(ARGV[1]) then return found end
 redis.call('HSET', KEYS[1], 'v', found + 1, 's', ARGV[2])
-for i = 1, #KEYS do
+for i = 1, 2 do
   if ARGV[3] == '0' then redis.call('PERSIST', KEYS[i]) else redis.call('PEXPIRE', KEYS[i], ARGV[3]) end
+end
+local removed = 5 + 3 * tonumber(ARGV[4])
+for i = removed, #ARGV do
+  redis.call('ZREM', KEYS[3], ARGV[i])
+  redis.call('HDEL', KEYS[4], ARGV[i])
+end
+for i = 5, removed - 1, 3 do
+  redis.call('ZADD', KEYS[3], 'NX', ARGV[i + 1], ARGV[i])
+  redis.call('HSETNX', KEYS[4], ARGV[i], ARGV[i + 2])
 end
 return found
 """
@@ -393,15 +404,27 @@ class RedisStore:
         state.version = int(version)  # ``v`` is authoritative: the blob may carry an older number
         return state
 
-    async def commit_job(self, state: JobState, expected_version: int) -> None:
+    async def commit_job(
+        self,
+        state: JobState,
+        expected_version: int,
+        *,
+        schedule: Sequence[Scheduled] = (),
+        unschedule: Sequence[str] = (),
+    ) -> None:
         """Compare-and-set in one script: write ``state`` as ``expected_version + 1`` and set
-        ``state.version`` to it, or raise ``VersionConflict`` (nothing written, ``state`` untouched).
+        ``state.version`` to it, removing the deadlines ``unschedule`` and adding ``schedule`` in
+        the same script; or raise ``VersionConflict`` (nothing written, ``state`` untouched).
         A terminal state gets the job and its progress the finished-job TTL; any other clears it."""
-        new_version = expected_version + 1
+        p, new_version = self._prefix, expected_version + 1
         blob = encode_state(msgspec.structs.replace(state, version=new_version))
         ttl_ms = self._finished_ttl_ms if state.terminal else 0
-        job_keys = [keys.job(self._prefix, state.id), keys.progress(self._prefix, state.id)]
-        found = int(await self._batch.script(self._commit, job_keys, [expected_version, blob, ttl_ms]))
+        args: list[EncodableT] = [expected_version, blob, ttl_ms, len(schedule)]
+        for item in schedule:
+            args += [item.envelope.id, repr(item.at), _encoder.encode(item)]
+        args += unschedule
+        job_keys = [keys.job(p, state.id), keys.progress(p, state.id), keys.deadlines(p), keys.deadline_items(p)]
+        found = int(await self._batch.script(self._commit, job_keys, args))
         if found != expected_version:
             current = None if found < 0 else found
             raise VersionConflict(f"job {state.id}: expected version {expected_version}, found {current}")

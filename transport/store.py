@@ -11,7 +11,9 @@
 - Progress lives beside the state, so a progress event is a small write, not a state rewrite.
 - Deadlines are a sorted set of envelopes keyed by envelope id (scheduling twice is a no-op);
   ``due`` reads without removing, and the timeouts actor removes after publishing, so a crash in
-  between republishes (the job de-duplicates by envelope id).
+  between republishes (the job de-duplicates by envelope id). A job's own deadlines are added and
+  removed by ``commit_job``, atomically with the state that needs them or makes them obsolete
+  (ADR 0008); ``schedule`` serves everyone else (fan-out branches).
 - Tasks wait in a queue per skill until a worker takes one; ``take_task`` records a lease
   (task id -> job or group, worker, expiry) that heartbeats extend and results consult. A lease
   is released when the worker reports the task, or when the timeouts leader sweeps it after it
@@ -83,8 +85,18 @@ class Store(Protocol):
 
     async def load_job(self, job_id: str) -> JobState | None: ...
 
-    async def commit_job(self, state: JobState, expected_version: int) -> None:
-        """Write ``state`` as version ``expected_version + 1`` or raise ``VersionConflict``."""
+    async def commit_job(
+        self,
+        state: JobState,
+        expected_version: int,
+        *,
+        schedule: Sequence[Scheduled] = (),
+        unschedule: Sequence[str] = (),
+    ) -> None:
+        """Write ``state`` as version ``expected_version + 1`` and, in the same atomic step, remove
+        the deadlines ``unschedule`` (ids; unknown ones are ignored), then add ``schedule`` (as
+        ``schedule`` does: an id already scheduled keeps its time); or raise ``VersionConflict``
+        and write none of it."""
 
     async def set_progress(self, job_id: str, progress: float, message: str | None) -> None: ...
 

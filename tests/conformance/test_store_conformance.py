@@ -244,6 +244,89 @@ async def test_scheduled_envelope_round_trips(store: Store) -> None:
     assert due == item
 
 
+# -- a job's deadlines, written with its state (ADR 0008) -----------------------------------------
+
+
+async def committed(store: Store, schedule: list[Scheduled], unschedule: list[str], expected: int = 1) -> JobState:
+    """Commit job-1 (created if missing) at ``expected`` with deadline changes; returns the state."""
+    await store.create_job(job())
+    state = await store.load_job("job-1")
+    assert state is not None
+    state.deadlines = [item.envelope.id for item in schedule]
+    await store.commit_job(state, expected_version=expected, schedule=schedule, unschedule=unschedule)
+    return state
+
+
+async def test_a_commit_adds_and_removes_deadlines_with_the_state(store: Store) -> None:
+    await store.schedule(deadline("obsolete", 10.0))
+    await store.schedule(deadline("other-job", 20.0))
+    result = Scheduled("jobs", envelope("job-1", Timeout("result", "t1"), 1.0, id="deadline:job-1:result:t1"), 15.0)
+
+    state = await committed(store, [result], ["obsolete", "never-scheduled"])
+
+    assert state.version == 2
+    loaded = await store.load_job("job-1")
+    assert loaded is not None
+    assert (loaded.version, loaded.deadlines) == (2, ["deadline:job-1:result:t1"])
+    assert await store.due(now=100.0, limit=10) == [result, deadline("other-job", 20.0)]
+    assert await store.next_due() == 15.0
+
+
+async def test_a_commit_that_loses_the_compare_and_set_changes_no_deadline(store: Store) -> None:
+    await store.schedule(deadline("kept", 10.0))
+    await committed(store, [], [])  # version 2
+
+    with pytest.raises(VersionConflict):
+        await committed(store, [deadline("new", 5.0)], ["kept"], expected=1)
+
+    assert await store.due(now=100.0, limit=10) == [deadline("kept", 10.0)]
+    loaded = await store.load_job("job-1")
+    assert loaded is not None
+    assert (loaded.version, loaded.deadlines) == (2, [])
+
+
+async def test_a_commit_of_an_unknown_job_schedules_nothing(store: Store) -> None:
+    with pytest.raises(VersionConflict):
+        await store.commit_job(job("ghost"), expected_version=1, schedule=[deadline("d", 5.0)])
+
+    assert await store.due(now=100.0, limit=10) == []
+    assert await store.next_due() is None
+
+
+async def test_a_committed_deadline_is_scheduled_once_by_envelope_id(store: Store) -> None:
+    await store.schedule(deadline("d", 10.0))
+
+    await committed(store, [deadline("d", 99.0), deadline("e", 20.0)], [])
+
+    assert await store.due(now=1_000.0, limit=10) == [deadline("d", 10.0), deadline("e", 20.0)]
+
+
+async def test_committed_deadlines_fire_like_scheduled_ones_until_a_commit_removes_them(store: Store) -> None:
+    many = [deadline(f"d{i}", 10.0 + i) for i in range(3)]
+    await committed(store, many, [])
+    assert [s.envelope.id for s in await store.due(now=11.0, limit=10)] == ["d0", "d1"]  # read, as the leader does
+
+    state = await store.load_job("job-1")
+    assert state is not None
+    await store.commit_job(state, expected_version=2, unschedule=["d0", "d1", "d2"])
+
+    assert await store.due(now=100.0, limit=10) == []
+    assert await store.next_due() is None
+    await store.unschedule(["d0", "d1"])  # the leader's removal after publishing: harmless
+    assert await store.due(now=100.0, limit=10) == []
+
+
+async def test_a_commit_may_remove_a_deadline_and_add_it_back_at_a_new_time(store: Store) -> None:
+    await committed(store, [deadline("d", 10.0)], [])
+    state = await store.load_job("job-1")
+    assert state is not None
+
+    await store.commit_job(state, expected_version=2, schedule=[deadline("d", 30.0)], unschedule=["d"])
+
+    assert await store.due(now=20.0, limit=10) == []
+    assert await store.due(now=30.0, limit=10) == [deadline("d", 30.0)]
+
+
 # -- tasks --------------------------------------------------------------------------------------
 
 
