@@ -6,6 +6,11 @@ function, commit the state with a compare-and-set together with its outbox, then
 outbox. The runtime acks only after this returns. A node dying anywhere in between leads to a
 redelivery that either re-runs the step (nothing was committed) or re-publishes the outbox.
 
+The job's deadlines are not in the outbox: the commit itself adds those the step deferred and
+removes those it made obsolete (ADR 0008), so a redelivery never schedules one twice, and a
+finished job leaves none behind. A message the step ignores (a stale deadline, a late result)
+costs no commit at all.
+
 The state a message committed is kept in memory for the job's next message, so a live job costs
 one store round trip per message (the commit), not two. The copy is only a guess: the commit is
 a compare-and-set, so if anyone else wrote the job since (its shard moved to another node and
@@ -25,9 +30,9 @@ from engine.job import JobState, Outgoing
 from engine.messages import Envelope
 from engine.policy import StepPolicy
 from engine.registry import BlueprintRegistry
-from engine.step import apply, fail_unrunnable
+from engine.step import JobStep, apply, fail_unrunnable
 from transport.broker import Broker
-from transport.store import Store
+from transport.store import Scheduled, Store
 
 log = logging.getLogger(__name__)
 
@@ -54,18 +59,29 @@ class JobActor:
         if state is None:
             log.warning("message %s for unknown job %s dropped", env.id, env.key)
             return
-        step = partial(self._step, state, env)
-        await apply_once(state, env, step, self._store.commit_job, self._broker, self._store)
+        applied: list[JobStep] = []  # what the step did, for the commit to write its deadlines
+        step = partial(self._step, state, env, applied)
+        commit = partial(self._commit, applied)
+        await apply_once(state, env, step, commit, self._broker, self._store)
         if not state.terminal and self._cache_size > 0:
             self._cached[env.key] = state
             if len(self._cached) > self._cache_size:
                 self._cached.popitem(last=False)
 
-    async def _step(self, state: JobState, env: Envelope) -> list[Outgoing]:
+    async def _step(self, state: JobState, env: Envelope, applied: list[JobStep]) -> list[Outgoing] | None:
+        """The immediate effects of ``env`` (the outbox), or None if it changed nothing."""
         bp = self._registry.get(state.blueprint)
         if bp is not None:
-            return await apply(bp, self._policy, state, env, self._clock())
-        state.remember(env.id)
-        if state.terminal:
-            return []
-        return fail_unrunnable(state, f"blueprint {state.blueprint!r} is not loaded on this node", self._clock())
+            step = await apply(bp, self._policy, state, env, self._clock())
+        else:
+            unloaded = f"blueprint {state.blueprint!r} is not loaded on this node"
+            step = fail_unrunnable(state, env, unloaded, self._clock())
+        if not step.changed:
+            return None
+        applied.append(step)
+        return step.out
+
+    async def _commit(self, applied: list[JobStep], state: JobState, expected_version: int) -> None:
+        [step] = applied
+        schedule = [Scheduled(d.route, d.envelope, d.at) for d in step.deadlines if d.at is not None]
+        await self._store.commit_job(state, expected_version, schedule=schedule, unschedule=step.obsolete)

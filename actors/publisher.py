@@ -2,7 +2,8 @@
 
 Job state and group state are both such documents: they carry their ``version``, the ids of the
 messages ``applied`` to them, and the ``outbox`` of the last one. Immediate effects go to the
-broker, deferred ones to the deadline set.
+broker, deferred ones to the deadline set (a job's own deadlines are not in its outbox: its commit
+writes them, ADR 0008).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ async def publish_all(broker: Broker, store: Store, effects: Iterable[Outgoing])
 async def apply_once(
     doc: D,
     env: Envelope,
-    step: Callable[[], Awaitable[list[Outgoing]]],
+    step: Callable[[], Awaitable[list[Outgoing] | None]],
     commit: Callable[[D, int], Awaitable[None]],
     broker: Broker,
     store: Store,
@@ -42,6 +43,12 @@ async def apply_once(
     A redelivered ``env`` (already applied) changes nothing; if it was the last one applied, its
     outbox is published again, since the node may have died between the commit and the publish.
     A lost compare-and-set raises ``VersionConflict`` and the runtime re-applies on fresh state.
+
+    A step that returns None changed nothing (its rules ignore ``env``: stale, or the document is
+    over) and left ``doc`` untouched: nothing is committed or published, and ``env.id`` is not
+    remembered. That is safe because those rules decide by the message's content, and what they
+    ignore stays ignored, so a redelivery of ``env`` changes nothing either; and ``outbox_of``
+    still names the last message that changed something, whose redelivery still publishes it.
     """
     if env.id in doc.applied:
         if doc.outbox_of == env.id:
@@ -49,6 +56,8 @@ async def apply_once(
         return
     expected = doc.version
     effects = await step()
+    if effects is None:
+        return
     doc.outbox_of, doc.outbox = env.id, effects
     await commit(doc, expected)
     await publish_all(broker, store, effects)

@@ -83,7 +83,12 @@ class GroupRef(msgspec.Struct, kw_only=True):
 
 
 class JobState(Versioned, kw_only=True):
-    """One job. ``version`` increases with every committed write (compare-and-set)."""
+    """One job. ``version`` increases with every committed write (compare-and-set).
+
+    ``deadlines``: the envelope ids of the deadlines this job has in the store's deadline set
+    that still apply (at most the one ``engine.deadlines.awaited`` names); a commit removes the
+    others from the set as it writes the state (ADR 0008).
+    """
 
     id: str
     blueprint: str
@@ -102,6 +107,7 @@ class JobState(Versioned, kw_only=True):
     step_attempt: int = 0
     task: TaskState | None = None
     group: GroupRef | None = None
+    deadlines: list[str] = msgspec.field(default_factory=list)
     error: str | None = None
     finished_at: float | None = None
 

@@ -1,21 +1,25 @@
 """The step function: (job state, message) -> mutated state + messages to publish.
 
 ``apply`` runs blueprint handlers but performs no I/O of its own: the caller (the job actor)
-commits the mutated state with a compare-and-set and only then publishes the returned
-``Outgoing`` effects, then acks. A handler may therefore run more than once for one step if a
-node dies before the commit (at-least-once handlers, effectively-once state).
+commits the mutated state with a compare-and-set, together with the deadlines the step deferred
+and the removal of those it made obsolete (``JobStep``, ADR 0008), and only then publishes the
+step's immediate effects, then acks. A handler may therefore run more than once for one step if
+a node dies before the commit (at-least-once handlers, effectively-once state).
 
-Nothing changes a terminal job: a cancelled job never comes back to life.
+Nothing changes a terminal job: a cancelled job never comes back to life. A message the rules
+ignore (stale, duplicate, or for a terminal job) leaves the state untouched, its id included:
+there is nothing to commit, and a redelivery of it is ignored again by the same rules.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
 
+from engine import deadlines, routes, tasks
 from engine import job as j
-from engine import routes, tasks
 from engine.actions import ActionFactory, DispatchParallel, DispatchTask, Transition
 from engine.blueprint import StateMachineBlueprint
 from engine.context import ClientInfo, JobContext
@@ -48,40 +52,66 @@ _EVENTS = {
 }
 
 
-async def apply(
-    bp: StateMachineBlueprint, policy: StepPolicy, state: JobState, env: Envelope, now: float
-) -> list[Outgoing]:
-    """Apply ``env`` to ``state`` in place and return what must be published after the commit."""
+@dataclass(slots=True)
+class JobStep:
+    """What one message did to a job, besides mutating its state.
+
+    ``changed`` is False when the message changed nothing (the state is untouched, its id is not
+    remembered): there is nothing to commit or publish. Else the caller commits the state with
+    ``deadlines`` (deferred ``Timeout``s, ``at`` set, to add to the deadline set) and
+    ``obsolete`` (ids to remove from it) in one atomic write, then publishes ``out``, the
+    immediate effects: the outbox a redelivery publishes again. Deadlines are never in ``out``.
+    """
+
+    changed: bool = True
+    out: list[Outgoing] = field(default_factory=list)
+    deadlines: list[Outgoing] = field(default_factory=list)
+    obsolete: list[str] = field(default_factory=list)
+
+
+async def apply(bp: StateMachineBlueprint, policy: StepPolicy, state: JobState, env: Envelope, now: float) -> JobStep:
+    """Apply ``env`` to ``state`` in place; return what to commit with it and publish after."""
     step = _Step(bp, policy, state, now)
-    if not state.terminal:
-        await step.handle(env.body)
-    state.remember(env.id)
-    state.updated_at = now
-    return step.out
+    if state.terminal or not await step.handle(env.body):
+        return JobStep(changed=False)
+    return step.finish(env)
 
 
 class _Step:
     def __init__(self, bp: StateMachineBlueprint, policy: StepPolicy, state: JobState, now: float) -> None:
         self.bp, self.policy, self.state, self.now = bp, policy, state, now
         self.out: list[Outgoing] = []
+        self.deferred: list[Outgoing] = []
 
-    async def handle(self, msg: Message) -> None:
+    async def handle(self, msg: Message) -> bool:
+        """Apply ``msg`` to a running job; False if the rules ignore it (nothing changed)."""
         if isinstance(msg, Start):
-            if self.state.status == j.PENDING:
-                self.state.status = j.RUNNING
-                await self.advance()
-        elif isinstance(msg, TaskStarted):
-            self.task_started(msg)
-        elif isinstance(msg, TaskDone):
-            await self.task_done(msg)
-        elif isinstance(msg, TaskLost):
-            await self.task_lost(msg)
-        elif isinstance(msg, Timeout):
-            await self.timeout(msg)
-        elif isinstance(msg, AggregateDone):
-            await self.aggregate_done(msg)
-        elif isinstance(msg, Cancel):
+            if self.state.status != j.PENDING:
+                return False
+            self.state.status = j.RUNNING
+            await self.advance()
+            return True
+        if isinstance(msg, TaskStarted):
+            return self.task_started(msg)
+        if isinstance(msg, TaskDone):
+            return await self.task_done(msg)
+        if isinstance(msg, TaskLost):
+            return await self.task_lost(msg)
+        if isinstance(msg, Timeout):
+            return await self.timeout(msg)
+        if isinstance(msg, AggregateDone):
+            return await self.aggregate_done(msg)
+        if isinstance(msg, Cancel):
             self.end(j.CANCELLED, msg.reason)
+            return True
+        return False
+
+    def finish(self, env: Envelope) -> JobStep:
+        """Remember ``env`` as applied and settle the job's deadlines (``engine.deadlines``)."""
+        self.state.remember(env.id)
+        self.state.updated_at = self.now
+        schedule, obsolete = deadlines.settle(self.state, self.deferred)
+        return JobStep(out=self.out, deadlines=schedule, obsolete=obsolete)
 
     # -- running handlers -----------------------------------------------------------------
 
@@ -197,45 +227,55 @@ class _Step:
         if offered.deadline is not None:
             self.defer(offered.deadline, offered.at)
 
-    def task_started(self, msg: TaskStarted) -> None:
-        task = self.state.task
-        if task is not None:
-            picked = tasks.started(task, msg)
-            if isinstance(picked, tasks.Picked) and picked.deadline is not None:
-                self.defer(picked.deadline, picked.at)
-
-    async def task_done(self, msg: TaskDone) -> None:
+    def task_started(self, msg: TaskStarted) -> bool:
         task = self.state.task
         if task is None:
-            return
-        verdict = tasks.reported(task, msg, self.policy, self.state.id, self.now)
-        if isinstance(verdict, tasks.Produced):
-            if verdict.status in task.transitions:
-                if verdict.data:
-                    self.state.state_history.update(verdict.data)
-                await self.follow(task.transitions[verdict.status])
-            else:
-                handled = ", ".join(sorted(task.transitions))
-                self.fail(f"worker returned status {msg.status!r}; the task's transitions handle only {handled}")
-        else:
-            await self.judged(task, verdict)
+            return False
+        picked = tasks.started(task, msg)
+        if isinstance(picked, tasks.Ignore):
+            return False
+        if picked.deadline is not None:
+            self.defer(picked.deadline, picked.at)
+        return True
 
-    async def task_lost(self, msg: TaskLost) -> None:
+    async def task_done(self, msg: TaskDone) -> bool:
         task = self.state.task
-        if task is not None:
-            await self.judged(task, tasks.lost(task, msg, self.policy, self.state.id, self.now))
+        if task is None:
+            return False
+        verdict = tasks.reported(task, msg, self.policy, self.state.id, self.now)
+        if not isinstance(verdict, tasks.Produced):
+            return await self.judged(task, verdict)
+        if verdict.status in task.transitions:
+            if verdict.data:
+                self.state.state_history.update(verdict.data)
+            await self.follow(task.transitions[verdict.status])
+        else:
+            handled = ", ".join(sorted(task.transitions))
+            self.fail(f"worker returned status {msg.status!r}; the task's transitions handle only {handled}")
+        return True
 
-    async def timeout(self, msg: Timeout) -> None:
+    async def task_lost(self, msg: TaskLost) -> bool:
+        task = self.state.task
+        if task is None:
+            return False
+        return await self.judged(task, tasks.lost(task, msg, self.policy, self.state.id, self.now))
+
+    async def timeout(self, msg: Timeout) -> bool:
         state, task = self.state, self.state.task
         if msg.kind == "retry_step":
-            if task is None and state.status == j.RUNNING and msg.attempt == state.step_attempt:
-                await self.advance()
-            return
-        if task is not None:
-            await self.judged(task, tasks.expired(task, msg, self.policy, state.id, self.now))
+            if msg != deadlines.awaited(state):
+                return False
+            await self.advance()
+            return True
+        if task is None:
+            return False
+        return await self.judged(task, tasks.expired(task, msg, self.policy, state.id, self.now))
 
-    async def judged(self, task: TaskState, verdict: tasks.Verdict) -> None:
-        """Act on a verdict about the job's task (``Produced`` is handled by ``task_done``)."""
+    async def judged(self, task: TaskState, verdict: tasks.Verdict) -> bool:
+        """Act on a verdict about the job's task (``Produced`` is handled by ``task_done``);
+        False for ``Ignore``."""
+        if isinstance(verdict, tasks.Ignore):
+            return False
         if isinstance(verdict, tasks.Failed):
             self.end(j.QUARANTINED if verdict.quarantine else j.FAILED, verdict.reason)
         elif isinstance(verdict, tasks.Retry):
@@ -248,6 +288,7 @@ class _Step:
                 self.end(j.QUARANTINED, verdict.reason)
         elif isinstance(verdict, tasks.Reoffer):
             self.offer(task)
+        return True
 
     async def follow(self, target: str) -> None:
         self.state.task = None
@@ -285,14 +326,15 @@ class _Step:
         start = GroupStart(group_id=group.id, job_id=state.id, branches=branches, step=state.transitions)
         self.out.append(Outgoing(routes.AGGREGATOR, envelope(group.id, start, self.now, id=f"group-start:{group.id}")))
 
-    async def aggregate_done(self, msg: AggregateDone) -> None:
+    async def aggregate_done(self, msg: AggregateDone) -> bool:
         """Run the aggregator of ``aggregate_into`` with the results; stale or repeated ones do nothing."""
         group = self.state.group
         if group is None or group.id != msg.group_id or group.results is not None:
-            return
+            return False
         group.results = msg.results
         self.state.status = j.RUNNING
         await self.advance()
+        return True
 
     # -- ending ---------------------------------------------------------------------------
 
@@ -317,7 +359,8 @@ class _Step:
             self.out.append(Outgoing(routes.EVENTS, envelope(state.id, event, self.now)))
 
     def defer(self, msg: Timeout, at: float) -> None:
-        self.out.append(Outgoing(routes.JOBS, envelope(self.state.id, msg, self.now), at=at))
+        env = envelope(self.state.id, msg, self.now, id=deadlines.timeout_id(self.state, msg))
+        self.deferred.append(Outgoing(routes.JOBS, env, at=at))
 
 
 def _snapshot(history: dict[str, Any]) -> bytes:
@@ -326,11 +369,14 @@ def _snapshot(history: dict[str, Any]) -> bytes:
     return msgspec.msgpack.encode(history)
 
 
-def fail_unrunnable(state: JobState, error: str, now: float) -> list[Outgoing]:
-    """Fail a job this node cannot run (its blueprint is not loaded), like any other failure."""
+def fail_unrunnable(state: JobState, env: Envelope, error: str, now: float) -> JobStep:
+    """Fail a job this node cannot run (its blueprint is not loaded), like any other failure,
+    applying ``env``; a terminal job is left unchanged."""
+    if state.terminal:
+        return JobStep(changed=False)
     step = _Step(StateMachineBlueprint("unavailable"), StepPolicy(), state, now)
     step.fail(error)
-    return step.out
+    return step.finish(env)
 
 
 def _first(*values: Any) -> Any:

@@ -34,7 +34,7 @@ from typing import Any
 from rxon.constants import ERROR_CODE_TIMEOUT
 
 from engine.job import TaskState
-from engine.messages import TaskDone, TaskLost, TaskOffer, TaskStarted, Timeout, new_id
+from engine.messages import TaskDone, TaskLost, TaskOffer, TaskStarted, Timeout, TimeoutKind, new_id
 from engine.policy import FAIL_JOB, QUARANTINE, StepPolicy
 
 
@@ -151,21 +151,31 @@ def reported(task: TaskState, msg: TaskDone, policy: StepPolicy, salt: str, now:
     return Produced(msg.status, msg.data)
 
 
+def awaited(task: TaskState) -> TimeoutKind:
+    """The one deadline ``task`` waits for now: the end of its back-off while it waits to be
+    offered again, its result once a worker took it, else its pickup. ``expired`` acts on that
+    deadline of the current task id and ignores every other, so a deadline of another kind or
+    task id no longer matters and may be dropped from the deadline set (ADR 0008)."""
+    if task.waiting_retry:
+        return "retry_task"
+    if task.worker_id is not None:
+        return "result"
+    return "dispatch"
+
+
 def expired(task: TaskState, msg: Timeout, policy: StepPolicy, salt: str, now: float) -> Verdict:
-    """Judge a deadline of the task; one that no longer applies is ignored."""
-    if task.id != msg.task_id:
+    """Judge a deadline of the task; one that no longer applies (not ``awaited``) is ignored."""
+    if task.id != msg.task_id or msg.kind != awaited(task):
         return IGNORE
-    if msg.kind == "retry_task" and task.waiting_retry:
+    if msg.kind == "retry_task":
         task.waiting_retry = False
         return Reoffer()
-    if msg.kind == "dispatch" and task.worker_id is None and not task.waiting_retry:
+    if msg.kind == "dispatch":
         waited = f"{task.dispatch_timeout:g} s" if task.dispatch_timeout is not None else "its dispatch timeout"
         return Failed(ERROR_CODE_TIMEOUT, f"no worker with skill {task.type!r} took the task within {waited}")
-    if msg.kind == "result" and task.worker_id is not None:
-        waited = f"{task.result_timeout:g} s" if task.result_timeout is not None else "its result timeout"
-        reason = f"worker {task.worker_id} sent no result for task {task.type!r} within {waited}"
-        return retry(task, ERROR_CODE_TIMEOUT, reason, policy, salt, now)
-    return IGNORE
+    waited = f"{task.result_timeout:g} s" if task.result_timeout is not None else "its result timeout"
+    reason = f"worker {task.worker_id} sent no result for task {task.type!r} within {waited}"
+    return retry(task, ERROR_CODE_TIMEOUT, reason, policy, salt, now)
 
 
 def lost(task: TaskState, msg: TaskLost, policy: StepPolicy, salt: str, now: float) -> Retry | GaveUp | Ignore:

@@ -97,8 +97,8 @@ async def test_a_failed_job_is_reported_with_its_error_and_no_result() -> None:
         updated_at=0.0,
         webhook_url=URL,
     )
-    out = await apply(bp, StepPolicy(), state, envelope("job-1", Start(), 0.0), 0.0)
-    [event] = [o.envelope for o in out if o.route == routes.EVENTS]
+    step = await apply(bp, StepPolicy(), state, envelope("job-1", Start(), 0.0), 0.0)
+    [event] = [o.envelope for o in step.out if o.route == routes.EVENTS]
     receiver = Receiver()
 
     await WebhookActor(receiver, sleep=NoSleep()).handle(event)

@@ -194,7 +194,8 @@ def new_job(bp: StateMachineBlueprint, **fields: Any) -> JobState:
 async def send_job(
     bp: StateMachineBlueprint, state: JobState, body: Message, *, id: str | None = None
 ) -> list[Outgoing]:
-    return await apply_job(bp, POLICY, state, envelope(state.id, body, NOW, id=id), NOW)
+    step = await apply_job(bp, POLICY, state, envelope(state.id, body, NOW, id=id), NOW)
+    return step.out + step.deadlines
 
 
 async def fanned_out(bp: StateMachineBlueprint, **fields: Any) -> tuple[JobState, GroupStart, list[Outgoing]]:
@@ -572,7 +573,8 @@ class Both:
 
     async def send(self, make: Any, now: float = NOW) -> tuple[list[Outgoing], list[Outgoing]]:
         """``make(task_id)`` builds the message for each side's current task id."""
-        job_out = await apply_job(self.bp, POLICY, self.job, envelope(JOB, make(self.job_task), now), now)
+        job_step = await apply_job(self.bp, POLICY, self.job, envelope(JOB, make(self.job_task), now), now)
+        job_out = job_step.out + job_step.deadlines
         group_out = send_group(self.group, make("t0"), now=now)
         return job_out, group_out
 

@@ -63,7 +63,9 @@ async def send(
     policy: StepPolicy = POLICY,
     id: str | None = None,
 ) -> list[Outgoing]:
-    return await apply(bp, policy, state, envelope(state.id, body, now, id=id), now)
+    """The step's effects: the immediate ones, then the deadlines it deferred."""
+    step = await apply(bp, policy, state, envelope(state.id, body, now, id=id), now)
+    return step.out + step.deadlines
 
 
 def offers(out: list[Outgoing]) -> list[TaskOffer]:
@@ -990,21 +992,32 @@ async def test_applied_message_ids_are_remembered() -> None:
     state = new_job(bp)
 
     await send(bp, state, Start(), id="m-start", now=NOW + 1)
-    await send(bp, state, TaskDone("stale", "w1"), id="m-stale", now=NOW + 2)
+    assert state.task is not None
+    await send(bp, state, TaskStarted(state.task.id, "w1", at=NOW + 2), id="m-started", now=NOW + 2)
 
-    assert state.applied == ["m-start", "m-stale"]
+    assert state.applied == ["m-start", "m-started"]
     assert state.updated_at == NOW + 2
 
 
-async def test_terminal_job_still_remembers_message_ids() -> None:
-    bp = linear_bp()
+async def test_a_message_that_changes_nothing_is_not_remembered_and_needs_no_commit() -> None:
+    """Stale messages, and any message to a terminal job: the state is untouched, the id
+    included, so there is nothing to commit; a redelivery is ignored by the same rules."""
+    bp = task_bp()
     state = new_job(bp)
-    await send(bp, state, Start(), id="m-1")
+    await send(bp, state, Start(), id="m-start")
+    before = encode_state(state)
 
-    await send(bp, state, Cancel(), id="m-2")
+    stale = await apply(bp, POLICY, state, envelope(JOB, TaskDone("stale", "w1"), NOW + 1, id="m-stale"), NOW + 1)
 
-    assert state.status == j.FINISHED
-    assert state.applied == ["m-1", "m-2"]
+    assert not stale.changed
+    assert (stale.out, stale.deadlines, stale.obsolete) == ([], [], [])
+    assert encode_state(state) == before
+    await send(bp, state, Cancel(), id="m-cancel", now=NOW + 2)
+    ended = encode_state(state)
+    for late in (Cancel(), Start(), Timeout("result", "t"), Timeout("retry_step", attempt=1)):
+        assert not (await apply(bp, POLICY, state, envelope(JOB, late, NOW + 3), NOW + 3)).changed
+    assert encode_state(state) == ended
+    assert state.applied == ["m-start", "m-cancel"]
 
 
 def test_applied_ids_keep_only_the_most_recent_window() -> None:
