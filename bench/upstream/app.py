@@ -13,6 +13,13 @@ import signal
 
 import redis.asyncio as redis
 from avtomatika import OrchestratorEngine, RedisStorage
+from avtomatika.app_keys import (
+    EXECUTOR_KEY,
+    HEALTH_CHECKER_KEY,
+    REPUTATION_CALCULATOR_KEY,
+    SCHEDULER_KEY,
+    WATCHER_KEY,
+)
 from avtomatika.config import Config
 from flows import ALL
 
@@ -34,6 +41,12 @@ async def serve(redis_url):
         await engine.start()
         await stop.wait()
     finally:
+        # on_shutdown stops the engine's own executor, watcher etc., not the ones on_startup put in
+        # the app; the app's executor swallows the cancellation, so shutdown would wait out its 10 s
+        # timeout (and the suite kill it first). Stop those first.
+        for key in (EXECUTOR_KEY, WATCHER_KEY, HEALTH_CHECKER_KEY, SCHEDULER_KEY, REPUTATION_CALCULATOR_KEY):
+            if key in engine.app:
+                engine.app[key].stop()
         await engine.stop()
         await client.flushdb()
         await client.aclose()
