@@ -59,11 +59,14 @@ def settle(state: JobState, deferred: list[Outgoing]) -> tuple[list[Outgoing], l
     deadline (if the job has it scheduled, from before or from this step) and return the
     deadlines to schedule and the ids to remove from the deadline set.
 
-    A deadline deferred and made obsolete in the same step is not scheduled at all."""
+    A step defers a deadline as its last act, so what it deferred is what the job awaits; a
+    deferral that is not (a new kind ``awaited`` does not know) raises ``AssertionError``
+    rather than being dropped, which would leave the job waiting for nothing."""
     wanted = awaited(state)
     live = None if wanted is None else timeout_id(state, wanted)
-    schedule = [d for d in deferred if d.envelope.id == live]
+    stray = [d.envelope.id for d in deferred if d.envelope.id != live]
+    if stray:
+        raise AssertionError(f"job {state.id} deferred {stray}, but awaits {live}")
     obsolete = [i for i in state.deadlines if i != live]
-    kept = [i for i in state.deadlines if i == live] or [d.envelope.id for d in schedule[:1]]
-    state.deadlines = kept
-    return schedule, obsolete
+    state.deadlines = [i for i in state.deadlines if i == live] or [d.envelope.id for d in deferred[:1]]
+    return deferred, obsolete

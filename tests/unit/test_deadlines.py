@@ -10,12 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
+import pytest
 from rxon.constants import ERROR_CODE_TRANSIENT
 
 from engine import StateMachineBlueprint, routes
 from engine import job as j
-from engine.deadlines import awaited, deadline_id
-from engine.job import JobState, decode_state, encode_state
+from engine.deadlines import awaited, deadline_id, settle
+from engine.job import JobState, Outgoing, decode_state, encode_state
 from engine.messages import Cancel, Message, Start, TaskDone, TaskLost, TaskStarted, Timeout, envelope
 from engine.policy import StepPolicy
 from engine.step import JobStep, apply
@@ -253,3 +254,12 @@ def test_awaited_is_the_one_deadline_the_job_waits_for() -> None:
     assert awaited(state) == Timeout("retry_task", "t")
     state.status = j.CANCELLED
     assert awaited(state) is None
+
+
+def test_a_deferral_the_job_does_not_await_is_an_error_not_a_silent_drop() -> None:
+    state = new_job("b")
+    state.status = j.RUNNING
+    stray = Outgoing(routes.JOBS, envelope(JOB, Timeout("result", "t"), NOW, id="deadline:job-1:result:t"), at=NOW)
+
+    with pytest.raises(AssertionError, match="awaits None"):
+        settle(state, [stray])
