@@ -33,14 +33,14 @@ from engine.group import BranchState, GroupState, new_group
 from engine.job import Outgoing
 from engine.messages import Envelope, GroupCancel, GroupStart
 from engine.policy import StepPolicy
-from transport.broker import Broker
+from transport.broker import Publisher
 from transport.store import Store
 
 log = logging.getLogger(__name__)
 
 
 class AggregatorActor:
-    def __init__(self, store: Store, broker: Broker, policy: StepPolicy, clock: Callable[[], float]) -> None:
+    def __init__(self, store: Store, broker: Publisher, policy: StepPolicy, clock: Callable[[], float]) -> None:
         self._store, self._broker, self._policy, self._clock = store, broker, policy, clock
 
     async def handle(self, env: Envelope) -> None:

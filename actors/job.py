@@ -31,7 +31,7 @@ from engine.messages import Envelope
 from engine.policy import StepPolicy
 from engine.registry import BlueprintRegistry
 from engine.step import JobStep, apply, fail_unrunnable
-from transport.broker import Broker
+from transport.broker import Publisher
 from transport.store import Scheduled, Store
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ class JobActor:
         self,
         registry: BlueprintRegistry,
         store: Store,
-        broker: Broker,
+        broker: Publisher,
         policy: StepPolicy,
         clock: Callable[[], float],
         *,

@@ -19,6 +19,7 @@ from types import TracebackType
 
 from actors.aggregator import AggregatorActor
 from actors.job import JobActor
+from actors.publisher import LocalRoutes
 from actors.router import RouterActor
 from actors.runtime import KeyedRunner
 from actors.shards import ShardBalancer
@@ -52,9 +53,12 @@ class Node:
         reservation_seconds: float = 2.0,
     ) -> None:
         self.timeouts = TimeoutsActor(store, broker, clock, locks=locks, holder=instance_id)
-        job = JobActor(registry, store, broker, policy, clock)
-        aggregator = AggregatorActor(store, broker, policy, clock)
         router = RouterActor(store, clock=clock, reservation_seconds=reservation_seconds)
+        # Offers from this node's jobs and groups go straight to its router (ADR 0009); the
+        # router's queue still serves whatever else is published to it.
+        offers = LocalRoutes(broker, {routes.ROUTER: router.handle})
+        job = JobActor(registry, store, offers, policy, clock)
+        aggregator = AggregatorActor(store, offers, policy, clock)
         self._broker, self._grace = broker, grace
         self._plan = [
             (routes.JOBS, KeyedRunner("jobs", job.handle), max_concurrent_jobs),

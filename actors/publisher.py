@@ -13,13 +13,31 @@ from typing import TypeVar
 
 from engine.job import Outgoing, Versioned
 from engine.messages import Envelope
-from transport.broker import Broker
+from transport.broker import Publisher
 from transport.store import Scheduled, Store
 
 D = TypeVar("D", bound=Versioned)
 
 
-async def publish_all(broker: Broker, store: Store, effects: Iterable[Outgoing]) -> None:
+class LocalRoutes:
+    """A publisher that hands the messages of some routes straight to an actor in this process.
+
+    For stateless actors whose handling is idempotent, such as the router (a push is idempotent by
+    task id): the message costs no publish, confirm, delivery and ack, and the sender's activation
+    waits for the handling as it would for the confirm. Delivery guarantees are those of a
+    publish: a failure reaches the sender, whose message is retried and whose outbox is handed
+    over again (ADR 0001). Other routes go to ``broker``.
+    """
+
+    def __init__(self, broker: Publisher, local: dict[str, Callable[[Envelope], Awaitable[None]]]) -> None:
+        self._broker, self._local = broker, local
+
+    async def publish(self, route: str, env: Envelope) -> None:
+        handler = self._local.get(route)
+        await (self._broker.publish(route, env) if handler is None else handler(env))
+
+
+async def publish_all(broker: Publisher, store: Store, effects: Iterable[Outgoing]) -> None:
     """Idempotent: envelope ids are fixed, so publishing the same effects twice is harmless
     (receivers de-duplicate by id; the deadline set is keyed by id)."""
     for effect in effects:
@@ -34,7 +52,7 @@ async def apply_once(
     env: Envelope,
     step: Callable[[], Awaitable[list[Outgoing] | None]],
     commit: Callable[[D, int], Awaitable[None]],
-    broker: Broker,
+    broker: Publisher,
     store: Store,
 ) -> None:
     """Run ``step`` (which mutates ``doc`` and records ``env.id`` in ``doc.applied``), commit the

@@ -41,9 +41,11 @@ class Consumer(Protocol):
         """Cancel, and return every unacknowledged delivery to the queue. Idempotent."""
 
 
-class Broker(Protocol):
+class Publisher(Protocol):
     async def publish(self, route: str, env: Envelope) -> None: ...
 
+
+class Broker(Publisher, Protocol):
     def consume(self, route: str, *, prefetch: int, shards: Sequence[int] | None = None) -> Consumer:
         """Consume the route's shard queues ``shards`` (all of them when None)."""
 

@@ -11,8 +11,9 @@ from typing import Any
 
 from actors.node import Node
 from actors.router import RouterActor
-from engine import routes
-from engine.messages import TaskOffer, envelope
+from engine import StateMachineBlueprint, routes
+from engine.job import JobState
+from engine.messages import Envelope, Start, TaskOffer, envelope
 from engine.policy import StepPolicy
 from engine.registry import BlueprintRegistry
 from tests.actors.conftest import FakeClock
@@ -152,3 +153,51 @@ async def test_the_node_routes_offers_through_its_router(clock: FakeClock) -> No
         taken = await store.take_task("w2", ["generate"], 5.0, now=clock(), lease_seconds=60.0)
 
     assert taken is not None and taken.task_id == "t1"
+
+
+class RecordingBroker(MemoryBroker):
+    def __init__(self) -> None:
+        super().__init__(shards=4)
+        self.routes: list[str] = []
+
+    async def publish(self, route: str, env: Envelope) -> None:
+        self.routes.append(route)
+        await super().publish(route, env)
+
+
+async def test_a_nodes_jobs_hand_their_offers_to_its_router_without_a_message(clock: FakeClock) -> None:
+    broker, store = RecordingBroker(), MemoryStore()
+    bp = StateMachineBlueprint("dispatcher")
+
+    @bp.handler_for("start", is_start=True)
+    async def start(actions: Any) -> None:
+        actions.dispatch_task("generate", {"x": 1}, {"success": "done"})
+
+    @bp.handler_for("done", is_end=True)
+    async def done() -> None:
+        pass
+
+    registry = BlueprintRegistry()
+    registry.register(bp)
+    job = JobState(
+        id="job-1",
+        blueprint=bp.name,
+        client_id="c",
+        current_state="start",
+        initial_data={},
+        created_at=clock(),
+        updated_at=clock(),
+    )
+    assert await store.create_job(job)
+    await beat(store, clock, "w1")
+
+    async def notify(url: str, payload: dict[str, Any]) -> None:
+        pass
+
+    node = Node(registry=registry, store=store, broker=broker, policy=StepPolicy(), notifier=notify, clock=clock)
+    async with node:
+        await broker.publish(routes.JOBS, envelope("job-1", Start(), clock()))
+        taken = await store.take_task("w1", ["generate"], 5.0, now=clock(), lease_seconds=60.0)
+
+    assert taken is not None and taken.job_id == "job-1"
+    assert routes.ROUTER not in broker.routes  # routed in process: no publish, delivery or ack
