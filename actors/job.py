@@ -15,7 +15,9 @@ The state a message committed is kept in memory for the job's next message, so a
 one store round trip per message (the commit), not two. The copy is only a guess: the commit is
 a compare-and-set, so if anyone else wrote the job since (its shard moved to another node and
 back), the commit fails, the copy is dropped and the message is applied again on fresh state.
-A copy is dropped, too, whenever handling fails, and when its job ends.
+A copy is dropped, too, whenever handling fails, and when its job ends. A message the step
+ignores commits nothing, so no compare-and-set would catch a stale copy there: a message the copy
+ignores is judged again on the stored state (it may be about the job's newer task).
 """
 
 from __future__ import annotations
@@ -55,20 +57,27 @@ class JobActor:
 
     async def handle(self, env: Envelope) -> None:
         # Taken out while the message is handled: a failure leaves no half-applied copy behind.
-        state = self._cached.pop(env.key, None) or await self._store.load_job(env.key)
-        if state is None:
-            log.warning("message %s for unknown job %s dropped", env.id, env.key)
-            return
-        applied: list[JobStep] = []  # what the step did, for the commit to write its deadlines
-        step = partial(self._step, state, env, applied)
-        commit = partial(self._commit, applied)
-        await apply_once(state, env, step, commit, self._broker, self._store)
+        state = self._cached.pop(env.key, None)
+        if state is None or not await self._apply(state, env):
+            state = await self._store.load_job(env.key)
+            if state is None:
+                log.warning("message %s for unknown job %s dropped", env.id, env.key)
+                return
+            await self._apply(state, env)
         if not state.terminal and self._cache_size > 0:
             self._cached[env.key] = state
             if len(self._cached) > self._cache_size:
                 self._cached.popitem(last=False)
 
-    async def _step(self, state: JobState, env: Envelope, applied: list[JobStep]) -> list[Outgoing] | None:
+    async def _apply(self, state: JobState, env: Envelope) -> bool:
+        """Apply ``env`` once (``apply_once``); False if the step ignored it: nothing was written."""
+        steps: list[JobStep] = []  # what the step did, for the commit to write its deadlines
+        step = partial(self._step, state, env, steps)
+        commit = partial(self._commit, steps)
+        await apply_once(state, env, step, commit, self._broker, self._store)
+        return not steps or steps[-1].changed
+
+    async def _step(self, state: JobState, env: Envelope, steps: list[JobStep]) -> list[Outgoing] | None:
         """The immediate effects of ``env`` (the outbox), or None if it changed nothing."""
         bp = self._registry.get(state.blueprint)
         if bp is not None:
@@ -76,12 +85,10 @@ class JobActor:
         else:
             unloaded = f"blueprint {state.blueprint!r} is not loaded on this node"
             step = fail_unrunnable(state, env, unloaded, self._clock())
-        if not step.changed:
-            return None
-        applied.append(step)
-        return step.out
+        steps.append(step)
+        return step.out if step.changed else None
 
-    async def _commit(self, applied: list[JobStep], state: JobState, expected_version: int) -> None:
-        [step] = applied
+    async def _commit(self, steps: list[JobStep], state: JobState, expected_version: int) -> None:
+        [step] = steps
         schedule = [Scheduled(d.route, d.envelope, d.at) for d in step.deadlines if d.at is not None]
         await self._store.commit_job(state, expected_version, schedule=schedule, unschedule=step.obsolete)

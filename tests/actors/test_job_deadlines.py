@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
+from rxon.constants import ERROR_CODE_TRANSIENT
 
 from actors.job import JobActor
 from actors.timeouts import TimeoutsActor
@@ -184,3 +185,28 @@ async def test_a_stale_deadline_costs_no_commit(store: Store, clock: FakeClock) 
     assert finished.version == before.version + 1  # the done, and nothing for the stale deadline
     assert await load(store) == finished
     assert due.envelope.id not in finished.applied
+
+
+async def test_a_message_a_stale_copy_ignores_is_judged_again_on_the_stored_state(
+    store: Store, clock: FakeClock
+) -> None:
+    """A keeps the state it committed; B (the job's shard moved to another node and back) retries
+    the task under a new id. A's copy would ignore the new task's back-off as stale, and an ignored
+    message commits nothing that would catch the stale copy: A must judge it on the stored state."""
+    broker = MemoryBroker()
+    a, b = actor(store, broker, clock), actor(store, broker, clock)
+    await a.handle(msg(Start(), clock, "m-start"))
+    first = offer_of(broker).task_id
+    await b.handle(msg(TaskDone(first, "w1", status="failure", error_code=ERROR_CODE_TRANSIENT), clock, "m-failed"))
+    retried = (await load(store)).task
+    assert retried is not None
+    assert retried.waiting_retry
+    assert retried.id != first
+
+    clock.advance(60)
+    await a.handle(msg(Timeout("retry_task", retried.id), clock, deadline_id(JOB, "retry_task", retried.id)))
+
+    state = await load(store)
+    assert state.task is not None
+    assert (state.task.id, state.task.waiting_retry) == (retried.id, False)  # offered again
+    assert [e.body.task_id for e in broker.pending(routes.ROUTER)] == [first, retried.id]  # type: ignore[union-attr]
