@@ -67,6 +67,9 @@ async def apply_once(
     remembered. That is safe because those rules decide by the message's content, and what they
     ignore stays ignored, so a redelivery of ``env`` changes nothing either; and ``outbox_of``
     still names the last message that changed something, whose redelivery still publishes it.
+    No compare-and-set checks such a verdict, so ``doc`` must be the stored document: a caller
+    stepping on a copy kept in memory judges an ignored message again on a fresh load (as the
+    job actor does).
     """
     if env.id in doc.applied:
         if doc.outbox_of == env.id:
