@@ -17,7 +17,8 @@ from bench.targets import ROOT, factories, own_processes
 from bench.upstream.install import installed_versions
 from bench.workers import WORKER_KINDS
 
-DEFAULT_JOBS = {"chain": 2000, "echo": 1000, "fanout": 200, "long": 20}
+DEFAULT_JOBS = {"chain": 2000, "echo": 1000, "fanout": 100, "long": 20}
+DEFAULT_WORKLOADS = ["chain", "echo", "fanout"]  # `long` takes a minute a run: ask for it
 
 
 def _jobs(text: str) -> dict[str, int]:
@@ -45,7 +46,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     targets = list(factories())
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--targets", type=_names(targets), default=targets, help=f"comma-separated, of {targets}")
-    parser.add_argument("--workloads", type=_names(list(WORKLOADS)), default=list(WORKLOADS))
+    parser.add_argument("--workloads", type=_names(list(WORKLOADS)), default=DEFAULT_WORKLOADS)
     parser.add_argument("--jobs", type=_jobs, default=dict(DEFAULT_JOBS), help="e.g. chain=20000,echo=5000")
     parser.add_argument("--repeat", type=int, default=3, help="runs per configuration (median and spread)")
     parser.add_argument("--workers", type=int, default=2, help="worker processes for echo, fanout and long")
@@ -87,18 +88,46 @@ def main(argv: list[str]) -> int:
     log_root = ROOT / ".bench" / "logs" / time.strftime("%Y%m%d-%H%M%S")
     results: report.Results = {}
     slices: report.Results = {}
-    for target in args.targets:
-        for name in args.workloads:
-            workload, jobs, factory = WORKLOADS[name], args.jobs[name], factories()[target]
-            if workload.sleeps and jobs > options.worker_slots():
-                print(f"note: {jobs} {name} jobs, {options.worker_slots()} worker slots: some wait", file=sys.stderr)
-            if args.slices > 1:
-                print(f"{target} / {name}: {jobs} jobs in {args.slices} slices", file=sys.stderr, flush=True)
-                whole, per_slice = run_slices(factory, workload, jobs, args.slices, options, servers, log_root / target)
-                results[(target, name)], slices[(target, name)] = [whole], per_slice
-                continue
-            print(f"{target} / {name}: {jobs} jobs x {args.repeat}", file=sys.stderr, flush=True)
-            results[(target, name)] = run_config(factory, workload, jobs, options, servers, log_root / target)
+    try:
+        for target in args.targets:
+            for name in args.workloads:
+                _run_one(args, options, servers, log_root, target, name, results, slices)
+    finally:  # a run that fails or is interrupted still reports what it measured
+        if results:
+            _report(args, argv, machine, results, slices, log_root)
+    return 0
+
+
+def _run_one(
+    args: argparse.Namespace,
+    options: Options,
+    servers: Servers,
+    log_root: Path,
+    target: str,
+    name: str,
+    results: report.Results,
+    slices: report.Results,
+) -> None:
+    workload, jobs, factory = WORKLOADS[name], args.jobs[name], factories()[target]
+    if workload.sleeps and jobs > options.worker_slots():
+        print(f"note: {jobs} {name} jobs, {options.worker_slots()} worker slots: some wait", file=sys.stderr)
+    if args.slices > 1:
+        print(f"{target} / {name}: {jobs} jobs in {args.slices} slices", file=sys.stderr, flush=True)
+        whole, per_slice = run_slices(factory, workload, jobs, args.slices, options, servers, log_root / target)
+        results[(target, name)], slices[(target, name)] = [whole], per_slice
+        return
+    print(f"{target} / {name}: {jobs} jobs x {args.repeat}", file=sys.stderr, flush=True)
+    results[(target, name)] = run_config(factory, workload, jobs, options, servers, log_root / target)
+
+
+def _report(
+    args: argparse.Namespace,
+    argv: list[str],
+    machine: dict[str, object],
+    results: report.Results,
+    slices: report.Results,
+    log_root: Path,
+) -> None:
     print(report.table(results))
     if ratios := report.ratio_table(results):
         print("\n" + ratios)
@@ -110,7 +139,6 @@ def main(argv: list[str]) -> int:
         meta["avtomatika_venv"] = installed_versions(ROOT)
     report.write_json(results, args.out, meta, slices)
     print(f"\nall runs: {args.out}; logs: {log_root}", file=sys.stderr)
-    return 0
 
 
 def _interrupt(signum: int, frame: object) -> None:
