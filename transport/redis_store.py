@@ -8,7 +8,7 @@ the router's reservations) in hashes; a worker is a record key plus entries in t
 the router reads. A taken task's lease is a key beside one sorted set of every lease's expiry,
 which the sweeper reads.
 
-Atomicity and crashes: every method is one atomic server step (a Lua script or a MULTI), so a
+Atomicity and crashes: every method is one atomic server step (a Lua script, or one read), so a
 write is whole or absent, and what a returned call wrote survives the caller (Redis's own
 persistence is the deployment's choice). A command whose connection breaks is re-sent, up to 3
 times; that is harmless everywhere except where the first send had already taken effect:
@@ -123,6 +123,24 @@ redis.call('SET', KEYS[1], ARGV[1])
 local ttl = redis.call('PTTL', KEYS[2])
 if ttl > 0 then redis.call('PEXPIRE', KEYS[1], ttl)
 elseif ttl == -2 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+"""
+
+# KEYS: deadlines, deadline items. ARGV: envelope id, at, item. Adds the deadline unless the id is
+# scheduled (then a no-op, whatever ``at``).
+_SCHEDULE = """
+if redis.call('ZADD', KEYS[1], 'NX', ARGV[2], ARGV[1]) == 1 then redis.call('HSET', KEYS[2], ARGV[1], ARGV[3]) end
+"""
+
+# KEYS: deadlines, deadline items. ARGV: envelope ids. Removes them (unknown ids are ignored).
+_UNSCHEDULE = """
+redis.call('ZREM', KEYS[1], unpack(ARGV))
+redis.call('HDEL', KEYS[2], unpack(ARGV))
+"""
+
+# KEYS: lease, lease expiry. ARGV: task id.
+_RELEASE_LEASE = """
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
 """
 
 # KEYS: deadlines, deadline items. ARGV: now, limit. The due envelopes, earliest first.
@@ -298,6 +316,8 @@ class RedisStore:
         self._create, self._commit = script(_CREATE), script(_COMMIT)
         self._commit_group, self._load_branch = script(_COMMIT_GROUP), script(_LOAD_BRANCH)
         self._set_progress, self._due = script(_SET_PROGRESS), script(_DUE)
+        self._schedule, self._unschedule = script(_SCHEDULE), script(_UNSCHEDULE)
+        self._release_lease = script(_RELEASE_LEASE)
         self._push_task, self._take_task = script(_PUSH_TASK), script(_TAKE_TASK)
         self._extend_leases, self._expired_leases = script(_EXTEND_LEASES), script(_EXPIRED_LEASES)
         self._put_worker, self._prune_workers = script(_PUT_WORKER), script(_PRUNE_WORKERS)
@@ -489,12 +509,10 @@ class RedisStore:
     # -- deadlines -------------------------------------------------------------------------
 
     async def schedule(self, item: Scheduled) -> None:
-        """Add a deadline unless its envelope id is scheduled (then a no-op, whatever ``at``); MULTI."""
-        envelope_id = item.envelope.id
-        async with self._redis.pipeline(transaction=True) as multi:
-            multi.zadd(keys.deadlines(self._prefix), {envelope_id: item.at}, nx=True)
-            multi.hsetnx(keys.deadline_items(self._prefix), envelope_id, _encoder.encode(item))
-            await multi.execute()
+        """Add a deadline unless its envelope id is scheduled (then a no-op, whatever ``at``); one script."""
+        deadline_keys = [keys.deadlines(self._prefix), keys.deadline_items(self._prefix)]
+        args: list[EncodableT] = [item.envelope.id, repr(item.at), _encoder.encode(item)]
+        await self._batch.script(self._schedule, deadline_keys, args)
 
     async def due(self, now: float, limit: int) -> list[Scheduled]:
         """Deadlines with ``at <= now``, earliest first (equal times by envelope id); not removed."""
@@ -505,13 +523,11 @@ class RedisStore:
         return [_scheduled.decode(raw) for raw in raws]
 
     async def unschedule(self, envelope_ids: Sequence[str]) -> None:
-        """Remove deadlines (unknown ids are ignored); MULTI. The id may be scheduled again afterwards."""
+        """Remove deadlines (unknown ids are ignored); one script. The id may be scheduled again afterwards."""
         if not envelope_ids:
             return
-        async with self._redis.pipeline(transaction=True) as multi:
-            multi.zrem(keys.deadlines(self._prefix), *envelope_ids)
-            multi.hdel(keys.deadline_items(self._prefix), *envelope_ids)
-            await multi.execute()
+        deadline_keys = [keys.deadlines(self._prefix), keys.deadline_items(self._prefix)]
+        await self._batch.script(self._unschedule, deadline_keys, list(envelope_ids))
 
     async def next_due(self) -> float | None:
         head = cast(
@@ -648,11 +664,9 @@ class RedisStore:
         return [_lease.decode(raw) for raw in raws]
 
     async def release_lease(self, task_id: str) -> None:
-        """Delete the lease and its expiry entry (MULTI); unknown ids are ignored."""
-        async with self._redis.pipeline(transaction=True) as multi:
-            multi.delete(keys.lease(self._prefix, task_id))
-            multi.zrem(keys.lease_expiry(self._prefix), task_id)
-            await multi.execute()
+        """Delete the lease and its expiry entry (one script); unknown ids are ignored."""
+        lease_keys = [keys.lease(self._prefix, task_id), keys.lease_expiry(self._prefix)]
+        await self._batch.script(self._release_lease, lease_keys, [task_id])
 
     # -- workers ---------------------------------------------------------------------------
 

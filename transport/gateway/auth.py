@@ -7,6 +7,7 @@ treats 403 as final. An unset (empty) configured token rejects everyone.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 
@@ -14,6 +15,7 @@ from aiohttp import web
 from rxon.constants import AUTH_HEADER_CLIENT, AUTH_HEADER_WORKER, AUTH_HEADER_WORKER_ID
 
 
+@functools.lru_cache(maxsize=256)  # a few tokens, asked on every request
 def client_id_of(token: str) -> str:
     """A stable, non-reversible id for the holder of ``token``; jobs are scoped to it."""
     return hashlib.sha256(token.encode("utf-8", "surrogateescape")).hexdigest()[:16]
