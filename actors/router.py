@@ -62,7 +62,6 @@ class RouterActor:
         until = now + self._reservation_seconds
         await self._store.push_task(offer, reserved_for=chosen, reserved_until=until, counted_since=seen)
 
-
     async def _capable_workers(self, skill: str, now: float) -> list[WorkerRecord]:
         cached = self._capable.get(skill)
         if cached is not None and now < cached[0]:

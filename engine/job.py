@@ -116,7 +116,6 @@ class JobState(Versioned, kw_only=True):
         return self.status in TERMINAL
 
 
-
 _state_encoder = msgspec.msgpack.Encoder()
 _state_decoder = msgspec.msgpack.Decoder(JobState)
 
