@@ -13,6 +13,7 @@ message containing "not found": the SDK re-registers on exactly that.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import msgspec
@@ -21,13 +22,14 @@ from rxon.constants import EVENT_TYPE_PROGRESS, PROTOCOL_VERSION, PROTOCOL_VERSI
 from rxon.models import Heartbeat, WorkerEventPayload, WorkerRegistration
 from rxon.validators import is_valid_identifier
 
+from engine.job import JobState
 from transport.gateway.auth import authenticate_worker, require_same_worker
 from transport.gateway.bodies import decode_model, read_object, read_optional_object
 from transport.gateway.context import GatewayContext, context_of
 from transport.gateway.errors import json_response
 from transport.gateway.liveness import mailbox_of
 from transport.gateway.signing import check_worker_signature
-from transport.store import WorkerRecord
+from transport.store import Lease, WorkerRecord
 
 
 async def register(request: web.Request) -> web.Response:
@@ -108,15 +110,16 @@ async def _tasks_to_cancel(ctx: GatewayContext, worker_id: str, task_ids: list[s
     """Tasks the worker runs in vain: leased to another worker, or whose job is gone, terminal,
     or no longer wants them (waiting on a different task, or a fan-out branch that settled or
     was retried). Tasks without a lease are left alone (nothing known)."""
-    cancel = []
-    for task_id in task_ids:
-        lease = await ctx.store.get_lease(task_id)
-        if lease is None:
-            continue
-        job = await ctx.store.load_job(lease.job_id)
-        if lease.worker_id != worker_id or job is None or await mailbox_of(ctx.store, job, task_id) is None:
-            cancel.append(task_id)
-    return cancel
+    # Concurrent reads: a pipelining store sends each round of them as one round trip.
+    leases = await asyncio.gather(*(ctx.store.get_lease(task_id) for task_id in task_ids))
+    held = [(task_id, lease) for task_id, lease in zip(task_ids, leases, strict=True) if lease is not None]
+    jobs = await asyncio.gather(*(ctx.store.load_job(lease.job_id) for _, lease in held))
+
+    async def in_vain(task_id: str, lease: Lease, job: JobState | None) -> bool:
+        return lease.worker_id != worker_id or job is None or await mailbox_of(ctx.store, job, task_id) is None
+
+    verdicts = await asyncio.gather(*(in_vain(t, lease, job) for (t, lease), job in zip(held, jobs, strict=True)))
+    return [task_id for (task_id, _), cancel in zip(held, verdicts, strict=True) if cancel]
 
 
 async def event(request: web.Request) -> web.Response:
