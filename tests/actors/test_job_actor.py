@@ -17,6 +17,7 @@ from engine.messages import Cancel, Envelope, Start, TaskDone, TaskOffer, TaskSt
 from engine.policy import StepPolicy
 from engine.registry import BlueprintRegistry
 from tests.actors.faults import PublishFailsOnce
+from tests.blueprints import one_task
 from transport.memory import MemoryBroker, MemoryStore
 
 JOB = "job-1"
@@ -25,20 +26,6 @@ JOB = "job-1"
 # ``eventually(condition, what)`` waits until an async condition holds.
 FakeClock = Any
 Eventually = Any
-
-
-def dispatching_blueprint() -> StateMachineBlueprint:
-    bp = StateMachineBlueprint("echoer")
-
-    @bp.handler_for("start", is_start=True)
-    async def start(actions: Any) -> None:
-        actions.dispatch_task("echo", {"x": 1}, {"success": "done"})
-
-    @bp.handler_for("done", is_end=True)
-    async def done() -> None:
-        pass
-
-    return bp
 
 
 def registry_of(bp: StateMachineBlueprint) -> BlueprintRegistry:
@@ -72,7 +59,7 @@ def offers_on_router(broker: MemoryBroker) -> list[Envelope]:
 
 @pytest.fixture
 def bp() -> StateMachineBlueprint:
-    return dispatching_blueprint()
+    return one_task("echoer")
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ from rxon.constants import ERROR_CODE_TRANSIENT
 
 from actors.job import JobActor
 from actors.timeouts import TimeoutsActor
-from engine import StateMachineBlueprint, routes
 from engine import job as j
+from engine import routes
 from engine.deadlines import deadline_id
 from engine.job import JobState
 from engine.messages import Cancel, Envelope, Start, TaskDone, TaskOffer, TaskStarted, Timeout, envelope
@@ -22,6 +22,7 @@ from engine.policy import StepPolicy
 from engine.registry import BlueprintRegistry
 from tests.actors.conftest import FakeClock
 from tests.actors.faults import PublishFailsOnce
+from tests.blueprints import one_task
 from tests.conformance.redis_case import redis_store
 from transport.memory import MemoryBroker, MemoryStore
 from transport.store import Store
@@ -43,7 +44,7 @@ STORES: dict[str, Callable[[], contextlib.AbstractAsyncContextManager[Any]]] = {
 async def store(request: pytest.FixtureRequest, clock: FakeClock) -> AsyncIterator[Store]:
     async with STORES[request.param]() as implementation:
         registry = BlueprintRegistry()
-        registry.register(echo_bp())
+        registry.register(one_task("echo"))
         now = clock()
         state = JobState(
             id=JOB,
@@ -58,23 +59,9 @@ async def store(request: pytest.FixtureRequest, clock: FakeClock) -> AsyncIterat
         yield implementation
 
 
-def echo_bp() -> StateMachineBlueprint:
-    bp = StateMachineBlueprint("echo")
-
-    @bp.handler_for("start", is_start=True)
-    async def start(actions: Any) -> None:
-        actions.dispatch_task("echo", {"x": 1}, {"success": "done"})
-
-    @bp.handler_for("done", is_end=True)
-    async def done() -> None:
-        pass
-
-    return bp
-
-
 def actor(store: Store, broker: MemoryBroker, clock: FakeClock) -> JobActor:
     registry = BlueprintRegistry()
-    registry.register(echo_bp())
+    registry.register(one_task("echo"))
     return JobActor(registry, store, broker, POLICY, clock)
 
 

@@ -22,6 +22,7 @@ from engine.messages import Start, TaskDone, TaskLost, TaskOffer, TaskStarted, e
 from engine.policy import StepPolicy
 from engine.registry import BlueprintRegistry
 from tests.actors.conftest import Eventually, FakeClock
+from tests.blueprints import one_task
 from transport.memory import MemoryBroker, MemoryStore
 
 JOB = "job-1"
@@ -90,20 +91,6 @@ async def backoff_over(run: Running) -> bool:
     return True
 
 
-def echo_blueprint() -> StateMachineBlueprint:
-    bp = StateMachineBlueprint("long_echo")
-
-    @bp.handler_for("start", is_start=True)
-    async def start(actions: Any) -> None:
-        actions.dispatch_task("echo", {}, {"success": "done"})
-
-    @bp.handler_for("done", is_end=True)
-    async def done() -> None:
-        pass
-
-    return bp
-
-
 def fanout_blueprint(k: int) -> StateMachineBlueprint:
     bp = StateMachineBlueprint("long_fanout")
 
@@ -126,7 +113,7 @@ def fanout_blueprint(k: int) -> StateMachineBlueprint:
 async def test_a_task_whose_worker_never_heartbeats_goes_to_another_worker_after_the_lease(
     clock: FakeClock, eventually: Eventually
 ) -> None:
-    async with running(echo_blueprint(), clock) as run:
+    async with running(one_task("long_echo", params={}), clock) as run:
         first = await run.take("w1")
 
         async def picked_by(worker_id: str) -> bool:
@@ -168,7 +155,7 @@ async def test_a_task_whose_worker_never_heartbeats_goes_to_another_worker_after
 async def test_heartbeats_keep_a_long_task_its_workers_for_many_lease_periods(
     clock: FakeClock, eventually: Eventually
 ) -> None:
-    async with running(echo_blueprint(), clock) as run:
+    async with running(one_task("long_echo", params={}), clock) as run:
         offer = await run.take("w1")
 
         for _ in range(10):  # five lease periods, a heartbeat every half lease

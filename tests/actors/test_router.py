@@ -11,12 +11,13 @@ from typing import Any
 
 from actors.node import Node
 from actors.router import RouterActor
-from engine import StateMachineBlueprint, routes
+from engine import routes
 from engine.job import JobState
 from engine.messages import Envelope, Start, TaskOffer, envelope
 from engine.policy import StepPolicy
 from engine.registry import BlueprintRegistry
 from tests.actors.conftest import FakeClock
+from tests.blueprints import one_task
 from transport.memory import MemoryBroker, MemoryStore
 from transport.store import WorkerRecord
 
@@ -167,16 +168,7 @@ class RecordingBroker(MemoryBroker):
 
 async def test_a_nodes_jobs_hand_their_offers_to_its_router_without_a_message(clock: FakeClock) -> None:
     broker, store = RecordingBroker(), MemoryStore()
-    bp = StateMachineBlueprint("dispatcher")
-
-    @bp.handler_for("start", is_start=True)
-    async def start(actions: Any) -> None:
-        actions.dispatch_task("generate", {"x": 1}, {"success": "done"})
-
-    @bp.handler_for("done", is_end=True)
-    async def done() -> None:
-        pass
-
+    bp = one_task("dispatcher", skill="generate")
     registry = BlueprintRegistry()
     registry.register(bp)
     job = JobState(

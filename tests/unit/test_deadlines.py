@@ -20,24 +20,11 @@ from engine.job import JobState, Outgoing, decode_state, encode_state
 from engine.messages import Cancel, Message, Start, TaskDone, TaskLost, TaskStarted, Timeout, envelope
 from engine.policy import StepPolicy
 from engine.step import JobStep, apply
+from tests.blueprints import one_task
 
 NOW = 1_000.0
 JOB = "job-1"
 POLICY = StepPolicy(dispatch_timeout=60.0, result_timeout=300.0)
-
-
-def echo_bp() -> StateMachineBlueprint:
-    bp = StateMachineBlueprint("echo")
-
-    @bp.handler_for("start", is_start=True)
-    async def start(actions: Any) -> None:
-        actions.dispatch_task("echo", {"x": 1}, {"success": "done"})
-
-    @bp.handler_for("done", is_end=True)
-    async def done() -> None:
-        pass
-
-    return bp
 
 
 def flaky_bp(failures: int, calls: list[int]) -> StateMachineBlueprint:
@@ -117,7 +104,7 @@ class Tracked:
 
 
 async def test_a_deferred_timeout_has_an_id_from_job_kind_and_task() -> None:
-    job = Tracked(echo_bp())
+    job = Tracked(one_task("echo"))
 
     step = await job.send(Start())
 
@@ -131,7 +118,7 @@ async def test_a_deferred_timeout_has_an_id_from_job_kind_and_task() -> None:
 
 
 async def test_pickup_swaps_the_dispatch_deadline_for_the_result_deadline() -> None:
-    job = Tracked(echo_bp())
+    job = Tracked(one_task("echo"))
     await job.send(Start())
     task = job.task_id()
 
@@ -144,7 +131,7 @@ async def test_pickup_swaps_the_dispatch_deadline_for_the_result_deadline() -> N
 
 
 async def test_a_finished_job_keeps_no_deadline_and_removes_the_last_one() -> None:
-    job = Tracked(echo_bp())
+    job = Tracked(one_task("echo"))
     await job.send(Start())
     task = job.task_id()
     await job.send(TaskStarted(task, "w1", at=NOW))
@@ -159,7 +146,7 @@ async def test_a_finished_job_keeps_no_deadline_and_removes_the_last_one() -> No
 
 
 async def test_cancel_removes_the_deadline_the_job_waited_for() -> None:
-    job = Tracked(echo_bp())
+    job = Tracked(one_task("echo"))
     await job.send(Start())
     task = job.task_id()
 
@@ -170,7 +157,7 @@ async def test_cancel_removes_the_deadline_the_job_waited_for() -> None:
 
 
 async def test_a_result_timeout_retries_under_a_new_id_and_each_deadline_follows_the_task() -> None:
-    job = Tracked(echo_bp())
+    job = Tracked(one_task("echo"))
     await job.send(Start())
     first = job.task_id()
     await job.send(TaskStarted(first, "w1", at=NOW))
@@ -187,7 +174,7 @@ async def test_a_result_timeout_retries_under_a_new_id_and_each_deadline_follows
 
 
 async def test_a_retryable_error_and_a_lost_lease_drop_the_result_deadline() -> None:
-    job = Tracked(echo_bp())
+    job = Tracked(one_task("echo"))
     await job.send(Start())
     first = job.task_id()
     await job.send(TaskStarted(first, "w1", at=NOW))
@@ -220,7 +207,7 @@ async def test_a_step_retry_deadline_names_the_step_and_the_attempt() -> None:
 
 
 async def test_without_timeouts_configured_nothing_is_scheduled_or_kept() -> None:
-    job = Tracked(echo_bp(), StepPolicy(dispatch_timeout=None, result_timeout=None))
+    job = Tracked(one_task("echo"), StepPolicy(dispatch_timeout=None, result_timeout=None))
     await job.send(Start())
     task = job.task_id()
 
@@ -230,7 +217,7 @@ async def test_without_timeouts_configured_nothing_is_scheduled_or_kept() -> Non
 
 
 async def test_a_stale_timeout_changes_nothing_and_removes_nothing() -> None:
-    job = Tracked(echo_bp())
+    job = Tracked(one_task("echo"))
     await job.send(Start())
     task = job.task_id()
     await job.send(TaskStarted(task, "w1", at=NOW))
