@@ -70,7 +70,7 @@ return 1
 """
 
 # KEYS: job, its progress (expires with it), deadlines, deadline items. ARGV: expected version,
-# state, TTL in ms (0: not terminal), n, then n deadlines to add as (envelope id, at, item), then
+# state, TTL in ms (0: not terminal), n, then n deadlines to add (``_deadline``), then
 # the envelope ids of the deadlines to remove. Returns the version found (-1: none); the state was
 # written, and the deadlines removed then added (ZADD NX, as ``schedule``), iff it equals the
 # expected one.
@@ -125,10 +125,11 @@ if ttl > 0 then redis.call('PEXPIRE', KEYS[1], ttl)
 elseif ttl == -2 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 """
 
-# KEYS: deadlines, deadline items. ARGV: envelope id, at, item. Adds the deadline unless the id is
-# scheduled (then a no-op, whatever ``at``).
+# KEYS: deadlines, deadline items. ARGV: envelope id, at, item (``_deadline``). Adds the deadline
+# unless the id is scheduled (then a no-op, whatever ``at``), as _COMMIT adds a job's.
 _SCHEDULE = """
-if redis.call('ZADD', KEYS[1], 'NX', ARGV[2], ARGV[1]) == 1 then redis.call('HSET', KEYS[2], ARGV[1], ARGV[3]) end
+redis.call('ZADD', KEYS[1], 'NX', ARGV[2], ARGV[1])
+redis.call('HSETNX', KEYS[2], ARGV[1], ARGV[3])
 """
 
 # KEYS: deadlines, deadline items. ARGV: envelope ids. Removes them (unknown ids are ignored).
@@ -292,6 +293,11 @@ _worker = msgspec.msgpack.Decoder(WorkerRecord)
 _progress = msgspec.msgpack.Decoder(tuple[float, str | None])
 
 
+def _deadline(item: Scheduled) -> list[EncodableT]:
+    """A deadline as _SCHEDULE and _COMMIT take it: envelope id, time, the item itself."""
+    return [item.envelope.id, repr(item.at), _encoder.encode(item)]
+
+
 def _ms(seconds: float) -> int:
     return max(1, round(seconds * 1000))
 
@@ -441,7 +447,7 @@ class RedisStore:
         ttl_ms = self._finished_ttl_ms if state.terminal else 0
         args: list[EncodableT] = [expected_version, blob, ttl_ms, len(schedule)]
         for item in schedule:
-            args += [item.envelope.id, repr(item.at), _encoder.encode(item)]
+            args += _deadline(item)
         args += unschedule
         job_keys = [keys.job(p, state.id), keys.progress(p, state.id), keys.deadlines(p), keys.deadline_items(p)]
         found = int(await self._batch.script(self._commit, job_keys, args))
@@ -511,8 +517,7 @@ class RedisStore:
     async def schedule(self, item: Scheduled) -> None:
         """Add a deadline unless its envelope id is scheduled (then a no-op, whatever ``at``); one script."""
         deadline_keys = [keys.deadlines(self._prefix), keys.deadline_items(self._prefix)]
-        args: list[EncodableT] = [item.envelope.id, repr(item.at), _encoder.encode(item)]
-        await self._batch.script(self._schedule, deadline_keys, args)
+        await self._batch.script(self._schedule, deadline_keys, _deadline(item))
 
     async def due(self, now: float, limit: int) -> list[Scheduled]:
         """Deadlines with ``at <= now``, earliest first (equal times by envelope id); not removed."""
