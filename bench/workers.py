@@ -38,49 +38,57 @@ SDK_SETTINGS = {
 }
 
 
-@contextlib.contextmanager
-def sdk_workers(target: Target, count: int, log_dir: Path, python: str = sys.executable) -> Iterator[list[int]]:
+def sdk_workers(
+    target: Target, count: int, log_dir: Path, python: str = sys.executable
+) -> contextlib.AbstractContextManager[list[int]]:
     """``count`` SDK workers against ``target``, registered before this yields their PIDs;
     all stopped on the way out."""
-    started: list[subprocess.Popen[bytes]] = []
-    try:
-        for i in range(count):
-            env = {
-                **os.environ,
-                **SDK_SETTINGS,
-                "WORKER_ID": f"bench-worker-{i}",
-                "WORKER_TOKEN": target.worker_token,
-                "ORCHESTRATOR_URL": target.url,
-                "ORCHESTRATOR_SECRET_KEY": target.secret,
-                "BENCH_EXECUTIONS_FILE": str(log_dir / f"executions-sdk-{i}.log"),
-            }
-            started.append(procs.launch([python, str(WORKER_APP)], env, log_dir / f"worker-{i}.log"))
-        _wait_registered(target, count, started, log_dir)
-        yield [p.pid for p in started]
-    finally:
-        for proc in started:
-            procs.stop(proc)
+    envs = [
+        {
+            **SDK_SETTINGS,
+            "WORKER_ID": f"bench-worker-{i}",
+            "WORKER_TOKEN": target.worker_token,
+            "ORCHESTRATOR_URL": target.url,
+            "ORCHESTRATOR_SECRET_KEY": target.secret,
+            "BENCH_EXECUTIONS_FILE": str(log_dir / f"executions-sdk-{i}.log"),
+        }
+        for i in range(count)
+    ]
+    logs = [log_dir / f"worker-{i}.log" for i in range(count)]
+    return _running(target, [python, str(WORKER_APP)], envs, logs, log_dir)
+
+
+def raw_workers(
+    target: Target, count: int, log_dir: Path, pollers: int = 16
+) -> contextlib.AbstractContextManager[list[int]]:
+    """``count`` raw RXON worker processes of ``pollers`` concurrent long-polls each, registered
+    before this yields their PIDs; all stopped on the way out. They run in this venv (aiohttp, rxon)."""
+    envs = [
+        {
+            "WORKER_ID": f"bench-raw-{i}",
+            "WORKER_TOKEN": target.worker_token,
+            "ORCHESTRATOR_URL": target.url,
+            "RAW_POLLERS": str(pollers),
+            "TASK_POLL_TIMEOUT": SDK_SETTINGS["TASK_POLL_TIMEOUT"],
+            "BENCH_EXECUTIONS_FILE": str(log_dir / f"executions-raw-{i}.log"),
+        }
+        for i in range(count)
+    ]
+    logs = [log_dir / f"raw-worker-{i}.log" for i in range(count)]
+    return _running(target, [sys.executable, str(RAW_WORKER_APP)], envs, logs, log_dir)
 
 
 @contextlib.contextmanager
-def raw_workers(target: Target, count: int, log_dir: Path, pollers: int = 16) -> Iterator[list[int]]:
-    """``count`` raw RXON worker processes of ``pollers`` concurrent long-polls each, registered
-    before this yields their PIDs; all stopped on the way out. They run in this venv (aiohttp, rxon)."""
+def _running(
+    target: Target, command: list[str], envs: list[dict[str, str]], logs: list[Path], log_dir: Path
+) -> Iterator[list[int]]:
+    """One ``command`` process per environment (over this process's own), each logging to its
+    log; registered with ``target`` before this yields their PIDs; all stopped on the way out."""
     started: list[subprocess.Popen[bytes]] = []
     try:
-        for i in range(count):
-            env = {
-                **os.environ,
-                "WORKER_ID": f"bench-raw-{i}",
-                "WORKER_TOKEN": target.worker_token,
-                "ORCHESTRATOR_URL": target.url,
-                "RAW_POLLERS": str(pollers),
-                "TASK_POLL_TIMEOUT": SDK_SETTINGS["TASK_POLL_TIMEOUT"],
-                "BENCH_EXECUTIONS_FILE": str(log_dir / f"executions-raw-{i}.log"),
-            }
-            log = log_dir / f"raw-worker-{i}.log"
-            started.append(procs.launch([sys.executable, str(RAW_WORKER_APP)], env, log))
-        _wait_registered(target, count, started, log_dir)
+        for env, log in zip(envs, logs, strict=True):
+            started.append(procs.launch(command, {**os.environ, **env}, log))
+        _wait_registered(target, len(envs), started, log_dir)
         yield [p.pid for p in started]
     finally:
         for proc in started:
@@ -105,11 +113,11 @@ def _wait_registered(target: Target, count: int, started: list[subprocess.Popen[
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if any(p.poll() is not None for p in started):
-            raise RuntimeError(f"an SDK worker exited; logs in {log_dir}")
+            raise RuntimeError(f"a worker exited; logs in {log_dir}")
         if len(_workers(target)) >= count:
             return
         time.sleep(0.1)
-    raise RuntimeError(f"{count} SDK workers not registered in 30 s; logs in {log_dir}")
+    raise RuntimeError(f"{count} workers not registered in 30 s; logs in {log_dir}")
 
 
 def _workers(target: Target) -> list[object]:
