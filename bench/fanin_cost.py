@@ -23,9 +23,8 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
-from redis.asyncio import Redis
-
 from actors.aggregator import AggregatorActor
+from bench.servers import Servers
 from engine.messages import AggregateDone, BranchSpec, Envelope, GroupStart, TaskDone, TaskStarted, envelope
 from engine.policy import StepPolicy
 from transport.broker import Consumer
@@ -33,7 +32,7 @@ from transport.memory_store import MemoryStore
 from transport.redis_store import RedisStore
 from transport.store import Store
 
-REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+SERVERS = Servers(redis_url=os.environ.get("REDIS_URL", Servers.redis_url))
 GROUP, JOB = "bench-group", "bench-job"
 
 
@@ -81,40 +80,26 @@ async def drive(store: Store, k: int) -> tuple[float, float]:
     return cpu, wall
 
 
-async def _server_cpu(client: Redis) -> float:
-    info = await client.info("cpu")
-    return float(info["used_cpu_sys"]) + float(info["used_cpu_user"])
-
-
 @contextlib.asynccontextmanager
 async def _redis_store() -> AsyncIterator[RedisStore]:
     prefix = f"avtomat-bench-fanin-{uuid.uuid4().hex[:8]}"
-    store = await RedisStore.open(REDIS_URL, prefix=prefix)
+    store = await RedisStore.open(SERVERS.redis_url, prefix=prefix)
     try:
         yield store
     finally:
         await store.close()
-        client = Redis.from_url(REDIS_URL)
-        try:
-            doomed = [key async for key in client.scan_iter(match=f"{prefix}:*", count=500)]
-            if doomed:
-                await client.delete(*doomed)
-        finally:
-            await client.aclose()
+        await SERVERS.delete_keys(prefix)
 
 
 async def measure(store_name: str, k: int) -> Cost:
     if store_name == "memory":
         cpu, wall = await drive(MemoryStore(), k)
         return Cost(store_name, k, cpu, wall, None)
-    client = Redis.from_url(REDIS_URL)
-    try:
-        async with _redis_store() as store:
-            before = await _server_cpu(client)
-            cpu, wall = await drive(store, k)
-            server = await _server_cpu(client) - before
-    finally:
-        await client.aclose()
+    async with _redis_store() as store:
+        before = await SERVERS.redis_cpu()
+        cpu, wall = await drive(store, k)
+        after = await SERVERS.redis_cpu()
+    server = None if before is None or after is None else after - before
     return Cost(store_name, k, cpu, wall, server)
 
 

@@ -51,6 +51,10 @@ class Servers:
                     await channel.exchange_delete(exchange)
         finally:
             await connection.close()
+        await self.delete_keys(namespace)
+
+    async def delete_keys(self, namespace: str) -> None:
+        """Delete every Redis key of ``namespace`` (SCAN, so the server is not blocked)."""
         client = redis.Redis.from_url(self.redis_url)
         try:
             keys = [key async for key in client.scan_iter(match=f"{namespace}:*", count=1000)]
@@ -61,9 +65,10 @@ class Servers:
 
     def redis_cpu_seconds(self) -> float | None:
         """Redis server CPU seconds so far (``INFO cpu``: user + sys), or None if unreachable."""
-        return asyncio.run(self._redis_cpu())
+        return asyncio.run(self.redis_cpu())
 
-    async def _redis_cpu(self) -> float | None:
+    async def redis_cpu(self) -> float | None:
+        """``redis_cpu_seconds`` from inside a running event loop."""
         client = redis.Redis.from_url(self.redis_url)
         try:
             info = await client.info("cpu")
