@@ -11,10 +11,10 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 from typing import Any, Protocol
 
 from engine.conditions import Condition, parse_condition
+from engine.data_stores import data_stores_namespace
 from engine.errors import BlueprintError, ConditionSyntaxError, InjectionError
 from engine.injection import Injector
 from engine.targets import literal_aggregate_targets, literal_targets
@@ -81,7 +81,7 @@ class StateMachineBlueprint:
         self.name = name
         self.api_version = api_version
         self.api_endpoint = api_endpoint
-        self.data_stores = SimpleNamespace(**dict(data_stores or {}))
+        self.data_stores = data_stores_namespace(name, data_stores)
         self.states: dict[str, StateSpec] = {}
 
     # -- registration -------------------------------------------------------------------------
