@@ -10,8 +10,16 @@ times the workers' heartbeat interval.
 
 ``ROUTER_RESERVATION_SECONDS`` (default 2) is how long the router's chosen worker has a queued
 task to itself before any capable worker may take it (docs/adr/0006-routing-by-reservation.md).
-Keep it above a worker's poll round trip and well below ``DISPATCH_TIMEOUT_SECONDS``. A bad value raises ``ConfigError``
-naming the variable, so ``avtomat up`` stops with a clear message instead of half-starting.
+Keep it above a worker's poll round trip and well below ``DISPATCH_TIMEOUT_SECONDS``.
+
+``TASK_PRIORITY_AGING_SECONDS`` (default 60) is what one unit of ``dispatch_task(priority=)`` is
+worth in seconds of waiting: a queued task is served before any task of its skill queued more
+than ``(its priority - theirs) * TASK_PRIORITY_AGING_SECONDS`` after it, so higher priorities go
+first among tasks queued close together, and no task waits behind newer ones forever. Larger
+values come closer to strict priority.
+
+A bad value raises ``ConfigError`` naming the variable, so ``avtomat up`` stops with a clear
+message instead of half-starting.
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ from engine.errors import ConfigError
 T = TypeVar("T")
 
 DEFAULT_BLUEPRINTS_DIR = str(Path(__file__).resolve().parent.parent / "blueprints")
+DEFAULT_TASK_PRIORITY_AGING_SECONDS = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +60,7 @@ class Settings:
     worker_poll_timeout_seconds: float = 30.0
     task_lease_seconds: float = 60.0
     router_reservation_seconds: float = 2.0
+    task_priority_aging_seconds: float = DEFAULT_TASK_PRIORITY_AGING_SECONDS
     worker_health_check_interval_seconds: float = 60.0
     executor_max_concurrent_jobs: int = 100
     max_request_body_bytes: int = 1_048_576
@@ -113,6 +123,9 @@ class Settings:
             task_lease_seconds=r.get("TASK_LEASE_SECONDS", _positive_float, d.task_lease_seconds),
             router_reservation_seconds=r.get(
                 "ROUTER_RESERVATION_SECONDS", _positive_float, d.router_reservation_seconds
+            ),
+            task_priority_aging_seconds=r.get(
+                "TASK_PRIORITY_AGING_SECONDS", _positive_float, d.task_priority_aging_seconds
             ),
             worker_health_check_interval_seconds=r.get(
                 "WORKER_HEALTH_CHECK_INTERVAL_SECONDS", _positive_float, d.worker_health_check_interval_seconds

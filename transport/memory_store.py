@@ -10,6 +10,7 @@ import asyncio
 import bisect
 import contextlib
 import heapq
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -19,12 +20,13 @@ from engine.errors import VersionConflict
 from engine.group import BranchState, GroupState, decode_branch, decode_group, encode_branch, encode_group
 from engine.job import JobState, decode_state, encode_state
 from engine.messages import TaskOffer
+from engine.settings import DEFAULT_TASK_PRIORITY_AGING_SECONDS
 from transport.store import RESERVATION_SCAN_LIMIT, Lease, Scheduled, WorkerRecord
 
 
 @dataclass(order=True, slots=True)
 class _Queued:
-    sort_key: tuple[float, int]
+    sort_key: tuple[float, int]  # (score, push sequence): lowest first, as the Redis sorted set
     offer: TaskOffer = field(compare=False)
     reserved_for: str | None = field(default=None, compare=False)
     reserved_until: float = field(default=0.0, compare=False)
@@ -46,7 +48,7 @@ class _Group:
 
 
 class MemoryStore:
-    def __init__(self) -> None:
+    def __init__(self, *, priority_aging: float = DEFAULT_TASK_PRIORITY_AGING_SECONDS) -> None:
         self._jobs: dict[str, bytes] = {}
         self._groups: dict[str, _Group] = {}
         self._progress: dict[str, tuple[float, str | None]] = {}
@@ -56,6 +58,7 @@ class MemoryStore:
         self._tasks: dict[str, list[_Queued]] = {}  # per skill, kept sorted: best first
         self._queued_ids: set[str] = set()
         self._seq = 0
+        self._priority_aging = priority_aging  # seconds of waiting one unit of priority is worth
         self._task_added = asyncio.Condition()
         self._leases: dict[str, Lease] = {}
         self._workers: dict[str, bytes] = {}
@@ -183,6 +186,7 @@ class MemoryStore:
         reserved_for: str | None = None,
         reserved_until: float = 0.0,
         counted_since: float | None = None,
+        now: float | None = None,
     ) -> None:
         if offer.task_id in self._queued_ids or offer.task_id in self._leases:
             return
@@ -191,7 +195,9 @@ class MemoryStore:
             self._reservations[reserved_for] = (counted_since, count + 1 if since == counted_since else 1)
         self._seq += 1
         self._queued_ids.add(offer.task_id)
-        queued = _Queued((-offer.priority, self._seq), offer, reserved_for, reserved_until)
+        # priority aging, as the Redis store: the lowest score is taken first (transport/store.py)
+        score = (time.time() if now is None else now) - offer.priority * self._priority_aging
+        queued = _Queued((score, self._seq), offer, reserved_for, reserved_until)
         bisect.insort(self._tasks.setdefault(offer.type, []), queued)
         async with self._task_added:
             self._task_added.notify_all()
@@ -224,8 +230,8 @@ class MemoryStore:
         return offer
 
     def _best(self, worker_id: str, skills: Sequence[str], now: float) -> tuple[tuple[str, int] | None, float | None]:
-        """The (skill, index) of the best task ``worker_id`` may take at ``now`` (highest priority,
-        then oldest; up to ``RESERVATION_SCAN_LIMIT`` per skill), and the earliest lapse of a
+        """The (skill, index) of the best task ``worker_id`` may take at ``now`` (lowest score,
+        then first pushed; up to ``RESERVATION_SCAN_LIMIT`` per skill), and the earliest lapse of a
         reservation skipped on the way (None if none was)."""
         best: tuple[tuple[float, int], str, int] | None = None
         lapses_at: float | None = None

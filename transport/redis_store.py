@@ -50,6 +50,7 @@ from engine.errors import VersionConflict
 from engine.group import BranchState, GroupState, decode_branch, decode_group, encode_branch, encode_group
 from engine.job import JobState, decode_state, encode_state
 from engine.messages import TaskOffer
+from engine.settings import DEFAULT_TASK_PRIORITY_AGING_SECONDS
 from transport import keys
 from transport.redis_batch import Batcher
 from transport.store import RESERVATION_SCAN_LIMIT, Lease, Scheduled, WorkerRecord
@@ -155,7 +156,7 @@ return items
 """
 
 # KEYS: skill queue, offers, task jobs, sequence, lease, task groups, reservations, worker loads.
-# ARGV: task id, job id, -priority, offer, channel, skill, group id ('' for a job's own task),
+# ARGV: task id, job id, score (``push_task``), offer, channel, skill, group id ('' for a job's own task),
 # reservation (msgpack [worker id, until], '' for none), reserved worker id and its last_seen
 # ('' for no load count). Queues the task unless it is queued or leased; returns 1 if queued.
 # A load entry is "last_seen:count"; a new last_seen starts the count over.
@@ -184,7 +185,7 @@ return 1
 # ARGV: lease key family, worker id, taken at, lease backstop TTL in ms, expires at, now (for
 # reservations), scan limit. In each queue, the first of its ``scan limit`` head entries not
 # reserved for another worker until after ``now`` is that queue's candidate; pops the best
-# candidate (lowest score = highest priority, then lowest sequence), writes its lease (msgpack map,
+# candidate (lowest score, then lowest sequence: see ``push_task``), writes its lease (msgpack map,
 # decoded as ``Lease``) and its expiry, and returns its offer, or nil.
 _TAKE_TASK = """
 local best, best_member, best_score, best_seq
@@ -310,7 +311,13 @@ class RedisStore:
     """
 
     def __init__(
-        self, url: str, *, prefix: str = "avtomat", finished_job_ttl: float = 7 * 24 * 3600, poll_interval: float = 1.0
+        self,
+        url: str,
+        *,
+        prefix: str = "avtomat",
+        finished_job_ttl: float = 7 * 24 * 3600,
+        poll_interval: float = 1.0,
+        priority_aging: float = DEFAULT_TASK_PRIORITY_AGING_SECONDS,
     ) -> None:
         # One pool per store, no I/O yet. A command whose connection broke is re-sent (see the module doc).
         retry = Retry(ExponentialWithJitterBackoff(base=0.01, cap=1.0), retries=3)
@@ -318,6 +325,7 @@ class RedisStore:
         self._prefix = prefix
         self._finished_ttl_ms = _ms(finished_job_ttl)
         self._poll_interval = poll_interval
+        self._priority_aging = priority_aging  # seconds of waiting one unit of priority is worth
         script = self._redis.register_script  # registered once: hashed here, loaded on first use
         self._create, self._commit = script(_CREATE), script(_COMMIT)
         self._commit_group, self._load_branch = script(_COMMIT_GROUP), script(_LOAD_BRANCH)
@@ -549,15 +557,18 @@ class RedisStore:
         reserved_for: str | None = None,
         reserved_until: float = 0.0,
         counted_since: float | None = None,
+        now: float | None = None,
     ) -> None:
         """Queue ``offer`` for its skill, reserved for ``reserved_for`` until ``reserved_until`` if
         given (counted towards its load since ``counted_since``), and announce it; a no-op if the
-        task id is queued or leased (one script). Equal priorities are taken in push order across
-        all nodes."""
+        task id is queued or leased (one script). Its score in the skill's sorted set is ``now``
+        (default: this process's clock) minus ``priority * priority_aging``; ties are taken in push
+        order across all nodes. Nodes' clocks should agree to well within ``priority_aging``."""
         p = self._prefix
         push_keys = [keys.task_queue(p, offer.type), keys.task_offers(p), keys.task_jobs(p), keys.task_seq(p)]
         push_keys += [keys.lease(p, offer.task_id), keys.task_groups(p), keys.task_reservations(p)]
-        args: list[EncodableT] = [offer.task_id, offer.job_id, repr(-offer.priority), _encoder.encode(offer)]
+        score = (time.time() if now is None else now) - offer.priority * self._priority_aging
+        args: list[EncodableT] = [offer.task_id, offer.job_id, repr(score), _encoder.encode(offer)]
         args += [keys.task_channel(p), offer.type, offer.group_id or ""]
         if reserved_for is None:
             args += [b"", "", ""]

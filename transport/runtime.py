@@ -64,7 +64,8 @@ async def transports(
 ) -> AsyncIterator[tuple[Broker, Store, MemoryLocks | RedisLocks]]:
     """The broker, store and leader locks the settings ask for, connected; closed on exit."""
     if not settings.distributed:
-        memory_broker, memory_store = MemoryBroker(settings.job_shards), MemoryStore()
+        memory_broker = MemoryBroker(settings.job_shards)
+        memory_store = MemoryStore(priority_aging=settings.task_priority_aging_seconds)
         try:
             yield memory_broker, memory_store, MemoryLocks(clock)
         finally:
@@ -79,7 +80,10 @@ async def transports(
         prefix=settings.namespace,
     )
     store = RedisStore(
-        settings.redis_url, prefix=settings.namespace, finished_job_ttl=settings.finished_job_ttl_seconds
+        settings.redis_url,
+        prefix=settings.namespace,
+        finished_job_ttl=settings.finished_job_ttl_seconds,
+        priority_aging=settings.task_priority_aging_seconds,
     )
     async with broker, store, RedisLocks(settings.redis_url, prefix=settings.namespace) as locks:
         yield broker, store, locks

@@ -143,21 +143,31 @@ class Store(Protocol):
         reserved_for: str | None = None,
         reserved_until: float = 0.0,
         counted_since: float | None = None,
+        now: float | None = None,
     ) -> None:
         """Queue a task for its skill; pushing the same task id twice queues it once (the first
-        push's reservation stands). With ``reserved_for``, only that worker may take it before
-        ``reserved_until`` (epoch seconds); afterwards anyone capable may. With ``counted_since``
-        too (the worker's ``last_seen``), the reservation counts towards the worker's load in
-        ``reservations`` (the optimistic increment), in the same atomic step and only if this
-        push queued the task: a redelivered offer counts once."""
+        push's reservation and time stand). ``now`` is when it was queued (epoch seconds; default:
+        the store's own clock) and sets its place in the queue (``take_task``); a task queued again
+        (a retry's new id, or one put back) starts over at its new time. With ``reserved_for``,
+        only that worker may take it before ``reserved_until`` (epoch seconds); afterwards anyone
+        capable may. With ``counted_since`` too (the worker's ``last_seen``), the reservation
+        counts towards the worker's load in ``reservations`` (the optimistic increment), in the
+        same atomic step and only if this push queued the task: a redelivered offer counts once."""
 
     async def take_task(
         self, worker_id: str, skills: Sequence[str], timeout: float, now: float, *, lease_seconds: float
     ) -> TaskOffer | None:
-        """Hand the oldest highest-priority task of one of ``skills`` to the worker, waiting up to
-        ``timeout`` seconds; records its lease, expiring at ``now + lease_seconds``. Tasks reserved
-        for another worker are skipped until their reservation lapses; ``now`` is the time of the
-        first attempt, and a waiting taker's clock for reservations advances from it."""
+        """Hand the best queued task of one of ``skills`` to the worker, waiting up to ``timeout``
+        seconds; records its lease, expiring at ``now + lease_seconds``. Tasks reserved for another
+        worker are skipped until their reservation lapses; ``now`` is the time of the first
+        attempt, and a waiting taker's clock for reservations advances from it.
+
+        Best is the lowest score ``queued_at - priority * priority_aging`` (the store's
+        ``priority_aging``: ``TASK_PRIORITY_AGING_SECONDS``), then the first pushed. So among
+        tasks queued close together the higher priority goes first, FIFO within a priority; and a
+        task of priority ``p`` queued at ``t`` goes before any task of priority ``q > p`` queued
+        after ``t + (q - p) * priority_aging``: a steady stream of higher priorities cannot
+        starve it."""
 
     async def get_lease(self, task_id: str) -> Lease | None: ...
 

@@ -11,6 +11,7 @@ from engine.errors import VersionConflict
 from engine.group import DONE, BranchState, GroupState
 from engine.job import WAITING_FOR_WORKER, GroupRef, JobState, Outgoing, TaskState
 from engine.messages import AggregateDone, Start, TaskOffer, Timeout, envelope
+from engine.settings import DEFAULT_TASK_PRIORITY_AGING_SECONDS
 from transport.store import RESERVATION_SCAN_LIMIT, Lease, Scheduled, Store, WorkerRecord
 
 LEASE = 60.0
@@ -337,6 +338,44 @@ async def test_tasks_are_taken_by_priority_then_fifo(store: Store) -> None:
     taken = [await store.take_task("w1", ["echo"], 1.0, now=0.0, lease_seconds=LEASE) for _ in range(5)]
 
     assert [t.task_id if t else None for t in taken] == ["high-1", "high-2", "mid", "low-1", "low-2"]
+
+
+# The stores in STORES use the default aging; T0 is a realistic epoch time, so the scores are large.
+AGING = DEFAULT_TASK_PRIORITY_AGING_SECONDS
+T0 = 1_700_000_000.0
+
+
+async def test_tasks_queued_seconds_apart_are_still_taken_by_priority_then_fifo(store: Store) -> None:
+    pushes = [("low-1", 0.0), ("high-1", 5.0), ("low-2", 0.0), ("high-2", 5.0), ("mid", 1.0)]
+    for second, (task_id, priority) in enumerate(pushes):
+        await store.push_task(offer(task_id, priority=priority), now=T0 + second)
+
+    taken = [await store.take_task("w1", ["echo"], 1.0, now=T0 + 10, lease_seconds=LEASE) for _ in range(5)]
+
+    assert [t.task_id if t else None for t in taken] == ["high-1", "high-2", "mid", "low-1", "low-2"]
+
+
+async def test_a_task_waiting_longer_than_its_aging_window_goes_before_fresher_higher_priorities(store: Store) -> None:
+    """Two units of priority are worth ``2 * AGING`` seconds: a priority-2 task queued just inside
+    that window after the priority-0 one still goes first, one queued just outside it does not."""
+    await store.push_task(offer("old-low", priority=0.0), now=T0)
+    await store.push_task(offer("fresh-high", priority=2.0), now=T0 + 2 * AGING + 1)
+    await store.push_task(offer("early-high", priority=2.0), now=T0 + 2 * AGING - 1)
+
+    now = T0 + 2 * AGING + 2
+    taken = [await store.take_task("w1", ["echo"], 1.0, now=now, lease_seconds=LEASE) for _ in range(3)]
+
+    assert [t.task_id if t else None for t in taken] == ["early-high", "old-low", "fresh-high"]
+
+
+async def test_aging_applies_across_the_skills_a_worker_takes(store: Store) -> None:
+    await store.push_task(offer("a-old-low", type="a", priority=0.0), now=T0)
+    await store.push_task(offer("b-fresh-high", type="b", priority=1.0), now=T0 + AGING + 1)
+
+    first = await store.take_task("w1", ["a", "b"], 1.0, now=T0 + AGING + 2, lease_seconds=LEASE)
+
+    assert first is not None
+    assert first.task_id == "a-old-low"
 
 
 async def test_take_task_picks_the_best_head_across_skills(store: Store) -> None:
