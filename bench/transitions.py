@@ -32,7 +32,7 @@ def chain(transitions: int) -> StateMachineBlueprint:
         async def step(actions: ActionFactory, to: str = next_state) -> None:
             actions.transition_to(to)
 
-        bp.handler_for(here, is_start=here == "start")(step)
+        bp.handler_for(here, is_start=here == "start", transitions=[next_state])(step)
 
     async def finished() -> None:
         pass

@@ -16,8 +16,9 @@ from typing import Any, Protocol
 from engine.conditions import Condition, parse_condition
 from engine.data_stores import data_stores_namespace
 from engine.errors import BlueprintError, ConditionSyntaxError, InjectionError
+from engine.graph import build_graph
 from engine.injection import Injector
-from engine.targets import literal_aggregate_targets, literal_targets
+from engine.targets import AGGREGATE, literal_aggregate_targets, literal_targets
 
 
 class HandlerFunc(Protocol):
@@ -186,8 +187,14 @@ class StateMachineBlueprint:
         return spec.default or spec.aggregator
 
     def validate(self) -> None:
-        """Check the graph: one start state, at least one end state, no dangling literal target,
-        and an aggregator handler in every literal ``aggregate_into`` state."""
+        """Check the graph (``engine.graph``): one start state, at least one end state, no target
+        without a handler, an aggregator handler in every ``aggregate_into`` state, and every state
+        reachable from the start state.
+
+        Reachability follows literal targets and those declared with ``handler_for(...,
+        transitions=[...])``; it is not checked when a handler's source cannot be read (a REPL,
+        generated code), as that handler's targets are unknown.
+        """
         starts = [s.name for s in self.states.values() if s.is_start]
         if len(starts) != 1:
             found = ", ".join(repr(s) for s in starts) or "none"
@@ -197,18 +204,24 @@ class StateMachineBlueprint:
         for spec in self.states.values():
             if spec.is_start and spec.is_end:
                 raise BlueprintError(self.name, "a state cannot be both start and end", spec.name)
-            for handler in spec.handlers():
-                for target in sorted(handler.targets - self.states.keys()):
-                    raise BlueprintError(
-                        self.name, f"transitions to {target!r}, which has no handler", spec.name
-                    )
-                for target in sorted(handler.aggregate_targets):
-                    if self.states[target].aggregator is None:
-                        raise BlueprintError(
-                            self.name,
-                            f"dispatch_parallel aggregates into {target!r}, which has no @aggregator_for handler",
-                            spec.name,
-                        )
+        graph = build_graph(self)
+        for edge in graph.dangling():
+            raise BlueprintError(self.name, f"transitions to {edge.target!r}, which has no handler", edge.source)
+        for edge in graph.edges:
+            if edge.kind == AGGREGATE and self.states[edge.target].aggregator is None:
+                raise BlueprintError(
+                    self.name,
+                    f"dispatch_parallel aggregates into {edge.target!r}, which has no @aggregator_for handler",
+                    edge.source,
+                )
+        unreachable = graph.unreachable()
+        if unreachable and not graph.unread:
+            names = ", ".join(repr(name) for name in unreachable)
+            raise BlueprintError(
+                self.name,
+                f"no path from the start state {graph.start!r} reaches {names}; if a handler moves there "
+                "by a name computed at run time, declare it: handler_for(..., transitions=[...])",
+            )
 
 
 Blueprint = StateMachineBlueprint

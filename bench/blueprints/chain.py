@@ -22,7 +22,7 @@ def _step(next_state: str) -> Callable[[ActionFactory], Awaitable[None]]:
 
 
 for _here, _next in zip(STEPS, [*STEPS[1:], "finished"], strict=True):
-    chain.handler_for(_here)(_step(_next))
+    chain.handler_for(_here, transitions=[_next])(_step(_next))
 
 
 @chain.handler_for("finished", is_end=True)

@@ -75,6 +75,10 @@ def test_condition_keyword_is_the_same_as_when() -> None:
 def test_aggregator_for_registers_the_fan_in_handler() -> None:
     bp = _linear()
 
+    @bp.handler_for("start").when("context.initial_data.fan_out == true")
+    async def fan_out(actions: Any) -> None:
+        actions.dispatch_parallel([{"type": "echo", "params": {}}], aggregate_into="gather")
+
     @bp.aggregator_for("gather")
     async def gather(aggregation_results: Any, actions: Any) -> None:
         actions.transition_to("end")
@@ -242,6 +246,10 @@ def test_dangling_target_in_positional_dispatch_transitions_is_an_error() -> Non
 def test_literal_targets_that_exist_validate() -> None:
     bp = _linear()
 
+    @bp.handler_for("start").when("context.initial_data.work == true")
+    async def to_work(actions: Any) -> None:
+        actions.transition_to("work")
+
     @bp.handler_for("work")
     async def work(actions: Any) -> None:
         actions.dispatch_task("echo", {"x": 1}, {"success": "end", "failure": "start"})
@@ -313,6 +321,10 @@ def test_declared_dynamic_target_is_validated() -> None:
 
 def test_declared_dynamic_targets_that_exist_validate() -> None:
     bp = _linear()
+
+    @bp.handler_for("start").when("context.initial_data.route == true")
+    async def to_route(actions: Any) -> None:
+        actions.transition_to("route")
 
     @bp.handler_for("route", transitions=["end", "start"])
     async def route(actions: Any, initial_data: Any) -> None:

@@ -120,7 +120,7 @@ def linear_bp(end: str = "end") -> StateMachineBlueprint:
         state_history["visited"].append("a")
         actions.transition_to("b")
 
-    @bp.handler_for("b")
+    @bp.handler_for("b", transitions=[end])
     async def b(actions: Any, state_history: dict[str, Any]) -> None:
         state_history["visited"].append("b")
         actions.transition_to(end)
@@ -138,7 +138,7 @@ def task_bp(transitions: dict[str, str] | None = None, **dispatch: Any) -> State
     bp = StateMachineBlueprint("tasks")
     chosen = transitions or {"success": "done"}
 
-    @bp.handler_for("start", is_start=True)
+    @bp.handler_for("start", is_start=True, transitions=["done", "reviewed", "cleanup"])
     async def start(actions: Any) -> None:
         actions.dispatch_task("echo", {"x": 1}, transitions=chosen, **dispatch)
 
