@@ -4,6 +4,9 @@
   and ``REDIS_URL`` are set, a node and a gateway on the distributed runtime.
 - ``avtomat node``: the actors only, against RabbitMQ and Redis.
 - ``avtomat gateway``: the HTTP gateway only, against RabbitMQ and Redis.
+- ``avtomat graph BLUEPRINT [-o FILE]``: the blueprint's graph, as DOT on stdout or written to
+  ``FILE`` in the format its suffix names (``.dot``/``.gv``, ``.svg``, ``.png``; the images need
+  Graphviz's ``dot`` executable).
 
 Settings come from the environment and are validated first: a bad value exits with status 2 and
 a message naming the variable.
@@ -17,6 +20,7 @@ import os
 import signal
 import sys
 from collections.abc import Coroutine, Sequence
+from pathlib import Path
 from typing import Any
 
 try:
@@ -24,14 +28,19 @@ try:
 except ImportError:  # not built for this platform (Windows): plain asyncio
     uvloop = None  # type: ignore[assignment]
 
-from engine.errors import AvtomatError, ConfigError
+import graphviz
+
+from engine.errors import AvtomatError, BlueprintError, ConfigError
+from engine.graph import build_graph, to_dot
 from engine.registry import BlueprintRegistry
 from engine.settings import Settings
+from transport.gateway.blueprint_api import render
 from transport.loader import load_blueprints
 from transport.logs import configure_logging
 from transport.runtime import Runtime, runtime
 
 ROLES = {"up": (True, True), "node": (True, False), "gateway": (False, True)}
+GRAPH_SUFFIXES = {".dot": "dot", ".gv": "dot", ".svg": "svg", ".png": "png"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -40,7 +49,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands.add_parser("up", help="run everything in one process (embedded unless RABBITMQ_URL/REDIS_URL are set)")
     commands.add_parser("node", help="run the actors against RabbitMQ and Redis")
     commands.add_parser("gateway", help="run the HTTP gateway against RabbitMQ and Redis")
+    graph = commands.add_parser("graph", help="draw a blueprint's states and transitions (Graphviz DOT, SVG or PNG)")
+    graph.add_argument("blueprint", help="the blueprint's name")
+    graph.add_argument("-o", "--output", help="write to this file (.dot, .gv, .svg, .png) instead of DOT on stdout")
     args = parser.parse_args(argv)
+    if args.command == "graph":
+        return _graph(args.blueprint, args.output)
     try:
         settings = Settings.from_env(os.environ)
         if args.command != "up" and not settings.distributed:
@@ -60,6 +74,43 @@ def main(argv: Sequence[str] | None = None) -> int:
         _run(_serve(settings, registry, node=node, gateway=gateway))
     except (OSError, ConnectionError) as exc:
         print(f"avtomat: cannot start: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _graph(name: str, output: str | None) -> int:
+    """``avtomat graph``: blueprints load as for ``avtomat up`` (``BLUEPRINTS_DIR``), validation
+    included. Exit status 2 for a bad name, suffix or setting; 1 when the file cannot be drawn
+    (no Graphviz ``dot``) or written."""
+    fmt = GRAPH_SUFFIXES.get(Path(output).suffix.lower()) if output else "dot"
+    if fmt is None:
+        print(f"avtomat: the output file must end in one of {', '.join(GRAPH_SUFFIXES)}", file=sys.stderr)
+        return 2
+    try:
+        registry = BlueprintRegistry()
+        load_blueprints(Settings.from_env(os.environ).blueprints_dir, registry)
+        bp = registry.get(name)
+        if bp is None:
+            known = ", ".join(sorted(b.name for b in registry)) or "none"
+            raise BlueprintError(name, f"no such blueprint; known: {known}")
+    except AvtomatError as exc:
+        print(f"avtomat: {exc}", file=sys.stderr)
+        return 2
+    dot = to_dot(build_graph(bp))
+    if output is None:
+        sys.stdout.write(dot)
+        return 0
+    try:
+        Path(output).write_bytes(render(dot, fmt))
+    except graphviz.ExecutableNotFound:
+        print(
+            f"avtomat: writing {fmt.upper()} needs Graphviz's 'dot' executable, which is not installed "
+            "(e.g. apt-get install graphviz); write a .dot file instead",
+            file=sys.stderr,
+        )
+        return 1
+    except OSError as exc:
+        print(f"avtomat: cannot write {output}: {exc}", file=sys.stderr)
         return 1
     return 0
 

@@ -1,4 +1,4 @@
-"""The blueprint graph: edges of every kind with their labels, validation on it, DOT.
+"""The blueprint graph: edges of every kind with their labels, validation on it, DOT, the CLI.
 
 The golden file ``tests/unit/golden/demo.dot`` is the DOT of ``blueprints/demo.py``. After a
 deliberate change to the drawing, regenerate it with
@@ -8,6 +8,7 @@ deliberate change to the drawing, regenerate it with
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +17,19 @@ import pytest
 from blueprints.demo import demo
 from engine import BlueprintError, StateMachineBlueprint
 from engine.graph import Edge, Node, build_graph, to_dot
+from transport.cli import main
 
+ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = Path(__file__).with_name("golden") / "demo.dot"
+
+
+def need_dot() -> None:
+    """Skip when Graphviz's ``dot`` is missing locally; fail when ``CI`` is set (STYLE.md, rule 3)."""
+    if shutil.which("dot") is None:
+        reason = "Graphviz's 'dot' executable is not installed (apt-get install graphviz)"
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason} (required in CI)")
+        pytest.skip(reason)
 
 
 def review() -> StateMachineBlueprint:
@@ -235,3 +247,67 @@ def test_demo_dot_matches_the_golden_file() -> None:
     if os.environ.get("UPDATE_GOLDEN"):
         GOLDEN.write_text(dot)
     assert dot == GOLDEN.read_text(), "regenerate with UPDATE_GOLDEN=1 if the change is intended"
+
+
+# -- avtomat graph ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def demo_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BLUEPRINTS_DIR", str(ROOT / "blueprints"))
+    monkeypatch.delenv("ENVIRONMENT", raising=False)
+    monkeypatch.delenv("ENV", raising=False)
+
+
+@pytest.mark.usefixtures("demo_env")
+def test_cli_prints_dot_without_an_output_file(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["graph", "demo"]) == 0
+
+    assert capsys.readouterr().out == GOLDEN.read_text()
+
+
+@pytest.mark.usefixtures("demo_env")
+def test_cli_writes_a_dot_file(tmp_path: Path) -> None:
+    out = tmp_path / "demo.gv"
+
+    assert main(["graph", "demo", "-o", str(out)]) == 0
+
+    assert out.read_text() == GOLDEN.read_text()
+
+
+@pytest.mark.usefixtures("demo_env")
+def test_cli_writes_an_svg_file(tmp_path: Path) -> None:
+    need_dot()
+    out = tmp_path / "demo.svg"
+
+    assert main(["graph", "demo", "-o", str(out)]) == 0
+
+    svg = out.read_text()
+    assert "<svg" in svg
+    assert "not_greeted" in svg
+
+
+@pytest.mark.usefixtures("demo_env")
+def test_cli_without_graphviz_fails_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no dot executable on it
+
+    assert main(["graph", "demo", "-o", str(tmp_path / "demo.svg")]) == 1
+
+    assert "'dot' executable" in capsys.readouterr().err
+    assert not (tmp_path / "demo.svg").exists()
+
+
+@pytest.mark.usefixtures("demo_env")
+def test_cli_unknown_blueprint_lists_the_known_ones(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["graph", "nope"]) == 2
+
+    assert "'nope': no such blueprint; known: demo" in capsys.readouterr().err
+
+
+@pytest.mark.usefixtures("demo_env")
+def test_cli_unknown_suffix_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["graph", "demo", "-o", str(tmp_path / "demo.jpg")]) == 2
+
+    assert ".dot, .gv, .svg, .png" in capsys.readouterr().err

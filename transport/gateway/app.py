@@ -12,6 +12,7 @@ from rxon.constants import (
 )
 
 from transport.gateway import client_api, task_api, worker_api
+from transport.gateway.blueprint_api import blueprint_graph
 from transport.gateway.context import CONTEXT, GatewayContext
 from transport.gateway.errors import json_errors, stamp_protocol_version
 
@@ -32,6 +33,7 @@ def build_app(ctx: GatewayContext) -> web.Application:
     router.add_get(f"{CLIENT_API}/jobs/{{job_id}}", client_api.get_job)
     router.add_post(f"{CLIENT_API}/jobs/{{job_id}}/cancel", client_api.cancel_job)
     router.add_get(f"{CLIENT_API}/workers", client_api.list_workers)
+    router.add_get(f"{CLIENT_API}/blueprints/{{name}}/graph", blueprint_graph)
     router.add_post(ENDPOINT_WORKER_REGISTER, worker_api.register)
     router.add_patch(ENDPOINT_WORKER_HEARTBEAT, worker_api.heartbeat)
     router.add_get(ENDPOINT_TASK_NEXT, task_api.next_task)
