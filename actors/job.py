@@ -29,7 +29,7 @@ from functools import partial
 
 from actors.publisher import apply_once
 from engine.job import JobState, Outgoing
-from engine.messages import Envelope
+from engine.messages import Envelope, StartChild
 from engine.policy import StepPolicy
 from engine.registry import BlueprintRegistry
 from engine.step import JobStep, apply, fail_unrunnable
@@ -60,6 +60,8 @@ class JobActor:
         state = self._cached.pop(env.key, None)
         if state is None or not await self._apply(state, env):
             state = await self._store.load_job(env.key)
+            if state is None and isinstance(env.body, StartChild):
+                state = await self._create_child(env.key, env.body)
             if state is None:
                 log.warning("message %s for unknown job %s dropped", env.id, env.key)
                 return
@@ -68,6 +70,29 @@ class JobActor:
             self._cached[env.key] = state
             if len(self._cached) > self._cache_size:
                 self._cached.popitem(last=False)
+
+    async def _create_child(self, job_id: str, start: StartChild) -> JobState | None:
+        """Store the child job ``start`` asks for (version 1, pending), unless a redelivery of
+        ``start`` stored it already; either way, return it as stored."""
+        bp = self._registry.get(start.blueprint)
+        now = self._clock()
+        child = JobState(
+            id=job_id,
+            blueprint=start.blueprint,
+            client_id=start.client_id,
+            # A blueprint this node lacks: the step fails the child, and the parent hears of it.
+            current_state=bp.start_state if bp is not None else "",
+            initial_data=start.initial_data,
+            created_at=now,
+            updated_at=now,
+            parent_id=start.parent_id,
+            depth=start.depth,
+            max_transitions=start.max_transitions,
+            dispatch_timeout=start.dispatch_timeout,
+            result_timeout=start.result_timeout,
+        )
+        await self._store.create_job(child)
+        return await self._store.load_job(job_id)
 
     async def _apply(self, state: JobState, env: Envelope) -> bool:
         """Apply ``env`` once (``apply_once``); False if the step ignored it: nothing was written."""
@@ -91,4 +116,6 @@ class JobActor:
     async def _commit(self, steps: list[JobStep], state: JobState, expected_version: int) -> None:
         [step] = steps
         schedule = [Scheduled(d.route, d.envelope, d.at) for d in step.deadlines if d.at is not None]
-        await self._store.commit_job(state, expected_version, schedule=schedule, unschedule=step.obsolete)
+        await self._store.commit_job(
+            state, expected_version, schedule=schedule, unschedule=step.obsolete, history=step.history
+        )

@@ -45,6 +45,8 @@ class WebhookActor:
             "result": event.result,
             "error": event.error,
         }
+        if event.approval is not None:
+            payload["approval"] = event.approval
         for attempt in range(1, self._attempts + 1):
             try:
                 await self._notify(event.webhook_url, payload)

@@ -42,7 +42,22 @@ class DispatchParallel:
     aggregate_into: str
 
 
-Action = Transition | DispatchTask | DispatchParallel
+@dataclass(frozen=True, slots=True)
+class AwaitApproval:
+    integration: str
+    message: str
+    transitions: dict[str, str]
+    timeout: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunBlueprint:
+    blueprint: str
+    initial_data: dict[str, Any]
+    transitions: dict[str, str]
+
+
+Action = Transition | DispatchTask | DispatchParallel | AwaitApproval | RunBlueprint
 
 
 @dataclass(slots=True)
@@ -128,11 +143,38 @@ class ActionFactory:
         branches = tuple(_branch(i, task) for i, task in enumerate(tasks))
         self._choose(DispatchParallel(branches, aggregate_into))
 
-    def await_human_approval(self, integration: str, message: str, transitions: dict[str, str]) -> None:
-        raise ActionError("await_human_approval is not available yet")
+    def await_human_approval(
+        self,
+        integration: str,
+        message: str,
+        transitions: dict[str, str],
+        *,
+        timeout: float | None = None,
+        timeout_seconds: float | None = None,
+    ) -> None:
+        """Wait for a person: ``POST /_public/webhooks/approval/{job_id}`` with a ``decision`` among
+        ``transitions``' keys moves the job to that target. With ``timeout`` (seconds), no decision
+        in time takes ``transitions["timeout"]`` (the job fails if there is none)."""
+        if not isinstance(integration, str) or not isinstance(message, str):
+            raise ActionError("await_human_approval needs an integration name and a message (strings)")
+        _check_transitions("await_human_approval", transitions, "{'approve': 'next', 'reject': 'stop'}")
+        seconds = _first(timeout, timeout_seconds)
+        if seconds is not None:
+            seconds = _number("await_human_approval", "timeout", seconds)
+            if seconds <= 0:
+                raise ActionError(f"await_human_approval: timeout must be positive, got {seconds!r}")
+        self._choose(AwaitApproval(integration, message, dict(transitions), seconds))
 
     def run_blueprint(self, blueprint_name: str, initial_data: dict[str, Any], transitions: dict[str, str]) -> None:
-        raise ActionError("run_blueprint is not available yet")
+        """Run a child job of blueprint ``blueprint_name``; the job resumes once, when the child
+        ends: along ``transitions["success"]`` if it finished, else ``transitions["failure"]``, with
+        the child's outcome injectable as ``child_result``."""
+        if not isinstance(blueprint_name, str) or not blueprint_name:
+            raise ActionError(f"run_blueprint needs a blueprint name, got {blueprint_name!r}")
+        if initial_data is not None and not isinstance(initial_data, dict):
+            raise ActionError(f"run_blueprint initial_data must be a dict, got {type(initial_data).__name__}")
+        _check_transitions("run_blueprint", transitions, "{'success': 'next', 'failure': 'handle_failure'}")
+        self._choose(RunBlueprint(blueprint_name, dict(initial_data or {}), dict(transitions)))
 
 
 _BRANCH_KEYS = frozenset(
@@ -178,6 +220,14 @@ def _branch(index: int, task: Any) -> Branch:
     )
 
 
+def _check_transitions(action: str, transitions: Any, example: str) -> None:
+    if not transitions or not isinstance(transitions, dict):
+        raise ActionError(f"{action} needs transitions, e.g. {example}")
+    bad = [f"{k!r}: {v!r}" for k, v in transitions.items() if not isinstance(k, str) or not isinstance(v, str) or not v]
+    if bad:
+        raise ActionError(f"{action} transitions map names to state names; not {', '.join(bad)}")
+
+
 def _number(where: str, name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ActionError(f"{where}: {name} must be a number, got {value!r}")
@@ -211,4 +261,8 @@ def _describe(action: Action) -> str:
         return f"transition_to({action.target!r})"
     if isinstance(action, DispatchParallel):
         return f"dispatch_parallel(aggregate_into={action.aggregate_into!r})"
+    if isinstance(action, AwaitApproval):
+        return f"await_human_approval({action.integration!r})"
+    if isinstance(action, RunBlueprint):
+        return f"run_blueprint({action.blueprint!r})"
     return f"dispatch_task({action.task_type!r})"

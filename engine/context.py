@@ -32,6 +32,8 @@ class JobContext:
     webhook_url: str | None = None
     aggregation_results: dict[str, Any] | None = None
     task_files: Any = None
+    task_error: dict[str, Any] | None = None
+    child_result: dict[str, Any] | None = None
 
     def sources(self) -> dict[str, Any]:
         """The names handlers can inject, besides ``context`` and data keys."""
@@ -46,6 +48,8 @@ class JobContext:
             "webhook_url": self.webhook_url,
             "aggregation_results": self.aggregation_results,
             "task_files": self.task_files,
+            "task_error": self.task_error,
+            "child_result": self.child_result,
         }
 
     def condition_root(self) -> dict[str, Any]:

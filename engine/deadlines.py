@@ -3,11 +3,11 @@
 A job defers a ``Timeout`` to its own mailbox when it starts waiting for something with a time
 limit: a worker to take its task (``dispatch``), that worker's result (``result``), the end of a
 back-off before its task is offered again (``retry_task``) or its handler runs again
-(``retry_step``). It waits for at most one of them at a time, the one ``awaited`` names; the step
-acts on that one when it fires and ignores every other.
+(``retry_step``), or a person's decision (``approval``). It waits for at most one of them at a
+time, the one ``awaited`` names; the step acts on that one when it fires and ignores every other.
 
 Each deferred ``Timeout`` gets a deterministic envelope id (``timeout_id``): the job id, the kind,
-and the task id (a retry moves the task to a new id) or, for a step retry, the step and attempt.
+and the task id (a retry moves the task to a new id) or the approval's id or, for a step retry, the step and attempt.
 The job keeps the ids of its deadlines that still apply in ``JobState.deadlines``. After every
 step, ``settle`` keeps there only the awaited one and says which deadlines to add to the store's
 deadline set and which ids to remove; the job actor hands both to the commit that writes the
@@ -49,6 +49,8 @@ def awaited(state: JobState) -> Timeout | None:
         return None
     if state.task is not None:
         return Timeout(tasks.awaited(state.task), state.task.id)
+    if state.approval is not None and state.approval.expires_at is not None:
+        return Timeout("approval", state.approval.id)
     if state.status == j.RUNNING and state.step_attempt > 0:
         return Timeout("retry_step", attempt=state.step_attempt)
     return None

@@ -13,6 +13,8 @@ PENDING = "pending"
 RUNNING = "running"
 WAITING_FOR_WORKER = "waiting_for_worker"
 WAITING_FOR_PARALLEL = JOB_STATUS_WAITING_FOR_PARALLEL  # "waiting_for_parallel_tasks"
+WAITING_FOR_HUMAN = "waiting_for_human"
+WAITING_FOR_CHILD = "waiting_for_sub_job"
 FINISHED = "finished"
 FAILED = "failed"
 QUARANTINED = "quarantined"
@@ -82,6 +84,38 @@ class GroupRef(msgspec.Struct, kw_only=True):
     results: dict[str, Any] | None = None
 
 
+class Approval(msgspec.Struct, kw_only=True):
+    """A human decision the job waits for (``await_human_approval``). ``token`` is single use:
+    the gateway claims ``id`` before it passes a decision on, so only the first one counts."""
+
+    id: str
+    integration: str
+    message: str
+    transitions: dict[str, str]
+    token: str
+    requested_at: float
+    expires_at: float | None = None
+
+    def view(self) -> dict[str, Any]:
+        """What the job's owner sees: what to decide, until when, and the token."""
+        return {
+            "integration": self.integration,
+            "message": self.message,
+            "decisions": sorted(self.transitions),
+            "token": self.token,
+            "requested_at": self.requested_at,
+            "expires_at": self.expires_at,
+        }
+
+
+class ChildRef(msgspec.Struct, kw_only=True):
+    """The child job a job waits on (``run_blueprint``); its end is reported once, by id."""
+
+    id: str
+    blueprint: str
+    transitions: dict[str, str]
+
+
 class JobState(Versioned, kw_only=True):
     """One job. ``version`` increases with every committed write (compare-and-set).
 
@@ -107,6 +141,12 @@ class JobState(Versioned, kw_only=True):
     step_attempt: int = 0
     task: TaskState | None = None
     group: GroupRef | None = None
+    approval: Approval | None = None
+    child: ChildRef | None = None
+    parent_id: str | None = None
+    depth: int = 0
+    task_error: dict[str, Any] | None = None
+    child_result: dict[str, Any] | None = None
     deadlines: list[str] = msgspec.field(default_factory=list)
     error: str | None = None
     finished_at: float | None = None

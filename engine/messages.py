@@ -45,14 +45,14 @@ class TaskDone(_Message, frozen=True, tag="task_done"):
     error_message: str | None = None
 
 
-TimeoutKind = Literal["dispatch", "result", "retry_step", "retry_task"]
+TimeoutKind = Literal["dispatch", "result", "retry_step", "retry_task", "approval"]
 
 
 class Timeout(_Message, frozen=True, tag="timeout"):
     """A deadline fired. Stale timeouts (task or attempt no longer current) change nothing."""
 
     kind: TimeoutKind
-    task_id: str | None = None
+    task_id: str | None = None  # the task's id, or the approval's for ``approval``
     attempt: int = 0
 
 
@@ -71,6 +71,46 @@ class Cancel(_Message, frozen=True, tag="cancel"):
     """Stop the job now. A cancelled job never runs again."""
 
     reason: str = "cancelled by client"
+
+
+class Decision(_Message, frozen=True, tag="decision"):
+    """A human decided on the approval ``approval_id`` the job waits for; ``by`` says who
+    (``client:<id>`` or ``approval_token``). Sent once per approval (the gateway claims it)."""
+
+    approval_id: str
+    decision: str
+    by: str
+    at: float
+
+
+class StartChild(_Message, frozen=True, tag="start_child"):
+    """Create and run a child job (``run_blueprint``); the envelope's key is the child's id.
+
+    Idempotent: the child is created once, whoever delivers this first."""
+
+    parent_id: str
+    blueprint: str
+    initial_data: dict[str, Any]
+    client_id: str
+    depth: int
+    max_transitions: int
+    dispatch_timeout: float | None = None
+    result_timeout: float | None = None
+
+
+class ChildEnded(_Message, frozen=True, tag="child_ended"):
+    """The child job ``child_id`` ended with ``status``: its parent resumes, once."""
+
+    child_id: str
+    status: str
+    result: dict[str, Any] | None = None
+    error: str | None = None
+
+
+class Redrive(_Message, frozen=True, tag="redrive"):
+    """Run a failed or quarantined job again from the state it stopped in."""
+
+    requested_by: str
 
 
 class TaskOffer(_Message, frozen=True, tag="task_offer"):
@@ -142,9 +182,22 @@ class JobEvent(_Message, frozen=True, tag="job_event"):
     webhook_url: str | None = None
     result: dict[str, Any] | None = None
     error: str | None = None
+    approval: dict[str, Any] | None = None  # for ``job_waiting_for_human``: what to decide, and the token
 
 
-JobMessage = Start | TaskStarted | TaskDone | TaskLost | Timeout | Cancel | AggregateDone
+JobMessage = (
+    Start
+    | TaskStarted
+    | TaskDone
+    | TaskLost
+    | Timeout
+    | Cancel
+    | AggregateDone
+    | Decision
+    | StartChild
+    | ChildEnded
+    | Redrive
+)
 GroupMessage = GroupStart | GroupCancel | TaskStarted | TaskDone | TaskLost | Timeout
 Message = (
     Start
@@ -154,6 +207,10 @@ Message = (
     | Timeout
     | Cancel
     | AggregateDone
+    | Decision
+    | StartChild
+    | ChildEnded
+    | Redrive
     | TaskOffer
     | JobEvent
     | GroupStart

@@ -39,6 +39,7 @@ class StepPolicy:
     backoff_cap: float = 30.0
     result_timeout: float | None = 300.0
     dispatch_timeout: float | None = None
+    max_child_depth: int = 10
 
     def backoff(self, attempt: int, salt: str) -> float:
         """Exponential back-off with deterministic jitter in [0.5, 1.0) of the step.

@@ -55,6 +55,8 @@ class Settings:
     task_max_attempts: int = 3
     retry_backoff_base: float = 0.5
     max_transitions_per_job: int = 100
+    max_job_depth: int = 10
+    job_history_limit: int = 1000
     worker_timeout_seconds: float = 300.0
     dispatch_timeout_seconds: float | None = None
     worker_poll_timeout_seconds: float = 30.0
@@ -115,6 +117,8 @@ class Settings:
             task_max_attempts=r.get("TASK_MAX_ATTEMPTS", _positive_int, d.task_max_attempts),
             retry_backoff_base=r.get("RETRY_BACKOFF_BASE_SECONDS", _positive_float, d.retry_backoff_base),
             max_transitions_per_job=r.get("MAX_TRANSITIONS_PER_JOB", _positive_int, d.max_transitions_per_job),
+            max_job_depth=r.get("MAX_HOLARCHY_DEPTH", _positive_int, d.max_job_depth),
+            job_history_limit=r.get("JOB_HISTORY_LIMIT", _positive_int, d.job_history_limit),
             worker_timeout_seconds=r.get("WORKER_TIMEOUT_SECONDS", _positive_float, d.worker_timeout_seconds),
             dispatch_timeout_seconds=r.get("DISPATCH_TIMEOUT_SECONDS", _positive_float, None),
             worker_poll_timeout_seconds=r.get(

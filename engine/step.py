@@ -13,28 +13,35 @@ there is nothing to commit, and a redelivery of it is ignored again by the same 
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
 
 from engine import deadlines, routes, tasks
+from engine import history as h
 from engine import job as j
-from engine.actions import ActionFactory, DispatchParallel, DispatchTask, Transition
+from engine.actions import ActionFactory, AwaitApproval, DispatchParallel, DispatchTask, RunBlueprint, Transition
 from engine.blueprint import StateMachineBlueprint
 from engine.context import ClientInfo, JobContext
 from engine.errors import ActionError, InjectionError
-from engine.job import GroupRef, JobState, Outgoing, TaskState
+from engine.history import HistoryEvent
+from engine.job import Approval, ChildRef, GroupRef, JobState, Outgoing, TaskState
 from engine.messages import (
     AggregateDone,
     BranchSpec,
     Cancel,
+    ChildEnded,
+    Decision,
     Envelope,
     GroupCancel,
     GroupStart,
     JobEvent,
     Message,
+    Redrive,
     Start,
+    StartChild,
     TaskDone,
     TaskLost,
     TaskStarted,
@@ -50,6 +57,7 @@ _EVENTS = {
     j.QUARANTINED: "job_quarantined",
     j.CANCELLED: "job_cancelled",
 }
+_REDRIVABLE = frozenset({j.FAILED, j.QUARANTINED})  # a cancelled job never comes back
 
 
 @dataclass(slots=True)
@@ -59,20 +67,24 @@ class JobStep:
     ``changed`` is False when the message changed nothing (the state is untouched, its id is not
     remembered): there is nothing to commit or publish. Else the caller commits the state with
     ``deadlines`` (deferred ``Timeout``s, ``at`` set, to add to the deadline set) and
-    ``obsolete`` (ids to remove from it) in one atomic write, then publishes ``out``, the
-    immediate effects: the outbox a redelivery publishes again. Deadlines are never in ``out``.
+    ``obsolete`` (ids to remove from it) and ``history`` (events to append to the job's history)
+    in one atomic write, then publishes ``out``, the immediate effects: the outbox a redelivery
+    publishes again. Deadlines are never in ``out``.
     """
 
     changed: bool = True
     out: list[Outgoing] = field(default_factory=list)
     deadlines: list[Outgoing] = field(default_factory=list)
     obsolete: list[str] = field(default_factory=list)
+    history: list[HistoryEvent] = field(default_factory=list)
 
 
 async def apply(bp: StateMachineBlueprint, policy: StepPolicy, state: JobState, env: Envelope, now: float) -> JobStep:
     """Apply ``env`` to ``state`` in place; return what to commit with it and publish after."""
     step = _Step(bp, policy, state, now)
-    if state.terminal or not await step.handle(env.body):
+    if state.terminal and not (isinstance(env.body, Redrive) and state.status in _REDRIVABLE):
+        return JobStep(changed=False)
+    if not await step.handle(env.body):
         return JobStep(changed=False)
     return step.finish(env)
 
@@ -82,15 +94,31 @@ class _Step:
         self.bp, self.policy, self.state, self.now = bp, policy, state, now
         self.out: list[Outgoing] = []
         self.deferred: list[Outgoing] = []
+        self.history: list[HistoryEvent] = []
 
     async def handle(self, msg: Message) -> bool:
-        """Apply ``msg`` to a running job; False if the rules ignore it (nothing changed)."""
-        if isinstance(msg, Start):
+        """Apply ``msg`` to a running job (or ``Redrive`` to a failed one); False if the rules
+        ignore it (nothing changed)."""
+        if isinstance(msg, Start | StartChild):
             if self.state.status != j.PENDING:
                 return False
             self.state.status = j.RUNNING
+            self.record(h.JOB_STARTED)
             await self.advance()
             return True
+        if isinstance(msg, Cancel):
+            self.end(j.CANCELLED, msg.reason)
+            return True
+        if isinstance(msg, Redrive):
+            return await self.redrive(msg)
+        if isinstance(msg, Decision):
+            return await self.decided(msg)
+        if isinstance(msg, ChildEnded):
+            return await self.child_ended(msg)
+        return await self.handle_waiting(msg)
+
+    async def handle_waiting(self, msg: Message) -> bool:
+        """Apply news of what the job waits on: its task, its fan-out, a deadline."""
         if isinstance(msg, TaskStarted):
             return self.task_started(msg)
         if isinstance(msg, TaskDone):
@@ -101,9 +129,6 @@ class _Step:
             return await self.timeout(msg)
         if isinstance(msg, AggregateDone):
             return await self.aggregate_done(msg)
-        if isinstance(msg, Cancel):
-            self.end(j.CANCELLED, msg.reason)
-            return True
         return False
 
     def finish(self, env: Envelope) -> JobStep:
@@ -111,7 +136,10 @@ class _Step:
         self.state.remember(env.id)
         self.state.updated_at = self.now
         schedule, obsolete = deadlines.settle(self.state, self.deferred)
-        return JobStep(out=self.out, deadlines=schedule, obsolete=obsolete)
+        return JobStep(out=self.out, deadlines=schedule, obsolete=obsolete, history=self.history)
+
+    def record(self, event: str, **details: Any) -> None:
+        self.history.append(HistoryEvent(self.now, event, self.state.current_state, details))
 
     # -- running handlers -----------------------------------------------------------------
 
@@ -135,6 +163,12 @@ class _Step:
                 return
             elif isinstance(action, DispatchParallel):
                 self.dispatch_parallel(action)
+                return
+            elif isinstance(action, AwaitApproval):
+                self.await_approval(action)
+                return
+            elif isinstance(action, RunBlueprint):
+                self.run_child(action)
                 return
             else:
                 self.fail(f"the handler of state {self.state.current_state!r} chose no action")
@@ -179,12 +213,15 @@ class _Step:
             data_stores=self.bp.data_stores,
             webhook_url=s.webhook_url,
             aggregation_results=group.results if group is not None else None,
+            task_error=s.task_error,
+            child_result=s.child_result,
         )
 
     def retry_step(self, exc: Exception) -> None:
         state = self.state
         state.step_attempt += 1
         error = f"handler of state {state.current_state!r} raised {type(exc).__name__}: {exc}"
+        self.record(h.HANDLER_FAILED, error=error, attempt=state.step_attempt)
         if state.step_attempt > self.policy.max_step_retries:
             self.end(j.QUARANTINED, f"{error} (gave up after {self.policy.max_step_retries} retries)")
             return
@@ -201,8 +238,9 @@ class _Step:
         if state.transitions > state.max_transitions:
             self.fail(f"exceeded max_transitions ({state.max_transitions}); is the blueprint looping?")
             return
-        state.current_state = target
+        previous, state.current_state = state.current_state, target
         state.error = None
+        self.record(h.STATE_ENTERED, previous=previous)
 
     # -- tasks ----------------------------------------------------------------------------
 
@@ -218,10 +256,11 @@ class _Step:
             dispatch_timeout=_first(action.dispatch_timeout, state.dispatch_timeout, self.policy.dispatch_timeout),
             result_timeout=_first(action.result_timeout, state.result_timeout, self.policy.result_timeout),
         )
-        state.status = j.WAITING_FOR_WORKER
+        state.status, state.task_error = j.WAITING_FOR_WORKER, None
         self.offer(state.task)
 
     def offer(self, task: TaskState) -> None:
+        self.record(h.TASK_DISPATCHED, task_id=task.id, task_type=task.type, attempt=task.attempt)
         offered = tasks.offer(task, job_id=self.state.id, step=self.state.transitions, now=self.now)
         self.out.append(Outgoing(routes.ROUTER, envelope(task.type, offered.offer, self.now)))
         if offered.deadline is not None:
@@ -234,6 +273,7 @@ class _Step:
         picked = tasks.started(task, msg)
         if isinstance(picked, tasks.Ignore):
             return False
+        self.record(h.TASK_STARTED, task_id=task.id, worker_id=msg.worker_id, attempt=task.attempt)
         if picked.deadline is not None:
             self.defer(picked.deadline, picked.at)
         return True
@@ -245,6 +285,7 @@ class _Step:
         verdict = tasks.reported(task, msg, self.policy, self.state.id, self.now)
         if not isinstance(verdict, tasks.Produced):
             return await self.judged(task, verdict)
+        self.record(h.TASK_FINISHED, task_id=task.id, worker_id=msg.worker_id, attempt=task.attempt, status=msg.status)
         if verdict.status in task.transitions:
             if verdict.data:
                 self.state.state_history.update(verdict.data)
@@ -262,10 +303,13 @@ class _Step:
 
     async def timeout(self, msg: Timeout) -> bool:
         state, task = self.state, self.state.task
-        if msg.kind == "retry_step":
+        if msg.kind in ("retry_step", "approval"):
             if msg != deadlines.awaited(state):
                 return False
-            await self.advance()
+            if msg.kind == "approval":
+                await self.approval_expired()
+            else:
+                await self.advance()
             return True
         if task is None:
             return False
@@ -276,16 +320,24 @@ class _Step:
         False for ``Ignore``."""
         if isinstance(verdict, tasks.Ignore):
             return False
-        if isinstance(verdict, tasks.Failed):
-            self.end(j.QUARANTINED if verdict.quarantine else j.FAILED, verdict.reason)
-        elif isinstance(verdict, tasks.Retry):
-            self.state.error = verdict.reason
-            self.defer(verdict.deadline, verdict.at)
-        elif isinstance(verdict, tasks.GaveUp):
+        if isinstance(verdict, tasks.Failed | tasks.GaveUp):
+            self.record(h.TASK_FAILED, task_id=task.id, attempt=task.attempt, code=verdict.code, reason=verdict.reason)
+            self.state.task_error = {
+                "code": verdict.code,
+                "message": verdict.reason,
+                "task_type": task.type,
+                "attempts": task.attempt,
+            }
             if "failure" in task.transitions:
                 await self.follow(task.transitions["failure"])
+            elif isinstance(verdict, tasks.Failed) and not verdict.quarantine:
+                self.end(j.FAILED, verdict.reason)
             else:
                 self.end(j.QUARANTINED, verdict.reason)
+        elif isinstance(verdict, tasks.Retry):
+            self.state.error = verdict.reason
+            self.record(h.TASK_RETRY, task_id=task.id, attempt=task.attempt, reason=verdict.reason, at=verdict.at)
+            self.defer(verdict.deadline, verdict.at)
         elif isinstance(verdict, tasks.Reoffer):
             self.offer(task)
         return True
@@ -323,6 +375,7 @@ class _Step:
         ]
         group = GroupRef(id=new_id(), aggregate_into=action.aggregate_into, size=len(branches))
         state.group, state.status = group, j.WAITING_FOR_PARALLEL
+        self.record(h.PARALLEL_DISPATCHED, group_id=group.id, branches=len(branches))
         start = GroupStart(group_id=group.id, job_id=state.id, branches=branches, step=state.transitions)
         self.out.append(Outgoing(routes.AGGREGATOR, envelope(group.id, start, self.now, id=f"group-start:{group.id}")))
 
@@ -333,6 +386,115 @@ class _Step:
             return False
         group.results = msg.results
         self.state.status = j.RUNNING
+        self.record(h.PARALLEL_DONE, group_id=group.id)
+        await self.advance()
+        return True
+
+    # -- waiting for a person -----------------------------------------------------------------
+
+    def await_approval(self, action: AwaitApproval) -> None:
+        """Wait in ``waiting_for_human`` with a fresh single-use token; the owner learns it from
+        the job's status and the ``job_waiting_for_human`` webhook event."""
+        state = self.state
+        expires = None if action.timeout is None else self.now + action.timeout
+        state.approval = Approval(
+            id=new_id(),
+            integration=action.integration,
+            message=action.message,
+            transitions=action.transitions,
+            token=secrets.token_urlsafe(32),
+            requested_at=self.now,
+            expires_at=expires,
+        )
+        state.status = j.WAITING_FOR_HUMAN
+        self.record(h.APPROVAL_REQUESTED, integration=action.integration, decisions=sorted(action.transitions))
+        if expires is not None:
+            self.defer(Timeout("approval", state.approval.id), expires)
+        if state.webhook_url:
+            event = JobEvent(
+                job_id=state.id,
+                event="job_waiting_for_human",
+                status=state.status,
+                webhook_url=state.webhook_url,
+                approval=state.approval.view(),
+            )
+            self.out.append(Outgoing(routes.EVENTS, envelope(state.id, event, self.now)))
+
+    async def decided(self, msg: Decision) -> bool:
+        approval = self.state.approval
+        if approval is None or approval.id != msg.approval_id or msg.decision not in approval.transitions:
+            return False
+        self.state.approval = None
+        self.record(h.APPROVAL_DECIDED, decision=msg.decision, by=msg.by, decided_at=msg.at)
+        await self.follow(approval.transitions[msg.decision])
+        return True
+
+    async def approval_expired(self) -> None:
+        approval = self.state.approval
+        assert approval is not None  # ``awaited`` names an approval deadline only while one waits
+        self.state.approval = None
+        self.record(h.APPROVAL_TIMED_OUT, integration=approval.integration)
+        if "timeout" in approval.transitions:
+            await self.follow(approval.transitions["timeout"])
+        else:
+            self.fail(f"no decision on {approval.integration!r} approval before its timeout")
+
+    # -- child jobs -----------------------------------------------------------------------------
+
+    def run_child(self, action: RunBlueprint) -> None:
+        """Start a child job of ``action.blueprint`` and wait in ``waiting_for_sub_job``; the
+        child reports its end with one ``ChildEnded`` (its envelope id names the child)."""
+        state = self.state
+        if state.depth + 1 > self.policy.max_child_depth:
+            self.fail(f"run_blueprint({action.blueprint!r}) would nest deeper than {self.policy.max_child_depth} jobs")
+            return
+        child = ChildRef(id=new_id(), blueprint=action.blueprint, transitions=action.transitions)
+        state.child, state.child_result, state.status = child, None, j.WAITING_FOR_CHILD
+        start = StartChild(
+            parent_id=state.id,
+            blueprint=action.blueprint,
+            initial_data=action.initial_data,
+            client_id=state.client_id,
+            depth=state.depth + 1,
+            max_transitions=state.max_transitions,
+            dispatch_timeout=state.dispatch_timeout,
+            result_timeout=state.result_timeout,
+        )
+        self.out.append(Outgoing(routes.JOBS, envelope(child.id, start, self.now, id=f"child-start:{child.id}")))
+        self.record(h.CHILD_STARTED, child_job_id=child.id, blueprint=action.blueprint)
+
+    async def child_ended(self, msg: ChildEnded) -> bool:
+        child = self.state.child
+        if child is None or child.id != msg.child_id:
+            return False
+        self.state.child = None
+        outcome = "success" if msg.status == j.FINISHED else "failure"
+        self.state.child_result = {
+            "job_id": child.id,
+            "blueprint": child.blueprint,
+            "status": msg.status,
+            "result": msg.result,
+            "error": msg.error,
+        }
+        self.record(h.CHILD_ENDED, child_job_id=child.id, status=msg.status)
+        if outcome not in child.transitions:
+            ended = f"child job {child.id} ({child.blueprint!r}) ended {msg.status}"
+            self.fail(f"{ended}; run_blueprint has no {outcome!r} transition")
+            return True
+        await self.follow(child.transitions[outcome])
+        return True
+
+    # -- redrive ------------------------------------------------------------------------------
+
+    async def redrive(self, msg: Redrive) -> bool:
+        """Run a failed or quarantined job again from the state it stopped in: its handler runs
+        afresh (a task it had dispatched is dispatched again, with a new id)."""
+        state = self.state
+        self.record(h.JOB_REDRIVEN, previous_status=state.status, error=state.error, by=msg.requested_by)
+        state.status, state.error, state.finished_at, state.step_attempt = j.RUNNING, None, None, 0
+        state.task = state.approval = state.child = None
+        if state.group is not None and state.group.results is None:
+            state.group = None  # kept with its results: the aggregator that failed runs again
         await self.advance()
         return True
 
@@ -342,11 +504,23 @@ class _Step:
         self.end(j.FAILED, error)
 
     def end(self, status: str, error: str | None = None) -> None:
+        """End the job: stop what it waits on (its fan-out group, its child job), tell its parent
+        and its webhook."""
         state = self.state
         state.status, state.error, state.finished_at, state.task = status, error, self.now, None
+        self.record(h.JOB_ENDED, status=status, error=error)
         if state.group is not None and state.group.results is None:
             cancel = GroupCancel(group_id=state.group.id, job_id=state.id, reason=f"job {status}")
             self.out.append(Outgoing(routes.AGGREGATOR, envelope(state.group.id, cancel, self.now)))
+        if state.child is not None:
+            child_id, stop = state.child.id, Cancel(reason=f"parent job {state.id} {status}")
+            self.out.append(Outgoing(routes.JOBS, envelope(child_id, stop, self.now, id=f"cancel:{child_id}")))
+        if state.parent_id is not None:
+            result = state.state_history if status == j.FINISHED else None
+            ended = ChildEnded(child_id=state.id, status=status, result=result, error=error)
+            # The id names the end, not just the child: a redriven child that ends again reports again.
+            ended_id = f"child-ended:{state.id}:{state.version}"
+            self.out.append(Outgoing(routes.JOBS, envelope(state.parent_id, ended, self.now, id=ended_id)))
         if state.webhook_url:
             event = JobEvent(
                 job_id=state.id,

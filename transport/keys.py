@@ -24,6 +24,22 @@ def progress(prefix: str, job_id: str) -> str:
     return f"{prefix}:progress:{job_id}"
 
 
+def history(prefix: str, job_id: str) -> str:
+    """List: msgpack ``HistoryEvent``s of a job, oldest first, trimmed to the newest few; expires
+    with its job."""
+    return f"{prefix}:history:{job_id}"
+
+
+def quarantined(prefix: str, client_id: str) -> str:
+    """Sorted set: job id -> ``finished_at`` of the client's quarantined jobs (they do not expire)."""
+    return f"{prefix}:quarantined:{client_id}"
+
+
+def claim(prefix: str, name: str) -> str:
+    """String with a TTL: ``name`` is taken (a decision on an approval is made once)."""
+    return f"{prefix}:claim:{name}"
+
+
 # -- fan-out groups ---------------------------------------------------------------------------
 
 

@@ -18,7 +18,8 @@ import msgspec
 
 from engine.errors import VersionConflict
 from engine.group import BranchState, GroupState, decode_branch, decode_group, encode_branch, encode_group
-from engine.job import JobState, decode_state, encode_state
+from engine.history import HistoryEvent, decode_event, encode_event
+from engine.job import QUARANTINED, JobState, decode_state, encode_state
 from engine.messages import TaskOffer
 from engine.settings import DEFAULT_TASK_PRIORITY_AGING_SECONDS
 from transport.store import RESERVATION_SCAN_LIMIT, Lease, Scheduled, WorkerRecord
@@ -48,8 +49,14 @@ class _Group:
 
 
 class MemoryStore:
-    def __init__(self, *, priority_aging: float = DEFAULT_TASK_PRIORITY_AGING_SECONDS) -> None:
+    def __init__(
+        self, *, history_limit: int = 1000, priority_aging: float = DEFAULT_TASK_PRIORITY_AGING_SECONDS
+    ) -> None:
         self._jobs: dict[str, bytes] = {}
+        self._history: dict[str, list[bytes]] = {}
+        self._history_limit = history_limit
+        self._quarantined: dict[str, dict[str, float]] = {}  # client id -> job id -> finished_at
+        self._claims: dict[str, float] = {}  # name -> expires at (monotonic)
         self._groups: dict[str, _Group] = {}
         self._progress: dict[str, tuple[float, str | None]] = {}
         self._deadlines: dict[str, Scheduled] = {}
@@ -83,6 +90,7 @@ class MemoryStore:
         *,
         schedule: Sequence[Scheduled] = (),
         unschedule: Sequence[str] = (),
+        history: Sequence[HistoryEvent] = (),
     ) -> None:
         raw = self._jobs.get(state.id)
         current = None if raw is None else decode_state(raw).version
@@ -90,9 +98,36 @@ class MemoryStore:
             raise VersionConflict(f"job {state.id}: expected version {expected_version}, found {current}")
         state.version = expected_version + 1
         self._jobs[state.id] = encode_state(state)
+        if history:
+            kept = self._history.setdefault(state.id, [])
+            kept += [encode_event(event) for event in history]
+            del kept[: -self._history_limit]
+        index = self._quarantined.setdefault(state.client_id, {})
+        if state.status == QUARANTINED:
+            index[state.id] = state.finished_at or 0.0
+        else:
+            index.pop(state.id, None)
         self._unschedule(unschedule)
         for item in schedule:
             self._schedule(item)
+
+    async def load_history(self, job_id: str) -> list[HistoryEvent]:
+        return [decode_event(raw) for raw in self._history.get(job_id, [])]
+
+    async def quarantined_jobs(self, client_id: str, limit: int) -> list[JobState]:
+        index = self._quarantined.get(client_id, {})
+        oldest_first = sorted(index, key=lambda job_id: (index[job_id], job_id))[:limit]
+        return [decode_state(self._jobs[job_id]) for job_id in oldest_first]
+
+    async def claim(self, name: str, ttl: float) -> bool:
+        now = time.monotonic()
+        if self._claims.get(name, 0.0) > now:
+            return False
+        self._claims[name] = now + ttl
+        return True
+
+    async def release_claim(self, name: str) -> None:
+        self._claims.pop(name, None)
 
     async def set_progress(self, job_id: str, progress: float, message: str | None) -> None:
         self._progress[job_id] = (progress, message)

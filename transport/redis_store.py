@@ -48,7 +48,8 @@ from redis.typing import EncodableT
 
 from engine.errors import VersionConflict
 from engine.group import BranchState, GroupState, decode_branch, decode_group, encode_branch, encode_group
-from engine.job import JobState, decode_state, encode_state
+from engine.history import HistoryEvent, decode_event, encode_event
+from engine.job import QUARANTINED, JobState, decode_state, encode_state
 from engine.messages import TaskOffer
 from engine.settings import DEFAULT_TASK_PRIORITY_AGING_SECONDS
 from transport import keys
@@ -70,26 +71,34 @@ redis.call('HSET', KEYS[1], 'v', 1, 's', ARGV[1])
 return 1
 """
 
-# KEYS: job, its progress (expires with it), deadlines, deadline items. ARGV: expected version,
-# state, TTL in ms (0: not terminal), n, then n deadlines to add (``_deadline``), then
-# the envelope ids of the deadlines to remove. Returns the version found (-1: none); the state was
-# written, and the deadlines removed then added (ZADD NX, as ``schedule``), iff it equals the
+# KEYS: job, its progress and its history (both expire with it), the quarantine index of its client,
+# deadlines, deadline items. ARGV: expected version, state, TTL in ms (0: none), n, m, history limit,
+# quarantine score ('' when the job is not quarantined), job id, then n deadlines to add
+# (``_deadline``), m history events to append, then the envelope ids of the deadlines to remove.
+# Returns the version found (-1: none); the state was written, the history appended, the index
+# updated and the deadlines removed then added (ZADD NX, as ``schedule``), iff it equals the
 # expected one.
 _COMMIT = """
 local found = tonumber(redis.call('HGET', KEYS[1], 'v') or '-1')
 if found ~= tonumber(ARGV[1]) then return found end
 redis.call('HSET', KEYS[1], 'v', found + 1, 's', ARGV[2])
-for i = 1, 2 do
+local events = 9 + 3 * tonumber(ARGV[4])
+local removed = events + tonumber(ARGV[5])
+if removed > events then
+  redis.call('RPUSH', KEYS[3], unpack(ARGV, events, removed - 1))
+  redis.call('LTRIM', KEYS[3], -tonumber(ARGV[6]), -1)
+end
+for i = 1, 3 do
   if ARGV[3] == '0' then redis.call('PERSIST', KEYS[i]) else redis.call('PEXPIRE', KEYS[i], ARGV[3]) end
 end
-local removed = 5 + 3 * tonumber(ARGV[4])
+if ARGV[7] == '' then redis.call('ZREM', KEYS[4], ARGV[8]) else redis.call('ZADD', KEYS[4], ARGV[7], ARGV[8]) end
 for i = removed, #ARGV do
-  redis.call('ZREM', KEYS[3], ARGV[i])
-  redis.call('HDEL', KEYS[4], ARGV[i])
+  redis.call('ZREM', KEYS[5], ARGV[i])
+  redis.call('HDEL', KEYS[6], ARGV[i])
 end
-for i = 5, removed - 1, 3 do
-  redis.call('ZADD', KEYS[3], 'NX', ARGV[i + 1], ARGV[i])
-  redis.call('HSETNX', KEYS[4], ARGV[i], ARGV[i + 2])
+for i = 9, events - 1, 3 do
+  redis.call('ZADD', KEYS[5], 'NX', ARGV[i + 1], ARGV[i])
+  redis.call('HSETNX', KEYS[6], ARGV[i], ARGV[i + 2])
 end
 return found
 """
@@ -307,7 +316,8 @@ class RedisStore:
     """``Store`` on Redis. Use ``async with RedisStore(url)`` or ``await RedisStore.open(url)``.
 
     ``prefix`` namespaces every key (one deployment, or one test); ``poll_interval`` bounds how long
-    a waiting taker can miss a lost pub/sub notification.
+    a waiting taker can miss a lost pub/sub notification; a job keeps its newest ``history_limit``
+    history events.
     """
 
     def __init__(
@@ -317,6 +327,7 @@ class RedisStore:
         prefix: str = "avtomat",
         finished_job_ttl: float = 7 * 24 * 3600,
         poll_interval: float = 1.0,
+        history_limit: int = 1000,
         priority_aging: float = DEFAULT_TASK_PRIORITY_AGING_SECONDS,
     ) -> None:
         # One pool per store, no I/O yet. A command whose connection broke is re-sent (see the module doc).
@@ -324,6 +335,7 @@ class RedisStore:
         self._redis = Redis.from_url(url, decode_responses=False, retry=retry)
         self._prefix = prefix
         self._finished_ttl_ms = _ms(finished_job_ttl)
+        self._history_limit = history_limit
         self._poll_interval = poll_interval
         self._priority_aging = priority_aging  # seconds of waiting one unit of priority is worth
         script = self._redis.register_script  # registered once: hashed here, loaded on first use
@@ -445,24 +457,54 @@ class RedisStore:
         *,
         schedule: Sequence[Scheduled] = (),
         unschedule: Sequence[str] = (),
+        history: Sequence[HistoryEvent] = (),
     ) -> None:
         """Compare-and-set in one script: write ``state`` as ``expected_version + 1`` and set
-        ``state.version`` to it, removing the deadlines ``unschedule`` and adding ``schedule`` in
-        the same script; or raise ``VersionConflict`` (nothing written, ``state`` untouched).
-        A terminal state gets the job and its progress the finished-job TTL; any other clears it."""
+        ``state.version`` to it, appending ``history``, updating the client's quarantine index,
+        removing the deadlines ``unschedule`` and adding ``schedule`` in the same script; or raise
+        ``VersionConflict`` (nothing written, ``state`` untouched). A terminal state gets the job,
+        its progress and its history the finished-job TTL, except a quarantined one, which waits
+        for someone to look at it; any other clears it."""
         p, new_version = self._prefix, expected_version + 1
         blob = encode_state(msgspec.structs.replace(state, version=new_version))
-        ttl_ms = self._finished_ttl_ms if state.terminal else 0
-        args: list[EncodableT] = [expected_version, blob, ttl_ms, len(schedule)]
+        quarantined = state.status == QUARANTINED
+        ttl_ms = self._finished_ttl_ms if state.terminal and not quarantined else 0
+        score = repr(state.finished_at or 0.0) if quarantined else ""
+        args: list[EncodableT] = [
+            expected_version, blob, ttl_ms, len(schedule), len(history), self._history_limit, score, state.id
+        ]
         for item in schedule:
             args += _deadline(item)
+        args += [encode_event(event) for event in history]
         args += unschedule
-        job_keys = [keys.job(p, state.id), keys.progress(p, state.id), keys.deadlines(p), keys.deadline_items(p)]
+        job_keys = [
+            keys.job(p, state.id),
+            keys.progress(p, state.id),
+            keys.history(p, state.id),
+            keys.quarantined(p, state.client_id),
+            keys.deadlines(p),
+            keys.deadline_items(p),
+        ]
         found = int(await self._batch.script(self._commit, job_keys, args))
         if found != expected_version:
             current = None if found < 0 else found
             raise VersionConflict(f"job {state.id}: expected version {expected_version}, found {current}")
         state.version = new_version
+
+    async def load_history(self, job_id: str) -> list[HistoryEvent]:
+        raw = await self._batch.execute("LRANGE", keys.history(self._prefix, job_id), 0, -1)
+        return [decode_event(item) for item in cast("list[bytes]", raw)]
+
+    async def quarantined_jobs(self, client_id: str, limit: int) -> list[JobState]:
+        ids = await self._batch.execute("ZRANGE", keys.quarantined(self._prefix, client_id), 0, limit - 1)
+        found = await asyncio.gather(*(self.load_job(i.decode()) for i in cast("list[bytes]", ids)))
+        return [state for state in found if state is not None and state.status == QUARANTINED]
+
+    async def claim(self, name: str, ttl: float) -> bool:
+        return bool(await self._batch.execute("SET", keys.claim(self._prefix, name), b"1", "NX", "PX", _ms(ttl)))
+
+    async def release_claim(self, name: str) -> None:
+        await self._batch.execute("DEL", keys.claim(self._prefix, name))
 
     # -- fan-out groups --------------------------------------------------------------------
 

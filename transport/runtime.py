@@ -52,6 +52,7 @@ def step_policy(settings: Settings) -> StepPolicy:
     return StepPolicy(
         max_step_retries=settings.job_max_retries,
         task_max_attempts=settings.task_max_attempts,
+        max_child_depth=settings.max_job_depth,
         backoff_base=settings.retry_backoff_base,
         result_timeout=settings.worker_timeout_seconds,
         dispatch_timeout=settings.dispatch_timeout_seconds,
@@ -65,7 +66,9 @@ async def transports(
     """The broker, store and leader locks the settings ask for, connected; closed on exit."""
     if not settings.distributed:
         memory_broker = MemoryBroker(settings.job_shards)
-        memory_store = MemoryStore(priority_aging=settings.task_priority_aging_seconds)
+        memory_store = MemoryStore(
+            history_limit=settings.job_history_limit, priority_aging=settings.task_priority_aging_seconds
+        )
         try:
             yield memory_broker, memory_store, MemoryLocks(clock)
         finally:
@@ -83,6 +86,7 @@ async def transports(
         settings.redis_url,
         prefix=settings.namespace,
         finished_job_ttl=settings.finished_job_ttl_seconds,
+        history_limit=settings.job_history_limit,
         priority_aging=settings.task_priority_aging_seconds,
     )
     async with broker, store, RedisLocks(settings.redis_url, prefix=settings.namespace) as locks:

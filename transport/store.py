@@ -36,6 +36,7 @@ from typing import Any, Protocol
 import msgspec
 
 from engine.group import BranchState, GroupState
+from engine.history import HistoryEvent
 from engine.job import JobState
 from engine.messages import Envelope, TaskOffer
 
@@ -92,11 +93,26 @@ class Store(Protocol):
         *,
         schedule: Sequence[Scheduled] = (),
         unschedule: Sequence[str] = (),
+        history: Sequence[HistoryEvent] = (),
     ) -> None:
-        """Write ``state`` as version ``expected_version + 1`` and, in the same atomic step, remove
-        the deadlines ``unschedule`` (ids; unknown ones are ignored), then add ``schedule`` (as
-        ``schedule`` does: an id already scheduled keeps its time); or raise ``VersionConflict``
-        and write none of it."""
+        """Write ``state`` as version ``expected_version + 1`` and, in the same atomic step, append
+        ``history`` to the job's history (keeping the newest events, up to the store's limit), list
+        the job among its client's quarantined jobs if it is quarantined (and unlist it otherwise),
+        remove the deadlines ``unschedule`` (ids; unknown ones are ignored), then add ``schedule``
+        (as ``schedule`` does: an id already scheduled keeps its time); or raise
+        ``VersionConflict`` and write none of it."""
+
+    async def load_history(self, job_id: str) -> list[HistoryEvent]:
+        """The job's history events, oldest first ([] for an unknown job)."""
+
+    async def quarantined_jobs(self, client_id: str, limit: int) -> list[JobState]:
+        """Up to ``limit`` of the client's quarantined jobs, longest in quarantine first."""
+
+    async def claim(self, name: str, ttl: float) -> bool:
+        """Take ``name`` for ``ttl`` seconds: True for the first caller, False while it is taken."""
+
+    async def release_claim(self, name: str) -> None:
+        """Give ``name`` back (a claim whose purpose failed); unknown names are ignored."""
 
     async def set_progress(self, job_id: str, progress: float, message: str | None) -> None: ...
 

@@ -303,26 +303,6 @@ async def test_no_matching_handler_fails_the_job() -> None:
     assert "'work'" in state.error
 
 
-async def test_an_action_not_available_yet_fails_the_job_at_once() -> None:
-    bp = StateMachineBlueprint("approval")
-
-    @bp.handler_for("start", is_start=True)
-    async def start(actions: Any) -> None:
-        actions.await_human_approval("slack", "ok?", transitions={"approved": "end"})
-
-    @bp.handler_for("end", is_end=True)
-    async def end() -> None:
-        pass
-
-    state = new_job(bp)
-    out = await send(bp, state, Start())
-
-    assert state.status == j.FAILED
-    assert state.error is not None
-    assert "await_human_approval" in state.error
-    assert deferred(out) == []
-
-
 async def test_transition_to_an_unknown_state_at_run_time_fails_naming_it() -> None:
     bp = StateMachineBlueprint("dynamic")
 
@@ -647,8 +627,8 @@ async def test_unknown_status_fails_the_job() -> None:
     assert "'weird'" in state.error
 
 
-async def test_invalid_input_error_fails_the_job() -> None:
-    bp = task_bp({"success": "done", "failure": "cleanup"})
+async def test_invalid_input_error_fails_the_job_without_a_failure_transition() -> None:
+    bp = task_bp({"success": "done"})
     state, offer, _ = await dispatched(bp)
 
     out = await send(
@@ -671,8 +651,8 @@ async def test_invalid_input_error_fails_the_job() -> None:
 
 
 @pytest.mark.parametrize("code", [ERROR_CODE_PERMANENT, ERROR_CODE_SECURITY, ERROR_CODE_DEPENDENCY])
-async def test_permanent_errors_quarantine_the_job(code: str) -> None:
-    bp = task_bp({"success": "done", "failure": "cleanup"})
+async def test_permanent_errors_quarantine_the_job_without_a_failure_transition(code: str) -> None:
+    bp = task_bp({"success": "done"})
     state, offer, _ = await dispatched(bp)
 
     out = await send(bp, state, TaskDone(offer.task_id, "w1", status="failure", error_code=code))
