@@ -116,6 +116,8 @@ async def test_get_job_shows_its_state_without_result_until_terminal(gw: Gateway
         "updated_at": NOW,
         "finished_at": None,
         "error": None,
+        "parent_job_id": None,
+        "child_job_id": None,
     }
 
 

@@ -11,7 +11,7 @@ from rxon.constants import (
     ENDPOINT_WORKER_REGISTER,
 )
 
-from transport.gateway import client_api, task_api, worker_api
+from transport.gateway import approvals, client_api, task_api, worker_api
 from transport.gateway.blueprint_api import blueprint_graph
 from transport.gateway.context import CONTEXT, GatewayContext
 from transport.gateway.errors import json_errors, stamp_protocol_version
@@ -30,8 +30,12 @@ def build_app(ctx: GatewayContext) -> web.Application:
     for bp in ctx.registry:
         router.add_post(ctx.registry.path_of(bp), client_api.create_job_handler(bp))
     router.add_post(f"{CLIENT_API}/jobs/{{name}}", client_api.no_such_blueprint)
+    router.add_get(f"{CLIENT_API}/jobs/quarantined", client_api.quarantined_jobs)  # before {job_id}
     router.add_get(f"{CLIENT_API}/jobs/{{job_id}}", client_api.get_job)
     router.add_post(f"{CLIENT_API}/jobs/{{job_id}}/cancel", client_api.cancel_job)
+    router.add_post(f"{CLIENT_API}/jobs/{{job_id}}/retry", client_api.retry_job)
+    router.add_get(f"{CLIENT_API}/jobs/{{job_id}}/history", client_api.job_history)
+    router.add_post("/_public/webhooks/approval/{job_id}", approvals.decide)
     router.add_get(f"{CLIENT_API}/workers", client_api.list_workers)
     router.add_get(f"{CLIENT_API}/blueprints/{{name}}/graph", blueprint_graph)
     router.add_post(ENDPOINT_WORKER_REGISTER, worker_api.register)

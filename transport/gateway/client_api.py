@@ -1,4 +1,4 @@
-"""The client API: create jobs, read and cancel them, list workers.
+"""The client API: create jobs, read, cancel and redrive them, read their history, list workers.
 
 Jobs are scoped to the client id derived from the caller's token: another client's job is
 reported as not found (404), never as forbidden, so job ids do not leak.
@@ -15,8 +15,8 @@ from typing import Any
 from aiohttp import web
 
 from engine.blueprint import StateMachineBlueprint
-from engine.job import FAILED, JobState
-from engine.messages import Cancel, Start, envelope
+from engine.job import FAILED, QUARANTINED, WAITING_FOR_HUMAN, JobState
+from engine.messages import Cancel, Redrive, Start, envelope
 from engine.routes import JOBS
 from transport.gateway.auth import authenticate_client
 from transport.gateway.bodies import read_object
@@ -26,6 +26,8 @@ from transport.gateway.job_request import parse_job_request
 from transport.store import WorkerRecord
 
 log = logging.getLogger(__name__)
+
+MAX_LISTED = 1000  # jobs one listing returns at most
 
 
 async def public_status(request: web.Request) -> web.Response:
@@ -98,6 +100,36 @@ async def cancel_job(request: web.Request) -> web.Response:
     return json_response({"status": "cancellation_request_accepted", "job_id": state.id})
 
 
+async def retry_job(request: web.Request) -> web.Response:
+    """Redrive a failed or quarantined job from the state it stopped in. The envelope id names
+    the job's version, so repeating the request before the job moves on redrives it once."""
+    ctx = context_of(request)
+    state = await _own_job(request, ctx)
+    if state.status not in (FAILED, QUARANTINED):
+        raise web.HTTPConflict(text=f"job {state.id} is {state.status}; only failed or quarantined jobs are retried")
+    redrive = Redrive(requested_by=f"client:{state.client_id}")
+    await ctx.broker.publish(JOBS, envelope(state.id, redrive, ctx.clock(), id=f"redrive:{state.id}:{state.version}"))
+    return json_response({"status": "retry_accepted", "job_id": state.id}, status=202)
+
+
+async def quarantined_jobs(request: web.Request) -> web.Response:
+    """The caller's quarantined jobs, longest in quarantine first (``?limit=``, default 100)."""
+    ctx = context_of(request)
+    client_id = authenticate_client(request, ctx.settings.client_token)
+    raw = request.query.get("limit", "100")
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LISTED:
+        raise web.HTTPBadRequest(text=f"limit must be a whole number from 1 to {MAX_LISTED}, got {raw!r}")
+    jobs = await ctx.store.quarantined_jobs(client_id, int(raw))
+    return json_response([job_view(state, None) for state in jobs])
+
+
+async def job_history(request: web.Request) -> web.Response:
+    """What happened to the job, oldest first (``engine.history``)."""
+    ctx = context_of(request)
+    state = await _own_job(request, ctx)
+    return json_response([event.view() for event in await ctx.store.load_history(state.id)])
+
+
 async def list_workers(request: web.Request) -> web.Response:
     ctx = context_of(request)
     authenticate_client(request, ctx.settings.client_token)
@@ -137,7 +169,11 @@ def job_view(state: JobState, progress: tuple[float, str | None] | None) -> dict
         "updated_at": state.updated_at,
         "finished_at": state.finished_at,
         "error": state.error,
+        "parent_job_id": state.parent_id,
+        "child_job_id": state.child.id if state.child is not None else None,
     }
+    if state.status == WAITING_FOR_HUMAN and state.approval is not None:
+        view["approval"] = state.approval.view()
     if state.terminal:
         view["result"] = state.state_history
     return view
