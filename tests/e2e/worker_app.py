@@ -68,5 +68,21 @@ async def model_x(params: dict) -> dict:
     return {"status": "success", "data": {}}
 
 
+@worker.skill()
+async def fail_with(params: dict) -> dict:
+    """Fails with the error code ``params["code"]``."""
+    return {"status": "failure", "error": {"code": params["code"], "message": f"failing with {params['code']}"}}
+
+
+@worker.skill()
+async def fail_first(params: dict, job_id: str) -> dict:
+    """Fails permanently the first time it runs for a job, then succeeds."""
+    marker = MARKERS / f"attempted-{job_id}"
+    if not marker.exists():
+        marker.touch()
+        return {"status": "failure", "error": {"code": "PERMANENT_ERROR", "message": "not yet"}}
+    return {"status": "success", "data": {}}
+
+
 if __name__ == "__main__":
     worker.run()

@@ -25,8 +25,8 @@ async def done(state_history):
     state_history["completed"] = True
 
 
-# Worker errors: the worker says the input is invalid (job fails), or keeps raising
-# (retried, then the blueprint's "failure" transition).
+# Worker errors: the worker keeps raising (retried, then the blueprint's "failure" transition).
+# Each error class on its own: tests/e2e/test_language.py.
 errors = StateMachineBlueprint("e2e_errors", api_version="v1", api_endpoint="/jobs/errors")
 
 
