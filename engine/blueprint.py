@@ -108,10 +108,11 @@ class StateMachineBlueprint:
             return self.handler_for()(state)
         return self.handler_for(state, **kwargs)
 
-    def aggregator_for(self, state: str) -> _Registration:
+    def aggregator_for(self, state: str, *, transitions: list[str] | tuple[str, ...] | None = None) -> _Registration:
         """Register the fan-in handler of ``state``: it runs once every task of a
-        ``dispatch_parallel(..., aggregate_into=state)`` has settled, with ``aggregation_results``."""
-        return _Registration(self, state, {"aggregator": True})
+        ``dispatch_parallel(..., aggregate_into=state)`` has settled, with ``aggregation_results``;
+        ``transitions`` declares targets it chooses at run time, as for ``handler_for``."""
+        return _Registration(self, state, {"aggregator": True, "declared": tuple(transitions or ())})
 
     def aggregator(self, state: Any = None, /) -> Any:
         if callable(state):

@@ -177,6 +177,28 @@ def test_a_state_reachable_only_through_a_declared_target_is_reachable() -> None
     assert build_graph(bp).unreachable() == ()
 
 
+def test_an_aggregator_declares_the_targets_it_chooses_at_run_time() -> None:
+    bp = StateMachineBlueprint("declared_fan_in")
+
+    @bp.handler_for("start", is_start=True)
+    async def start(actions: Any) -> None:
+        actions.dispatch_parallel([{"type": "echo"}], aggregate_into="gather")
+
+    @bp.aggregator_for("gather", transitions=["good", "bad"])
+    async def gather(actions: Any, aggregation_results: dict[str, Any]) -> None:
+        actions.transition_to("good" if aggregation_results else "bad")
+
+    for name in ("good", "bad"):
+
+        async def end() -> None:
+            pass
+
+        bp.handler_for(name, is_end=True)(end)
+
+    bp.validate()
+    assert build_graph(bp).unreachable() == ()
+
+
 def test_reachability_is_not_checked_when_a_handler_has_no_source() -> None:
     bp = StateMachineBlueprint("generated")
     namespace: dict[str, Any] = {}
