@@ -18,6 +18,9 @@ The capability set of a skill is read at most every ``workers_cache_seconds`` (h
 default) and kept in between: a worker that registers or leaves is seen that much later, which
 costs at most one reservation made for a worker that will not take it (it lapses after
 ``reservation_seconds``), while a busy router saves three store round trips per task.
+
+A task's place in its skill's queue (its priority, aged by its wait: ``Store.take_task``) counts
+from when this router pushed it, on the router's own clock.
 """
 
 from __future__ import annotations
@@ -56,11 +59,11 @@ class RouterActor:
         candidates = [_candidate(w, reserved.get(w.worker_id, 0)) for w in workers]
         chosen = choose(candidates, offer.type, offer.params)
         if chosen is None:
-            await self._store.push_task(offer)
+            await self._store.push_task(offer, now=now)
             return
         seen = next(w.last_seen for w in workers if w.worker_id == chosen)
         until = now + self._reservation_seconds
-        await self._store.push_task(offer, reserved_for=chosen, reserved_until=until, counted_since=seen)
+        await self._store.push_task(offer, reserved_for=chosen, reserved_until=until, counted_since=seen, now=now)
 
     async def _capable_workers(self, skill: str, now: float) -> list[WorkerRecord]:
         cached = self._capable.get(skill)

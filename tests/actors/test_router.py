@@ -112,6 +112,22 @@ async def test_without_an_eligible_worker_the_task_waits_unreserved(clock: FakeC
     assert await poll(store, clock, "late") == "t1"
 
 
+async def test_a_tasks_priority_ages_from_when_the_router_queued_it_on_its_clock(clock: FakeClock) -> None:
+    """One unit of priority is worth a minute of waiting (the default aging): ``urgent`` queued
+    half a minute after ``old`` overtakes it, ``late`` queued two minutes after does not. On the
+    wall clock all three would count as queued at once and both priority-1 tasks would go first."""
+    store = MemoryStore()
+    router = router_on(store, clock)
+    await route(router, clock, TaskOffer(job_id="job-1", task_id="old", type="generate", params={}))
+    clock.advance(30.0)
+    await route(router, clock, TaskOffer(job_id="job-2", task_id="urgent", type="generate", params={}, priority=1))
+    clock.advance(90.0)
+    await route(router, clock, TaskOffer(job_id="job-3", task_id="late", type="generate", params={}, priority=1))
+    await beat(store, clock, "w1")
+
+    assert [await poll(store, clock, "w1") for _ in range(4)] == ["urgent", "old", "late", None]
+
+
 async def test_a_reservation_lapses_and_another_worker_takes_the_task(clock: FakeClock) -> None:
     store = MemoryStore()
     await beat(store, clock, "w1", hot_skills=["generate"])

@@ -96,10 +96,12 @@ async def next_task(request: web.Request) -> web.StreamResponse:
 
 async def _put_back(ctx: GatewayContext, offer: TaskOffer) -> None:
     """The worker will not get this task (its start could not be announced): queue it again for
-    the next poll. If the store is unreachable too, the lease lapsing puts it back later."""
+    the next poll, as queued now (its priority's aging starts over: a rare path, and the offer
+    does not carry its first queue time). If the store is unreachable too, the lease lapsing puts
+    it back later."""
     try:
         await ctx.store.release_lease(offer.task_id)
-        await ctx.store.push_task(offer)
+        await ctx.store.push_task(offer, now=ctx.clock())
     except (ConnectionError, TimeoutError):
         log.warning("task %s could not be queued again; its lease will lapse", offer.task_id)
 
