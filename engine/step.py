@@ -336,7 +336,7 @@ class _Step:
                 self.end(j.QUARANTINED, verdict.reason)
         elif isinstance(verdict, tasks.Retry):
             self.state.error = verdict.reason
-            self.record(h.TASK_RETRY, task_id=task.id, attempt=task.attempt, reason=verdict.reason, at=verdict.at)
+            self.record(h.TASK_RETRY, task_id=task.id, attempt=task.attempt, reason=verdict.reason, retry_at=verdict.at)
             self.defer(verdict.deadline, verdict.at)
         elif isinstance(verdict, tasks.Reoffer):
             self.offer(task)

@@ -96,6 +96,8 @@ async def test_exhausted_retries_inject_the_last_error_and_the_attempts() -> Non
     retried = await step(bp, state, TaskDone(offer.task_id, "w1", error_code=ERROR_CODE_TRANSIENT))
     [deadline] = retried.deadlines
     assert isinstance(deadline.envelope.body, Timeout) and deadline.at is not None
+    [retry] = [e.view() for e in retried.history if e.event == "task_retry_scheduled"]
+    assert (retry["at"], retry["retry_at"], retry["attempt"]) == (NOW, deadline.at, 2)
     [second] = offers((await step(bp, state, deadline.envelope.body, now=deadline.at)).out)
 
     await step(bp, state, TaskDone(second.task_id, "w1", error_code=ERROR_CODE_TRANSIENT), now=deadline.at + 1)
