@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -120,7 +121,7 @@ class ActionFactory:
                 task_type=task_type,
                 params=dict(params or {}),
                 transitions=dict(transitions),
-                priority=float(priority),
+                priority=_number("dispatch_task", "priority", priority),
                 dispatch_timeout=_first(dispatch_timeout, dispatch_timeout_seconds),
                 result_timeout=_first(result_timeout, result_timeout_seconds, timeout_seconds),
                 max_attempts=max_attempts,
@@ -229,9 +230,17 @@ def _check_transitions(action: str, transitions: Any, example: str) -> None:
 
 
 def _number(where: str, name: str, value: Any) -> float:
+    """``value`` as a float; a bool, a non-number or a NaN or infinity is an ``ActionError`` (a
+    NaN priority would have no place in a queue, an infinite one would outrank aging)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ActionError(f"{where}: {name} must be a number, got {value!r}")
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond a float's range
+        number = math.inf
+    if not math.isfinite(number):
+        raise ActionError(f"{where}: {name} must be finite, got {value!r}")
+    return number
 
 
 def _seconds(where: str, task: dict[str, Any], *names: str) -> float | None:

@@ -100,6 +100,9 @@ def test_per_branch_options_are_kept_and_params_default_to_empty() -> None:
         ([{"type": "x", "max_attempts": 0}], "gather", "max_attempts"),
         ([{"type": "x", "dispatch_timeout": -1}], "gather", "dispatch_timeout must be positive"),
         ([{"type": "x", "priority": "high"}], "gather", "priority must be a number"),
+        ([{"type": "x", "priority": float("nan")}], "gather", "priority must be finite"),
+        ([{"type": "x", "priority": float("-inf")}], "gather", "priority must be finite"),
+        ([{"type": "x", "result_timeout": float("nan")}], "gather", "result_timeout must be finite"),
     ],
 )
 def test_a_malformed_fan_out_is_a_clear_action_error(tasks: Any, aggregate_into: Any, message: str) -> None:
