@@ -494,7 +494,7 @@ class _Step:
         state.status, state.error, state.finished_at, state.step_attempt = j.RUNNING, None, None, 0
         state.task = state.approval = state.child = None
         if state.group is not None and state.group.results is None:
-            state.group = None  # kept with its results: the aggregator that failed runs again
+            state.group = None  # a group with its results stays: the aggregator that raised runs again
         await self.advance()
         return True
 
