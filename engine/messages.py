@@ -199,23 +199,7 @@ JobMessage = (
     | Redrive
 )
 GroupMessage = GroupStart | GroupCancel | TaskStarted | TaskDone | TaskLost | Timeout
-Message = (
-    Start
-    | TaskStarted
-    | TaskDone
-    | TaskLost
-    | Timeout
-    | Cancel
-    | AggregateDone
-    | Decision
-    | StartChild
-    | ChildEnded
-    | Redrive
-    | TaskOffer
-    | JobEvent
-    | GroupStart
-    | GroupCancel
-)
+Message = JobMessage | GroupMessage | TaskOffer | JobEvent
 
 
 class Envelope(msgspec.Struct, frozen=True):
