@@ -6,7 +6,8 @@ from pathlib import Path
 
 from avtomatika_worker import Worker
 
-worker = Worker(worker_type="e2e", max_concurrent_tasks=8)
+# E2E_MAX_CONCURRENT_TASKS: how many tasks the worker runs at once (test_priority.py runs one).
+worker = Worker(worker_type="e2e", max_concurrent_tasks=int(os.environ.get("E2E_MAX_CONCURRENT_TASKS", "8")))
 MARKERS = Path(os.environ.get("E2E_MARKER_DIR", "/tmp"))
 
 
@@ -82,6 +83,14 @@ async def fail_first(params: dict, job_id: str) -> dict:
         marker.touch()
         return {"status": "failure", "error": {"code": "PERMANENT_ERROR", "message": "not yet"}}
     return {"status": "success", "data": {}}
+
+
+@worker.skill()
+async def record_order(params: dict) -> dict:
+    """Appends ``params["label"]`` to the marker file ``params["log"]``: the order tasks ran in."""
+    with (MARKERS / params["log"]).open("a") as log:
+        log.write(params["label"] + "\n")
+    return {"status": "success", "data": {"worker": os.environ["WORKER_ID"]}}
 
 
 if __name__ == "__main__":
