@@ -202,6 +202,21 @@ GroupMessage = GroupStart | GroupCancel | TaskStarted | TaskDone | TaskLost | Ti
 Message = JobMessage | GroupMessage | TaskOffer | JobEvent
 
 
+class CancelNotice(msgspec.Struct, frozen=True):
+    """A task was cancelled while a worker may be running it: ``worker_id`` should stop ``task_id``
+    (of job ``job_id``, as the worker's task payload named it).
+
+    Not a mailbox message: after committing the cancellation, the actor broadcasts it to the
+    gateways (``Store.announce_cancels``), which push it over the worker's WebSocket. Best effort;
+    the worker's next heartbeat answer is the guaranteed path. ``worker_id`` is None when the job
+    has not heard of a pickup yet: the actor then reads it from the task's lease.
+    """
+
+    job_id: str
+    task_id: str
+    worker_id: str | None = None
+
+
 class Envelope(msgspec.Struct, frozen=True):
     """What travels on the broker: a message, the key it is ordered by, and its identity."""
 

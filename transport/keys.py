@@ -117,6 +117,12 @@ def task_channel(prefix: str) -> str:
     return f"{prefix}:task-pushed"
 
 
+def cancel_channel(prefix: str) -> str:
+    """Pub/sub channel (not a key): msgpack lists of ``CancelNotice``, for the gateways holding the
+    workers' WebSockets."""
+    return f"{prefix}:task-cancelled"
+
+
 # -- workers ----------------------------------------------------------------------------------
 
 

@@ -20,8 +20,9 @@ from engine.errors import VersionConflict
 from engine.group import BranchState, GroupState, decode_branch, decode_group, encode_branch, encode_group
 from engine.history import HistoryEvent, decode_event, encode_event
 from engine.job import QUARANTINED, JobState, decode_state, encode_state
-from engine.messages import TaskOffer
+from engine.messages import CancelNotice, TaskOffer
 from engine.settings import DEFAULT_TASK_PRIORITY_AGING_SECONDS
+from transport.notices import Fanout, Subscription
 from transport.store import RESERVATION_SCAN_LIMIT, Lease, Scheduled, WorkerRecord
 
 
@@ -70,6 +71,7 @@ class MemoryStore:
         self._leases: dict[str, Lease] = {}
         self._workers: dict[str, bytes] = {}
         self._reservations: dict[str, tuple[float, int]] = {}  # worker -> (heartbeat, reserved since)
+        self._cancels: Fanout[CancelNotice] = Fanout()
 
     # -- jobs ------------------------------------------------------------------------------
 
@@ -325,5 +327,13 @@ class MemoryStore:
             counts[worker.worker_id] = count if since == worker.last_seen else 0
         return counts
 
+    # -- cancellation notices --------------------------------------------------------------
+
+    async def announce_cancels(self, notices: Sequence[CancelNotice]) -> None:
+        self._cancels.publish(notices)
+
+    def cancel_notices(self) -> Subscription[CancelNotice]:
+        return self._cancels.subscribe()
+
     async def close(self) -> None:
-        return None
+        self._cancels.close()

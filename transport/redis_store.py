@@ -20,7 +20,8 @@ hands the task back to its job.
 
 Waiting takers hold no Redis connection: they park on an in-process event, woken by this store's
 pushes and by one pub/sub subscription per store (pushes on other nodes), and re-check every
-``poll_interval`` seconds in case a notification was lost.
+``poll_interval`` seconds in case a notification was lost. The same subscription carries the
+cancellation notices (``announce_cancels``) to this store's ``cancel_notices`` subscribers.
 
 Finished jobs are not kept forever: the commit that makes a job terminal sets its TTL (and its
 progress's) to ``finished_job_ttl``; PostgreSQL keeps the history. A done or cancelled group
@@ -50,9 +51,10 @@ from engine.errors import VersionConflict
 from engine.group import BranchState, GroupState, decode_branch, decode_group, encode_branch, encode_group
 from engine.history import HistoryEvent, decode_event, encode_event
 from engine.job import QUARANTINED, JobState, decode_state, encode_state
-from engine.messages import TaskOffer
+from engine.messages import CancelNotice, TaskOffer
 from engine.settings import DEFAULT_TASK_PRIORITY_AGING_SECONDS
 from transport import keys
+from transport.notices import Fanout, Subscription
 from transport.redis_batch import Batcher
 from transport.store import RESERVATION_SCAN_LIMIT, Lease, Scheduled, WorkerRecord
 
@@ -301,6 +303,7 @@ _scheduled = msgspec.msgpack.Decoder(Scheduled)
 _lease = msgspec.msgpack.Decoder(Lease)
 _worker = msgspec.msgpack.Decoder(WorkerRecord)
 _progress = msgspec.msgpack.Decoder(tuple[float, str | None])
+_notices = msgspec.msgpack.Decoder(list[CancelNotice])
 
 
 def _deadline(item: Scheduled) -> list[EncodableT]:
@@ -352,6 +355,8 @@ class RedisStore:
         self._listener: asyncio.Task[None] | None = None
         self._waiters: dict[str, set[asyncio.Event]] = {}
         self._parked = 0
+        self._cancels: Fanout[CancelNotice] = Fanout()
+        self._cancel_channel = keys.cancel_channel(prefix).encode()
         self._closed = False
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -363,10 +368,12 @@ class RedisStore:
         return store
 
     async def connect(self) -> None:
-        """Reach the server, subscribe to task notifications and start the listener; idempotent.
+        """Reach the server, subscribe to task and cancellation notifications and start the
+        listener; idempotent.
 
         When it returns, the subscription is confirmed: a push made afterwards on any node wakes
-        this store's takers. On failure (``redis.exceptions.ConnectionError``) the store is closed.
+        this store's takers, and a cancellation announced afterwards reaches its subscribers. On
+        failure (``redis.exceptions.ConnectionError``) the store is closed.
         """
         if self._listener is not None:
             return
@@ -376,23 +383,27 @@ class RedisStore:
         self._pubsub = pubsub
         try:
             await self._redis.ping()
-            await pubsub.subscribe(keys.task_channel(self._prefix))
-            confirmation = await pubsub.get_message(timeout=5.0)
-            if confirmation is None or confirmation["type"] != "subscribe":
-                raise RedisConnectionError(f"no confirmation of the subscription, got {confirmation!r}")
+            channels = [keys.task_channel(self._prefix), keys.cancel_channel(self._prefix)]
+            await pubsub.subscribe(*channels)
+            for _ in channels:
+                confirmation = await pubsub.get_message(timeout=5.0)
+                if confirmation is None or confirmation["type"] != "subscribe":
+                    raise RedisConnectionError(f"no confirmation of the subscription, got {confirmation!r}")
         except BaseException:
             await self.close()
             raise
         self._listener = asyncio.create_task(self._listen(pubsub), name=f"redis-store-listener:{self._prefix}")
 
     async def close(self) -> None:
-        """Stop the listener, release waiting takers (they return None), close the pool. Idempotent.
+        """Stop the listener, release waiting takers (they return None), end the cancellation
+        subscriptions, close the pool. Idempotent.
 
         Re-raises, after closing everything, an error that killed the listener (a bug)."""
         if self._closed:
             return
         self._closed = True
         self._wake_all()
+        self._cancels.close()
         listener, self._listener = self._listener, None
         try:
             if listener is not None:
@@ -416,7 +427,8 @@ class RedisStore:
         await self.close()
 
     async def _listen(self, pubsub: PubSub) -> None:
-        """Wake this store's takers for every push announced on the channel, until cancelled.
+        """Wake this store's takers for every push announced on the task channel, and hand the
+        cancellation channel's notices to the subscribers, until cancelled.
 
         Connection errors are logged and retried; takers then rely on their periodic re-check."""
         while True:
@@ -429,10 +441,20 @@ class RedisStore:
                 continue
             if message is None:
                 continue
-            if message["type"] == "message":
+            if message["type"] == "message" and bytes(message["channel"]) == self._cancel_channel:
+                self._received_cancels(bytes(message["data"]))
+            elif message["type"] == "message":
                 self._wake(bytes(message["data"]).decode())
             elif message["type"] == "subscribe":  # re-subscribed after a reconnect: the gap went unannounced
                 self._wake_all()
+
+    def _received_cancels(self, raw: bytes) -> None:
+        try:
+            notices = _notices.decode(raw)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            log.warning("undecodable cancellation notice on %s dropped: %s", self._cancel_channel.decode(), exc)
+            return
+        self._cancels.publish(notices)
 
     # -- jobs ------------------------------------------------------------------------------
 
@@ -782,6 +804,21 @@ class RedisStore:
             since, _, count = (raw or b"").decode().partition(":")
             counts[worker.worker_id] = int(count) if raw and since == repr(worker.last_seen) else 0
         return counts
+
+    # -- cancellation notices --------------------------------------------------------------
+
+    async def announce_cancels(self, notices: Sequence[CancelNotice]) -> None:
+        """One PUBLISH for all of ``notices``; this store's own subscribers hear it back through
+        the channel, as every other process's do."""
+        if not notices:
+            return
+        try:
+            await self._batch.execute("PUBLISH", self._cancel_channel, _encoder.encode(list(notices)))
+        except (RedisError, OSError) as exc:
+            log.warning("%d cancellation notices lost (%s); heartbeats will tell the workers", len(notices), exc)
+
+    def cancel_notices(self) -> Subscription[CancelNotice]:
+        return self._cancels.subscribe()
 
     async def _get(self, key: str) -> bytes | None:
         return cast("bytes | None", await self._batch.execute("GET", key))

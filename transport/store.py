@@ -26,6 +26,9 @@
   ``RESERVATION_SCAN_LIMIT`` head tasks per skill; when all of those are reserved for others it
   gets none of that skill on this attempt, even if an unreserved one waits further back — it gets
   it at the latest when those reservations lapse (``ROUTER_RESERVATION_SECONDS``).
+- Cancellation notices are a broadcast, not storage: ``announce_cancels`` reaches the
+  ``cancel_notices`` subscriptions open at that moment in every process sharing the store (Redis
+  pub/sub), and nothing else. A notice lost on the way is covered by the worker's next heartbeat.
 """
 
 from __future__ import annotations
@@ -38,7 +41,8 @@ import msgspec
 from engine.group import BranchState, GroupState
 from engine.history import HistoryEvent
 from engine.job import JobState
-from engine.messages import Envelope, TaskOffer
+from engine.messages import CancelNotice, Envelope, TaskOffer
+from transport.notices import Subscription
 
 # How many head tasks of each skill's queue a taker looks at, skipping those reserved for others.
 RESERVATION_SCAN_LIMIT = 32
@@ -215,5 +219,15 @@ class Store(Protocol):
         """Tasks pushed reserved for each worker, with ``counted_since`` its current ``last_seen``,
         since that heartbeat (0 when none: a newer heartbeat starts from zero). Shared by every
         router, so nodes do not pile work on the same worker between beats."""
+
+    # -- cancellation notices --------------------------------------------------------------
+    async def announce_cancels(self, notices: Sequence[CancelNotice]) -> None:
+        """Hand ``notices`` (each naming its worker) to every ``cancel_notices`` subscription open
+        now, in this process and in every other sharing the store, in the order given. Best
+        effort: never raises for an unreachable server (it logs); nothing is kept for later."""
+
+    def cancel_notices(self) -> Subscription[CancelNotice]:
+        """Subscribe to the notices announced from now on (the store must be connected). Iterate
+        it; close it when done. Closing the store ends it."""
 
     async def close(self) -> None: ...

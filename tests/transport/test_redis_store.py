@@ -21,7 +21,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from engine.errors import VersionConflict
 from engine.group import DONE, BranchState, GroupState
 from engine.job import FINISHED, RUNNING, JobState, TaskState
-from engine.messages import TaskOffer, Timeout, envelope
+from engine.messages import CancelNotice, TaskOffer, Timeout, envelope
 from tests.conformance.redis_case import REDIS_URL, redis_store, unique_prefix
 from transport import keys
 from transport.redis_store import RedisStore
@@ -304,6 +304,25 @@ async def test_each_task_goes_to_exactly_one_of_many_waiting_takers(nodes: Nodes
         lease = await a.get_lease(task.task_id)
         assert lease is not None
         assert lease.worker_id == worker_id
+
+
+async def test_a_cancellation_announced_on_one_node_reaches_the_subscribers_of_another(nodes: Nodes) -> None:
+    a, b = nodes
+    notice = CancelNotice("job-1", "t1", "w1")
+    with b.cancel_notices() as notices:
+        await a.announce_cancels([notice])
+        assert await asyncio.wait_for(anext(notices), 5.0) == notice
+
+
+async def test_an_undecodable_cancellation_message_is_dropped_and_the_listener_goes_on(
+    nodes: Nodes, redis: Redis
+) -> None:
+    a, b = nodes
+    notice = CancelNotice("job-1", "t1", "w1")
+    with b.cancel_notices() as notices:
+        await redis.publish(keys.cancel_channel(b.prefix), b"not msgpack of notices")
+        await a.announce_cancels([notice])
+        assert await asyncio.wait_for(anext(notices), 5.0) == notice
 
 
 async def test_close_releases_waiting_takers_and_is_idempotent() -> None:
