@@ -19,6 +19,10 @@ build the ``AggregateDone`` committed in that message's outbox.
 Creation is idempotent: ``GroupStart`` (or a ``GroupCancel`` that overtook it, which leaves a
 cancelled tombstone) creates the group only if it does not exist yet, so a redelivered start, or a
 node that died between creating and committing, offers each branch once.
+
+A ``GroupCancel`` that cancels a running group reads its branches once more, after the commit, to
+tell the workers that may be running the unsettled ones (``actors.cancellations``: best effort,
+their heartbeats are the sure way).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import logging
 from collections.abc import Callable
 from functools import partial
 
+from actors.cancellations import announce
 from actors.publisher import apply_once
 from engine import fanin
 from engine.group import BranchState, GroupState, new_group
@@ -50,16 +55,18 @@ class AggregatorActor:
         if group is None:
             log.warning("message %s for unknown group %s dropped", env.id, env.key)
             return
-        written: list[BranchState] = []
-        step = partial(self._step, group, env, written)
-        commit = partial(self._commit, written)
+        steps: list[fanin.GroupStep] = []  # what the step did: branches to commit, a cancellation
+        step = partial(self._step, group, env, steps)
+        commit = partial(self._commit, steps)
         await apply_once(group, env, step, commit, self._broker, self._store)
+        if steps and steps[-1].cancelled:
+            await announce(self._store, fanin.abandoned(group, await self._store.load_branches(group.id)))
 
-    async def _step(self, group: GroupState, env: Envelope, written: list[BranchState]) -> list[Outgoing]:
+    async def _step(self, group: GroupState, env: Envelope, steps: list[fanin.GroupStep]) -> list[Outgoing]:
         now = self._clock()
         branch = await self._branch(group, env)
         step = fanin.apply(self._policy, group, branch, env, now)
-        written.extend(step.written)
+        steps.append(step)
         if step.complete:
             stored = await self._store.load_branches(group.id) if group.size else []
             step.out.append(fanin.aggregate(group, [*stored, *step.written], now))
@@ -71,5 +78,6 @@ class AggregatorActor:
             return None
         return await self._store.load_branch(group.id, task_id)
 
-    async def _commit(self, written: list[BranchState], group: GroupState, expected_version: int) -> None:
-        await self._store.commit_group(group, expected_version, written)
+    async def _commit(self, steps: list[fanin.GroupStep], group: GroupState, expected_version: int) -> None:
+        [step] = steps
+        await self._store.commit_group(group, expected_version, step.written)

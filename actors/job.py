@@ -18,6 +18,9 @@ back), the commit fails, the copy is dropped and the message is applied again on
 A copy is dropped, too, whenever handling fails, and when its job ends. A message the step
 ignores commits nothing, so no compare-and-set would catch a stale copy there: a message the copy
 ignores is judged again on the stored state (it may be about the job's newer task).
+
+A step that cancelled the job while a worker may be running its task (``JobStep.stopped``) is
+announced after the commit (``actors.cancellations``: best effort, the heartbeat is the sure way).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from functools import partial
 
+from actors.cancellations import announce
 from actors.publisher import apply_once
 from engine.job import JobState, Outgoing
 from engine.messages import Envelope, StartChild
@@ -100,6 +104,8 @@ class JobActor:
         step = partial(self._step, state, env, steps)
         commit = partial(self._commit, steps)
         await apply_once(state, env, step, commit, self._broker, self._store)
+        if steps and steps[-1].stopped:
+            await announce(self._store, steps[-1].stopped)
         return not steps or steps[-1].changed
 
     async def _step(self, state: JobState, env: Envelope, steps: list[JobStep]) -> list[Outgoing] | None:

@@ -36,6 +36,7 @@ from engine.group import BranchState, GroupState
 from engine.job import Outgoing
 from engine.messages import (
     AggregateDone,
+    CancelNotice,
     Envelope,
     GroupCancel,
     GroupStart,
@@ -56,11 +57,14 @@ class GroupStep:
     ``out``: effects to publish after the commit. ``written``: branches to store with the header,
     in the same commit. ``complete``: the last branch settled with this message (the header is
     ``done``); the caller must add ``aggregate(group, every stored branch + written, now)`` to
-    ``out`` before committing. True at most once per group."""
+    ``out`` before committing. True at most once per group. ``cancelled``: this message cancelled
+    a group that had offered its branches; after the commit, the caller may tell the workers
+    running them (``abandoned``, best effort). True at most once per group too."""
 
     out: list[Outgoing] = field(default_factory=list)
     written: list[BranchState] = field(default_factory=list)
     complete: bool = False
+    cancelled: bool = False
 
 
 def task_of(msg: Message) -> str | None:
@@ -88,6 +92,13 @@ def aggregate(group: GroupState, branches: Iterable[BranchState], now: float) ->
     return Outgoing(routes.JOBS, envelope(group.job_id, done, now, id=f"aggregate:{group.id}"))
 
 
+def abandoned(group: GroupState, branches: Iterable[BranchState]) -> list[CancelNotice]:
+    """What tells the workers that may be running the unsettled ``branches`` of a cancelled group
+    to stop (one notice per branch whose current attempt may run)."""
+    notices = (tasks.stop_notice(b.task, group.job_id) for b in branches if b.result is None)
+    return [notice for notice in notices if notice is not None]
+
+
 class _GroupStep:
     def __init__(self, policy: StepPolicy, group: GroupState, now: float) -> None:
         self.policy, self.group, self.now = policy, group, now
@@ -102,6 +113,7 @@ class _GroupStep:
                     self.result.written.append(each)
         elif isinstance(msg, GroupCancel):
             self.group.status = g.CANCELLED
+            self.result.cancelled = self.group.offered
             return
         elif isinstance(msg, TaskStarted | TaskDone | TaskLost | Timeout) and branch is not None:
             self.branch_message(branch, msg)

@@ -32,6 +32,7 @@ from engine.messages import (
     AggregateDone,
     BranchSpec,
     Cancel,
+    CancelNotice,
     ChildEnded,
     Decision,
     Envelope,
@@ -70,6 +71,10 @@ class JobStep:
     ``obsolete`` (ids to remove from it) and ``history`` (events to append to the job's history)
     in one atomic write, then publishes ``out``, the immediate effects: the outbox a redelivery
     publishes again. Deadlines are never in ``out``.
+
+    ``stopped``: the task the step cancelled while a worker may be running it. After the commit,
+    the caller announces it (best effort, not in the outbox: a redelivery does not repeat it; the
+    worker's next heartbeat answer tells it anyway).
     """
 
     changed: bool = True
@@ -77,6 +82,7 @@ class JobStep:
     deadlines: list[Outgoing] = field(default_factory=list)
     obsolete: list[str] = field(default_factory=list)
     history: list[HistoryEvent] = field(default_factory=list)
+    stopped: list[CancelNotice] = field(default_factory=list)
 
 
 async def apply(bp: StateMachineBlueprint, policy: StepPolicy, state: JobState, env: Envelope, now: float) -> JobStep:
@@ -95,6 +101,7 @@ class _Step:
         self.out: list[Outgoing] = []
         self.deferred: list[Outgoing] = []
         self.history: list[HistoryEvent] = []
+        self.stopped: list[CancelNotice] = []
 
     async def handle(self, msg: Message) -> bool:
         """Apply ``msg`` to a running job (or ``Redrive`` to a failed one); False if the rules
@@ -136,7 +143,7 @@ class _Step:
         self.state.remember(env.id)
         self.state.updated_at = self.now
         schedule, obsolete = deadlines.settle(self.state, self.deferred)
-        return JobStep(out=self.out, deadlines=schedule, obsolete=obsolete, history=self.history)
+        return JobStep(out=self.out, deadlines=schedule, obsolete=obsolete, history=self.history, stopped=self.stopped)
 
     def record(self, event: str, **details: Any) -> None:
         self.history.append(HistoryEvent(self.now, event, self.state.current_state, details))
@@ -504,9 +511,11 @@ class _Step:
         self.end(j.FAILED, error)
 
     def end(self, status: str, error: str | None = None) -> None:
-        """End the job: stop what it waits on (its fan-out group, its child job), tell its parent
-        and its webhook."""
+        """End the job: stop what it waits on (its task's worker if cancelled, its fan-out group,
+        its child job), tell its parent and its webhook."""
         state = self.state
+        if status == j.CANCELLED and state.task is not None and (notice := tasks.stop_notice(state.task, state.id)):
+            self.stopped.append(notice)
         state.status, state.error, state.finished_at, state.task = status, error, self.now, None
         self.record(h.JOB_ENDED, status=status, error=error)
         if state.group is not None and state.group.results is None:

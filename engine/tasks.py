@@ -34,7 +34,7 @@ from typing import Any
 from rxon.constants import ERROR_CODE_TIMEOUT
 
 from engine.job import TaskState
-from engine.messages import TaskDone, TaskLost, TaskOffer, TaskStarted, Timeout, TimeoutKind, new_id
+from engine.messages import CancelNotice, TaskDone, TaskLost, TaskOffer, TaskStarted, Timeout, TimeoutKind, new_id
 from engine.policy import FAIL_JOB, QUARANTINE, StepPolicy
 
 
@@ -149,6 +149,14 @@ def reported(task: TaskState, msg: TaskDone, policy: StepPolicy, salt: str, now:
     if msg.status == "cancelled" and "cancelled" not in task.transitions:
         return retry(task, None, f"worker {msg.worker_id} gave the task {task.type!r} up", policy, salt, now)
     return Produced(msg.status, msg.data)
+
+
+def stop_notice(task: TaskState, job_id: str) -> CancelNotice | None:
+    """What tells a worker that may be running ``task`` to stop, now that it is cancelled; None
+    while the task waits out a back-off (no attempt of it runs)."""
+    if task.waiting_retry:
+        return None
+    return CancelNotice(job_id, task.id, task.worker_id)
 
 
 def awaited(task: TaskState) -> TimeoutKind:

@@ -4,7 +4,7 @@ still complete the group; and a whole fan-out job through a node."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import pytest
@@ -21,6 +21,7 @@ from engine.job import JobState
 from engine.messages import (
     AggregateDone,
     BranchSpec,
+    CancelNotice,
     Envelope,
     GroupCancel,
     GroupStart,
@@ -35,6 +36,7 @@ from engine.policy import StepPolicy
 from engine.registry import BlueprintRegistry
 from tests.actors.faults import PublishFailsOnce
 from transport.memory import MemoryBroker, MemoryStore
+from transport.notices import Subscription
 
 JOB = "job-1"
 GROUP = "group-1"
@@ -247,6 +249,34 @@ async def test_a_cancel_that_overtakes_the_start_leaves_a_tombstone(clock: FakeC
 
     assert h.offers() == []
     assert (await h.group()).status == g.CANCELLED
+
+
+async def test_cancelling_a_running_group_announces_its_unsettled_branches_to_their_workers(clock: FakeClock) -> None:
+    h = Harness(clock)
+    await h.start(4)
+    await h.send(TaskStarted("t0", "w0", at=clock()))
+    t1 = next(o for o in h.offers() if o.task_id == "t1")
+    await h.store.push_task(t1)  # taken, but the pickup has not reached the group yet
+    assert await h.store.take_task("w1", [t1.type], 0, clock(), lease_seconds=LEASE) == t1
+    await h.send(TaskStarted("t2", "w2", at=clock()))
+    await h.send(TaskDone("t2", "w2"))  # settled: w2 is done with it
+    end = CancelNotice("end", "end", "end")
+
+    with h.store.cancel_notices() as notices:
+        await h.send(GroupCancel(GROUP, JOB, "job cancelled"), id="cancel")
+        await h.send(GroupCancel(GROUP, JOB, "job cancelled"), id="cancel")  # a redelivery
+        await h.store.announce_cancels([end])
+        announced = [notice async for notice in _until(notices, end)]
+
+    # t3 was never taken: nobody to tell
+    assert sorted(announced, key=lambda n: n.task_id) == [CancelNotice(JOB, "t0", "w0"), CancelNotice(JOB, "t1", "w1")]
+
+
+async def _until(notices: Subscription[CancelNotice], end: CancelNotice) -> AsyncIterator[CancelNotice]:
+    async for notice in notices:
+        if notice == end:
+            return
+        yield notice
 
 
 async def test_a_message_for_an_unknown_group_is_dropped(clock: FakeClock) -> None:

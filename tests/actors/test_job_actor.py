@@ -13,12 +13,13 @@ from engine import StateMachineBlueprint, routes
 from engine import job as j
 from engine.errors import VersionConflict
 from engine.job import JobState
-from engine.messages import Cancel, Envelope, Start, TaskDone, TaskOffer, TaskStarted, envelope
+from engine.messages import Cancel, CancelNotice, Envelope, Start, TaskDone, TaskOffer, TaskStarted, envelope
 from engine.policy import StepPolicy
 from engine.registry import BlueprintRegistry
 from tests.actors.faults import PublishFailsOnce
 from tests.blueprints import one_task
 from transport.memory import MemoryBroker, MemoryStore
+from transport.notices import Subscription
 
 JOB = "job-1"
 
@@ -125,6 +126,64 @@ async def test_a_job_whose_blueprint_is_not_loaded_fails(
     assert "'echoer'" in state.error
 
 
+# -- cancellation announced to the gateways --------------------------------------------------------
+
+END = CancelNotice("end-marker", "end-marker", "end-marker")
+
+
+async def announced(store: MemoryStore, notices: Subscription[CancelNotice]) -> list[CancelNotice]:
+    """What was announced to ``notices`` so far (an end marker announced last tells where to stop)."""
+    await store.announce_cancels([END])
+    found = []
+    async for notice in notices:
+        if notice == END:
+            return found
+        found.append(notice)
+    raise AssertionError("the subscription ended")
+
+
+async def test_a_cancel_is_announced_once_after_its_commit_naming_the_worker(
+    bp: StateMachineBlueprint, store: MemoryStore, clock: FakeClock
+) -> None:
+    broker = MemoryBroker(shards=4)
+    actor = actor_for(bp, store, broker, clock)
+    await actor.handle(envelope(JOB, Start(), clock(), id="m-start"))
+    [offer] = [e.body for e in offers_on_router(broker)]
+    await actor.handle(envelope(JOB, TaskStarted(offer.task_id, "w1", at=clock()), clock()))
+
+    with store.cancel_notices() as notices:
+        await actor.handle(envelope(JOB, Cancel(), clock(), id="m-cancel"))
+        assert (await load(store)).status == j.CANCELLED
+        await actor.handle(envelope(JOB, Cancel(), clock(), id="m-cancel"))  # a redelivery
+        assert await announced(store, notices) == [CancelNotice(JOB, offer.task_id, "w1")]
+
+
+async def test_a_cancel_before_the_pickup_reached_the_job_takes_the_worker_from_the_lease(
+    bp: StateMachineBlueprint, store: MemoryStore, clock: FakeClock
+) -> None:
+    broker = MemoryBroker(shards=4)
+    actor = actor_for(bp, store, broker, clock)
+    await actor.handle(envelope(JOB, Start(), clock(), id="m-start"))
+    [offer] = [e.body for e in offers_on_router(broker)]
+    await store.push_task(offer)
+    assert await store.take_task("w2", [offer.type], 0, clock(), lease_seconds=60) == offer
+
+    with store.cancel_notices() as notices:
+        await actor.handle(envelope(JOB, Cancel(), clock(), id="m-cancel"))
+        assert await announced(store, notices) == [CancelNotice(JOB, offer.task_id, "w2")]
+
+
+async def test_a_cancel_of_a_task_nobody_took_announces_nothing(
+    bp: StateMachineBlueprint, store: MemoryStore, clock: FakeClock
+) -> None:
+    actor = actor_for(bp, store, MemoryBroker(shards=4), clock)
+    await actor.handle(envelope(JOB, Start(), clock(), id="m-start"))
+
+    with store.cancel_notices() as notices:
+        await actor.handle(envelope(JOB, Cancel(), clock(), id="m-cancel"))
+        assert await announced(store, notices) == []
+
+
 # -- idempotency under redelivery ---------------------------------------------------------------
 
 
@@ -186,7 +245,14 @@ async def test_the_runner_redelivers_after_a_failed_publish_and_the_offer_goes_o
     bp: StateMachineBlueprint, store: MemoryStore, clock: FakeClock, eventually: Eventually
 ) -> None:
     broker = PublishFailsOnce(routes.ROUTER)
-    runner = KeyedRunner("jobs", actor_for(bp, store, broker, clock).handle)
+    actor = actor_for(bp, store, broker, clock)
+    handled: set[str] = set()
+
+    async def handle(env: Envelope) -> None:
+        await actor.handle(env)
+        handled.add(env.id)  # the runner acks in the same turn of the loop
+
+    runner = KeyedRunner("jobs", handle)
     consumer = broker.consume(routes.JOBS, prefetch=10)
     await broker.publish(routes.JOBS, envelope(JOB, Start(), clock(), id="m-start"))
 
@@ -195,7 +261,8 @@ async def test_the_runner_redelivers_after_a_failed_publish_and_the_offer_goes_o
         await eventually(lambda: _true(offers_on_router(broker)), "the offer to be published")
         # a later message of the same job is handled only after the first was acked
         await broker.publish(routes.JOBS, envelope(JOB, Cancel(), clock(), id="m-cancel"))
-        await eventually(lambda: _applied(store, "m-cancel"), "the cancel to be applied")
+        # handled, not just committed: the cancel's activation announces it after the commit
+        await eventually(lambda: _true("m-cancel" in handled), "the cancel to be handled")
         await consumer.close()
 
     assert broker.failed
@@ -275,11 +342,6 @@ async def test_a_job_written_elsewhere_since_the_last_message_is_reloaded_not_ov
 
 async def _true(value: object) -> bool:
     return bool(value)
-
-
-async def _applied(store: MemoryStore, message_id: str) -> bool:
-    state = await store.load_job(JOB)
-    return state is not None and message_id in state.applied
 
 
 async def _status(store: MemoryStore, status: str) -> bool:

@@ -18,7 +18,7 @@ from engine import ActionError, ActionFactory, BlueprintError, StateMachineBluep
 from engine import group as g
 from engine import job as j
 from engine.actions import Branch, DispatchParallel
-from engine.fanin import aggregate, task_of
+from engine.fanin import abandoned, aggregate, task_of
 from engine.fanin import apply as apply_group
 from engine.group import (
     BranchState,
@@ -33,6 +33,7 @@ from engine.messages import (
     AggregateDone,
     BranchSpec,
     Cancel,
+    CancelNotice,
     GroupCancel,
     GroupStart,
     Message,
@@ -464,6 +465,26 @@ def test_a_group_cancelled_before_its_start_offers_nothing() -> None:
     assert group.status == g.CANCELLED
 
     assert send_group(group, group_start(3)) == []
+
+
+def test_cancelling_a_running_group_names_the_workers_of_its_unsettled_branches() -> None:
+    group, _ = started_group(4)
+    send_group(group, TaskStarted("t0", "w0", at=NOW))
+    send_group(group, TaskStarted("t1", "w1", at=NOW))
+    send_group(group, TaskDone("t1", "w1"))  # settled: nothing runs it any more
+    send_group(group, TaskDone("t2", error_code=ERROR_CODE_TRANSIENT))  # waits out a back-off
+
+    step = apply_group(POLICY, group.header, None, envelope(GROUP, GroupCancel(GROUP, JOB), NOW), NOW)
+
+    assert step.cancelled
+    # t3 was offered, its pickup not heard of: the actor looks its worker up in the lease
+    assert abandoned(group.header, group.branches) == [CancelNotice(JOB, "t0", "w0"), CancelNotice(JOB, "t3")]
+
+
+def test_a_group_cancelled_before_its_start_or_again_asks_for_no_announcement() -> None:
+    tombstone = new_group(GroupCancel(GROUP, JOB), NOW)
+    again = apply_group(POLICY, tombstone, None, envelope(GROUP, GroupCancel(GROUP, JOB), NOW), NOW)
+    assert not again.cancelled
 
 
 def test_a_cancelled_group_ignores_results_and_deadlines() -> None:

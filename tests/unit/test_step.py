@@ -21,6 +21,7 @@ from engine import job as j
 from engine.job import APPLIED_WINDOW, JobState, Outgoing, decode_state, encode_state
 from engine.messages import (
     Cancel,
+    CancelNotice,
     JobEvent,
     Message,
     Start,
@@ -876,6 +877,52 @@ async def test_cancel_before_start_means_no_handler_ever_runs() -> None:
     assert calls == []
     assert state.status == j.CANCELLED
     assert state.error == "not needed"
+
+
+async def cancelled_step(bp: StateMachineBlueprint, state: JobState) -> list[CancelNotice]:
+    """What the cancel step asks its caller to announce (``JobStep.stopped``)."""
+    step = await apply(bp, POLICY, state, envelope(state.id, Cancel(), NOW + 5), NOW + 5)
+    assert state.status == j.CANCELLED
+    return step.stopped
+
+
+async def test_cancelling_a_started_task_names_its_worker_for_the_announcement() -> None:
+    bp = task_bp()
+    state, offer, _ = await dispatched(bp)
+    await send(bp, state, TaskStarted(offer.task_id, "w1", at=NOW + 1))
+
+    assert await cancelled_step(bp, state) == [CancelNotice(JOB, offer.task_id, "w1")]
+
+
+async def test_cancelling_a_task_whose_pickup_the_job_has_not_heard_of_leaves_the_worker_to_the_lease() -> None:
+    bp = task_bp()
+    state, offer, _ = await dispatched(bp)
+
+    assert await cancelled_step(bp, state) == [CancelNotice(JOB, offer.task_id, None)]
+
+
+async def test_cancelling_during_a_retry_back_off_announces_nothing() -> None:
+    bp = task_bp()
+    state, offer, _ = await dispatched(bp)
+    await send(bp, state, TaskStarted(offer.task_id, "w1", at=NOW + 1))
+    await send(bp, state, TaskDone(offer.task_id, "w1", error_code=ERROR_CODE_TRANSIENT, error_message="x"))
+    assert state.task is not None and state.task.waiting_retry
+
+    assert await cancelled_step(bp, state) == []
+
+
+async def test_a_job_that_fails_or_finishes_announces_no_cancellation() -> None:
+    bp = task_bp()
+    state, offer, _ = await dispatched(bp)
+    failed = await apply(
+        bp, POLICY, state, envelope(JOB, TaskDone(offer.task_id, error_code=ERROR_CODE_INVALID_INPUT), NOW), NOW
+    )
+    assert state.status == j.FAILED
+    finished_state, finished_offer, _ = await dispatched(bp)
+    finished = await apply(bp, POLICY, finished_state, envelope(JOB, TaskDone(finished_offer.task_id), NOW), NOW)
+    assert finished_state.status == j.FINISHED
+
+    assert failed.stopped == finished.stopped == []
 
 
 # -- webhook events -----------------------------------------------------------------------------
