@@ -116,15 +116,24 @@ class ActionFactory:
             raise ActionError(f"dispatch_task params must be a dict, got {type(params).__name__}")
         if not transitions or not isinstance(transitions, dict):
             raise ActionError("dispatch_task needs transitions, e.g. {'success': 'next_state'}")
+        timeouts = {
+            "dispatch_timeout": dispatch_timeout,
+            "dispatch_timeout_seconds": dispatch_timeout_seconds,
+            "result_timeout": result_timeout,
+            "result_timeout_seconds": result_timeout_seconds,
+            "timeout_seconds": timeout_seconds,
+        }
         self._choose(
             DispatchTask(
                 task_type=task_type,
                 params=dict(params or {}),
                 transitions=dict(transitions),
                 priority=_number("dispatch_task", "priority", priority),
-                dispatch_timeout=_first(dispatch_timeout, dispatch_timeout_seconds),
-                result_timeout=_first(result_timeout, result_timeout_seconds, timeout_seconds),
-                max_attempts=max_attempts,
+                dispatch_timeout=_seconds("dispatch_task", timeouts, "dispatch_timeout", "dispatch_timeout_seconds"),
+                result_timeout=_seconds(
+                    "dispatch_task", timeouts, "result_timeout", "result_timeout_seconds", "timeout_seconds"
+                ),
+                max_attempts=_attempts("dispatch_task", max_attempts),
             )
         )
 
@@ -159,11 +168,8 @@ class ActionFactory:
         if not isinstance(integration, str) or not isinstance(message, str):
             raise ActionError("await_human_approval needs an integration name and a message (strings)")
         _check_transitions("await_human_approval", transitions, "{'approve': 'next', 'reject': 'stop'}")
-        seconds = _first(timeout, timeout_seconds)
-        if seconds is not None:
-            seconds = _number("await_human_approval", "timeout", seconds)
-            if seconds <= 0:
-                raise ActionError(f"await_human_approval: timeout must be positive, got {seconds!r}")
+        given = {"timeout": timeout, "timeout_seconds": timeout_seconds}
+        seconds = _seconds("await_human_approval", given, "timeout", "timeout_seconds")
         self._choose(AwaitApproval(integration, message, dict(transitions), seconds))
 
     def run_blueprint(self, blueprint_name: str, initial_data: dict[str, Any], transitions: dict[str, str]) -> None:
@@ -243,8 +249,9 @@ def _number(where: str, name: str, value: Any) -> float:
     return number
 
 
-def _seconds(where: str, task: dict[str, Any], *names: str) -> float | None:
-    value = _first(*(task.get(name) for name in names))
+def _seconds(where: str, options: dict[str, Any], *names: str) -> float | None:
+    """The first of ``names`` set in ``options``, checked to be a positive number of seconds."""
+    value = _first(*(options.get(name) for name in names))
     if value is None:
         return None
     seconds = _number(where, names[0], value)

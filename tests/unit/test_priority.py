@@ -89,3 +89,28 @@ async def test_a_nan_priority_fails_the_job_with_the_reason_and_queues_nothing()
     assert state.status == j.FAILED
     assert state.error is not None and "dispatch_task: priority must be finite, got nan" in state.error
     assert offers == []
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"dispatch_timeout": math.nan}, "dispatch_timeout must be finite"),
+        ({"dispatch_timeout_seconds": 0}, "dispatch_timeout must be positive"),
+        ({"result_timeout": "60"}, "result_timeout must be a number"),
+        ({"timeout_seconds": -1}, "result_timeout must be positive"),
+        ({"max_attempts": 0}, "max_attempts must be a positive integer"),
+        ({"max_attempts": 2.5}, "max_attempts must be a positive integer"),
+    ],
+)
+def test_dispatch_task_checks_its_timeouts_and_attempts(options: dict[str, Any], message: str) -> None:
+    with pytest.raises(ActionError, match=f"^dispatch_task: {message}"):
+        ActionFactory().dispatch_task("echo", {}, {"success": "end"}, **options)
+
+
+def test_dispatch_task_keeps_valid_timeouts_and_attempts() -> None:
+    actions = ActionFactory()
+    options = {"dispatch_timeout_seconds": 2, "timeout_seconds": 30, "max_attempts": 4}
+    actions.dispatch_task("echo", {}, {"success": "end"}, **options)
+    chosen = actions.chosen
+    assert isinstance(chosen, DispatchTask)
+    assert (chosen.dispatch_timeout, chosen.result_timeout, chosen.max_attempts) == (2.0, 30.0, 4)
