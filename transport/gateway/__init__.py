@@ -1,7 +1,8 @@
 """The HTTP gateway: the client API and RXON's worker API over aiohttp.
 
-The gateway keeps no state of its own. It validates requests, reads and writes the store, and
-publishes messages to job mailboxes; job actors decide what the messages mean.
+The gateway keeps no state of its own beyond the workers' open WebSockets (``worker_ws``). It
+validates requests, reads and writes the store, and publishes messages to job mailboxes; job
+actors decide what the messages mean.
 
 - ``GatewayContext`` carries the settings, store, broker, blueprint registry and clock.
 - ``build_app(ctx)`` returns the aiohttp application.

@@ -9,9 +9,10 @@ from rxon.constants import (
     ENDPOINT_WORKER_EVENTS,
     ENDPOINT_WORKER_HEARTBEAT,
     ENDPOINT_WORKER_REGISTER,
+    WS_ENDPOINT,
 )
 
-from transport.gateway import approvals, client_api, task_api, worker_api
+from transport.gateway import approvals, client_api, task_api, worker_api, worker_ws
 from transport.gateway.blueprint_api import blueprint_graph
 from transport.gateway.context import CONTEXT, GatewayContext
 from transport.gateway.errors import json_errors, stamp_protocol_version
@@ -43,4 +44,6 @@ def build_app(ctx: GatewayContext) -> web.Application:
     router.add_get(ENDPOINT_TASK_NEXT, task_api.next_task)
     router.add_post(ENDPOINT_TASK_RESULT, task_api.task_result)
     router.add_post(ENDPOINT_WORKER_EVENTS, worker_api.event)
+    router.add_get(f"{WS_ENDPOINT}/{{worker_id}}", worker_ws.connect)
+    worker_ws.install(app)  # the open sockets, and the relay of cancellations to them
     return app

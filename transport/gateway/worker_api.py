@@ -123,12 +123,19 @@ async def _tasks_to_cancel(ctx: GatewayContext, worker_id: str, task_ids: list[s
 
 
 async def event(request: web.Request) -> web.Response:
-    """Accept a worker event. Progress is stored beside the job; other event types are accepted
-    and dropped (no event transitions yet). Progress for a job that is gone, terminal, or on
-    another task is dropped too: the answer is the same, so the SDK never retries it."""
+    """Accept a worker event (``apply_event``)."""
     ctx = context_of(request)
     header_id = authenticate_worker(request, ctx.settings.global_worker_token)
-    raw = await read_object(request)
+    await apply_event(ctx, await read_object(request), header_id)
+    return json_response({"status": "event_accepted"})
+
+
+async def apply_event(ctx: GatewayContext, raw: dict[str, Any], header_id: str | None) -> None:
+    """Check and apply one worker event, sent by POST or as a WebSocket frame (``worker_ws``);
+    ``header_id`` is the ``X-Worker-ID`` the sender authenticated with. Progress is stored beside
+    the job; other event types are accepted and dropped (no event transitions yet). Progress for a
+    job that is gone, terminal, or on another task is dropped too: the answer is the same, so the
+    SDK never retries it. A bad event raises ``web.HTTPException`` (400, 401, 403)."""
     ev = decode_model(WorkerEventPayload, raw)
     require_same_worker(header_id, ev.worker_id, "worker_id")
     check_worker_signature(
@@ -141,7 +148,6 @@ async def event(request: web.Request) -> web.Response:
     )
     if ev.event_type == EVENT_TYPE_PROGRESS:
         await _record_progress(ctx, ev)
-    return json_response({"status": "event_accepted"})
 
 
 async def _record_progress(ctx: GatewayContext, ev: WorkerEventPayload) -> None:
