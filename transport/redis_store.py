@@ -87,7 +87,9 @@ redis.call('HSET', KEYS[1], 'v', found + 1, 's', ARGV[2])
 local events = 9 + 3 * tonumber(ARGV[4])
 local removed = events + tonumber(ARGV[5])
 if removed > events then
-  redis.call('RPUSH', KEYS[3], unpack(ARGV, events, removed - 1))
+  for i = events, removed - 1, 1000 do  -- unpack is bounded by Lua's stack
+    redis.call('RPUSH', KEYS[3], unpack(ARGV, i, math.min(i + 999, removed - 1)))
+  end
   redis.call('LTRIM', KEYS[3], -tonumber(ARGV[6]), -1)
 end
 for i = 1, 3 do
@@ -492,12 +494,13 @@ class RedisStore:
         quarantined = state.status == QUARANTINED
         ttl_ms = self._finished_ttl_ms if state.terminal and not quarantined else 0
         score = repr(state.finished_at or 0.0) if quarantined else ""
+        events = history[-self._history_limit :]  # the commit would trim older ones right away
         args: list[EncodableT] = [
-            expected_version, blob, ttl_ms, len(schedule), len(history), self._history_limit, score, state.id
+            expected_version, blob, ttl_ms, len(schedule), len(events), self._history_limit, score, state.id
         ]
         for item in schedule:
             args += _deadline(item)
-        args += [encode_event(event) for event in history]
+        args += [encode_event(event) for event in events]
         args += unschedule
         job_keys = [
             keys.job(p, state.id),

@@ -20,7 +20,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from engine.errors import VersionConflict
 from engine.group import DONE, BranchState, GroupState
-from engine.job import FINISHED, RUNNING, JobState, TaskState
+from engine.history import HistoryEvent
+from engine.job import FINISHED, QUARANTINED, RUNNING, JobState, TaskState
 from engine.messages import CancelNotice, TaskOffer, Timeout, envelope
 from tests.conformance.redis_case import REDIS_URL, redis_store, unique_prefix
 from transport import keys
@@ -170,6 +171,40 @@ async def test_a_finished_job_expires_and_a_running_one_does_not(nodes: Nodes, r
     assert 0 < await redis.pttl(keys.job(p, "finished")) <= HOUR * 1000
     assert 0 < await redis.pttl(keys.progress(p, "finished")) <= HOUR * 1000
     assert await store.get_progress("finished") == (1.0, "late progress")
+
+
+async def test_history_expires_with_its_job_and_a_quarantined_job_stays(nodes: Nodes, redis: Redis) -> None:
+    store, _ = nodes
+    p, event = store.prefix, HistoryEvent(1.0, "job_ended", "start")
+    states = {}
+    for job_id, status in (("finished", FINISHED), ("quarantined", QUARANTINED)):
+        await store.create_job(job(job_id))
+        state = await store.load_job(job_id)
+        assert state is not None
+        state.status = status
+        await store.commit_job(state, expected_version=1, history=[event])
+        states[job_id] = state
+
+    assert 0 < await redis.pttl(keys.history(p, "finished")) <= HOUR * 1000
+    assert await redis.pttl(keys.job(p, "quarantined")) == -1
+    assert await redis.pttl(keys.history(p, "quarantined")) == -1
+
+    states["quarantined"].status = FINISHED  # redriven, then finished: it expires like any other
+    await store.commit_job(states["quarantined"], expected_version=2)
+    assert 0 < await redis.pttl(keys.history(p, "quarantined")) <= HOUR * 1000
+    assert await store.quarantined_jobs("c", 10) == []
+
+
+async def test_a_commit_with_more_history_than_lua_can_unpack_keeps_the_newest(redis: Redis) -> None:
+    events = [HistoryEvent(float(i), "state_entered", f"s{i}") for i in range(20_000)]
+    async with redis_store(history_limit=12_000) as store:
+        await store.create_job(job())
+        state = await store.load_job("job-1")
+        assert state is not None
+
+        await store.commit_job(state, expected_version=1, history=events)
+
+        assert await store.load_history("job-1") == events[-12_000:]
 
 
 def group(group_id: str, size: int) -> GroupState:
