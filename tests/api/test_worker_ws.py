@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -23,6 +22,7 @@ from rxon.utils import from_dict, to_dict
 from engine.messages import CancelNotice
 from engine.registry import BlueprintRegistry
 from tests.api.conftest import NOW, Gateway, put_job, sdk_signed, worker_headers
+from tests.waiting import eventually
 from transport.gateway import GatewayContext, build_app
 from transport.memory import MemoryBroker, MemoryStore
 
@@ -44,16 +44,6 @@ async def command(ws: Socket) -> WorkerCommand:
     message = await ws.receive(timeout=WAIT)
     assert message.type is WSMsgType.TEXT, message
     return from_dict(WorkerCommand, json.loads(message.data))
-
-
-async def eventually(condition: Callable[[], Awaitable[bool]], what: str) -> None:
-    """Yield to the loop until ``condition()`` holds (the frame was read and applied)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + WAIT
-    while not await condition():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out after {WAIT} s waiting for {what}")
-        await asyncio.sleep(0)
 
 
 def progress_frame(progress: float, message: str, worker_id: str = "w1", **targets: Any) -> str:
@@ -151,7 +141,7 @@ async def test_a_progress_frame_is_applied_like_a_posted_event(gw: Gateway) -> N
     async def recorded() -> bool:
         return await gw.store.get_progress("j") == (0.5, "half way")
 
-    await eventually(recorded, "the progress to be stored")
+    await eventually(recorded, "the progress to be stored", WAIT)
     await ws.close()
 
 
@@ -172,7 +162,7 @@ async def test_bad_frames_are_dropped_and_the_socket_stays_open(gw: Gateway) -> 
     async def recorded() -> bool:
         return await gw.store.get_progress("j") == (0.7, "still here")
 
-    await eventually(recorded, "the good frame after the bad ones to be applied")
+    await eventually(recorded, "the good frame after the bad ones to be applied", WAIT)
     assert await gw.store.get_progress("k") is None  # frames are read in order: the bad ones were dropped
     await gw.store.announce_cancels([CancelNotice("j", "t1", "w1")])
     assert (await command(ws)).task_id == "t1"

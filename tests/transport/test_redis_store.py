@@ -24,6 +24,7 @@ from engine.history import HistoryEvent
 from engine.job import FINISHED, QUARANTINED, RUNNING, JobState, TaskState
 from engine.messages import CancelNotice, TaskOffer, Timeout, envelope
 from tests.conformance.redis_case import REDIS_URL, redis_store, unique_prefix
+from tests.waiting import eventually
 from transport import keys
 from transport.redis_store import RedisStore
 from transport.store import Lease, Scheduled, WorkerRecord
@@ -41,16 +42,6 @@ def job(job_id: str = "job-1") -> JobState:
 
 def offer(task_id: str, skill: str = "echo") -> TaskOffer:
     return TaskOffer(job_id="job-1", task_id=task_id, type=skill, params={})
-
-
-async def until(condition: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
-    """Yield to the loop until ``condition()`` holds; fail after ``timeout`` s (a hang guard, not a wait)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        await asyncio.sleep(0)
 
 
 class Proxy:
@@ -279,7 +270,7 @@ async def test_create_job_does_not_touch_the_callers_state(nodes: Nodes) -> None
 async def test_a_waiting_taker_is_woken_by_a_push_on_another_node(nodes: Nodes) -> None:
     a, b = nodes
     waiting = asyncio.ensure_future(a.take_task("w1", ["echo"], 30.0, now=1.0, lease_seconds=LEASE))
-    await until(lambda: a.waiting_takers == 1, "the taker to park")
+    await eventually(lambda: a.waiting_takers == 1, "the taker to park")
 
     await b.push_task(offer("t1"))
     taken = await asyncio.wait_for(waiting, 5.0)  # a's own re-check would come after 60 s
@@ -300,7 +291,7 @@ async def test_a_node_still_hears_pushes_after_its_connections_are_cut(redis: Re
                 return int(count)
 
             first = asyncio.ensure_future(cut_off.take_task("w1", ["echo"], 30.0, now=0.0, lease_seconds=LEASE))
-            await until(lambda: cut_off.waiting_takers == 1, "the taker to park")
+            await eventually(lambda: cut_off.waiting_takers == 1, "the taker to park")
             assert await subscribers() == 2
 
             proxy.cut()
@@ -310,7 +301,7 @@ async def test_a_node_still_hears_pushes_after_its_connections_are_cut(redis: Re
             assert await asyncio.wait_for(first, 5.0) == offer("t1")
 
             second = asyncio.ensure_future(cut_off.take_task("w1", ["echo"], 30.0, now=0.0, lease_seconds=LEASE))
-            await until(lambda: cut_off.waiting_takers == 1, "the next taker to park")
+            await eventually(lambda: cut_off.waiting_takers == 1, "the next taker to park")
             await pusher.push_task(offer("t2"))
             assert await asyncio.wait_for(second, 5.0) == offer("t2")  # only the new subscription can tell it
     finally:
@@ -324,7 +315,7 @@ async def test_each_task_goes_to_exactly_one_of_many_waiting_takers(nodes: Nodes
         for node, store in (("a", a), ("b", b))
         for i in range(3)
     }
-    await until(lambda: a.waiting_takers == b.waiting_takers == 3, "all takers to park")
+    await eventually(lambda: a.waiting_takers == b.waiting_takers == 3, "all takers to park")
 
     await a.push_task(offer("t0"))
     done, _ = await asyncio.wait(takers.values(), timeout=5.0, return_when=asyncio.FIRST_COMPLETED)
@@ -363,7 +354,7 @@ async def test_an_undecodable_cancellation_message_is_dropped_and_the_listener_g
 async def test_close_releases_waiting_takers_and_is_idempotent() -> None:
     async with redis_store(poll_interval=60.0) as store:
         waiting = asyncio.ensure_future(store.take_task("w1", ["echo"], 30.0, now=0.0, lease_seconds=LEASE))
-        await until(lambda: store.waiting_takers == 1, "the taker to park")
+        await eventually(lambda: store.waiting_takers == 1, "the taker to park")
 
         await store.close()
 

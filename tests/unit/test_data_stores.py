@@ -4,10 +4,9 @@ needs a Redis server (skipped locally without one, failed in CI)."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -24,6 +23,7 @@ from engine.job import JobState
 from engine.messages import Start, TaskDone, TaskStarted, envelope
 from engine.policy import StepPolicy
 from engine.registry import BlueprintRegistry
+from tests.waiting import eventually
 from transport.memory import MemoryBroker, MemoryStore
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -120,16 +120,6 @@ async def running(bp: StateMachineBlueprint) -> AsyncIterator[tuple[MemoryBroker
         assert await store.create_job(state)
         await broker.publish(routes.JOBS, envelope(JOB, Start(), 0.0))
         yield broker, store
-
-
-async def eventually(condition: Callable[[], Awaitable[bool]], what: str, timeout: float = 5.0) -> None:
-    """Yield to the loop until ``condition()`` holds; a deadline turns a hang into a failure."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not await condition():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        await asyncio.sleep(0)
 
 
 async def finished(store: MemoryStore) -> JobState:
