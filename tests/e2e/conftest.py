@@ -12,12 +12,14 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import aiohttp
 import pytest
 
+from tests.e2e.client import Client
 from tests.e2e.servers import distributed_env, fresh_namespace, purge
 from transport.topology import LocalTopology
 
@@ -126,6 +128,13 @@ def _distributed(env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) 
     finally:
         topology.stop()
         purge(namespace)
+
+
+@pytest.fixture
+async def client(orchestrator: Orchestrator) -> AsyncIterator[Client]:
+    """A client of ``orchestrator`` (the module's own, where a module overrides it)."""
+    async with aiohttp.ClientSession(headers=orchestrator.client_headers) as http:
+        yield Client(orchestrator, http)
 
 
 @pytest.fixture(scope="module")

@@ -5,22 +5,13 @@ cancelled while its branches run."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import aiohttp
 import pytest
 
-from tests.e2e.conftest import Orchestrator
-from tests.e2e.test_jobs import Client, wait_for_file
+from tests.e2e.client import Client, wait_for_file
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-async def client(orchestrator: Orchestrator) -> AsyncIterator[Client]:
-    async with aiohttp.ClientSession(headers=orchestrator.client_headers) as http:
-        yield Client(orchestrator, http)
 
 
 async def test_the_seed_fan_out_example_aggregates_all_ten_results(client: Client, sdk_worker: str) -> None:

@@ -5,65 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 from aiohttp import web
 
-from tests.e2e.conftest import Orchestrator
+from tests.e2e.client import Client, wait_for_file
 
 pytestmark = pytest.mark.e2e
-
-TERMINAL = {"finished", "failed", "quarantined", "cancelled"}
-
-
-class Client:
-    """What a user's program does: submit, read, cancel, over the client API."""
-
-    def __init__(self, orch: Orchestrator, http: aiohttp.ClientSession) -> None:
-        self.orch, self.http = orch, http
-
-    async def submit(self, path: str, body: dict[str, Any]) -> str:
-        async with self.http.post(f"{self.orch.url}/api/v1/jobs/{path}", json=body) as resp:
-            assert resp.status == 202, await resp.text()
-            reply = await resp.json()
-        assert reply["status"] == "accepted"
-        return str(reply["job_id"])
-
-    async def job(self, job_id: str) -> dict[str, Any]:
-        async with self.http.get(f"{self.orch.url}/api/v1/jobs/{job_id}") as resp:
-            assert resp.status == 200, await resp.text()
-            return dict(await resp.json())
-
-    async def cancel(self, job_id: str) -> None:
-        async with self.http.post(f"{self.orch.url}/api/v1/jobs/{job_id}/cancel") as resp:
-            assert resp.status == 200, await resp.text()
-
-    async def wait(self, job_id: str, timeout: float = 20.0) -> dict[str, Any]:
-        """Poll the job, as a client would, until it is over."""
-        deadline = time.monotonic() + timeout
-        while True:
-            state = await self.job(job_id)
-            if state["status"] in TERMINAL:
-                return state
-            assert time.monotonic() < deadline, f"job stuck in {state}"
-            await asyncio.sleep(0.05)
-
-
-@pytest.fixture
-async def client(orchestrator: Orchestrator) -> AsyncIterator[Client]:
-    async with aiohttp.ClientSession(headers=orchestrator.client_headers) as http:
-        yield Client(orchestrator, http)
-
-
-async def wait_for_file(path: Path, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not await asyncio.to_thread(path.exists):
-        assert time.monotonic() < deadline, f"{path} never appeared"
-        await asyncio.sleep(0.05)
 
 
 async def test_worker_output_lands_in_result(client: Client, sdk_worker: str) -> None:

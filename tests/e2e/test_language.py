@@ -4,37 +4,19 @@ approval, child jobs, worker error classes, redrive from quarantine, and the job
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 
-from tests.e2e.conftest import Orchestrator
-from tests.e2e.test_jobs import Client, wait_for_file
+from tests.e2e.client import Client, wait_for_file
 
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture
-async def client(orchestrator: Orchestrator) -> AsyncIterator[Client]:
-    async with aiohttp.ClientSession(headers=orchestrator.client_headers) as http:
-        yield Client(orchestrator, http)
-
 RETRIED = ["TRANSIENT_ERROR", "RESOURCE_EXHAUSTED_ERROR", "TIMEOUT_ERROR", "INTERNAL_ERROR"]
 QUARANTINING = ["PERMANENT_ERROR", "SECURITY_ERROR", "DEPENDENCY_ERROR", "CONTRACT_VIOLATION_ERROR"]
 FAILING = ["INVALID_INPUT_ERROR", "INTEGRITY_MISMATCH_ERROR"]
-
-
-async def until(client: Client, job_id: str, status: str, timeout: float = 20.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while (state := await client.job(job_id))["status"] != status:
-        assert state["status"] not in {"finished", "failed", "quarantined", "cancelled"}, state
-        assert time.monotonic() < deadline, f"job never became {status}: {state}"
-        await asyncio.sleep(0.05)
-    return state
 
 
 async def history(client: Client, job_id: str) -> list[dict[str, Any]]:
@@ -53,7 +35,7 @@ async def post(client: Client, path: str, body: Any = None, **kwargs: Any) -> tu
 
 async def test_an_approval_round_trip_with_the_token(client: Client) -> None:
     job_id = await client.submit("approval", {"initial_data": {}})
-    waiting = await until(client, job_id, "waiting_for_human")
+    waiting = await client.reach(job_id, "waiting_for_human")
     token = waiting["approval"]["token"]
 
     approve = f"/_public/webhooks/approval/{job_id}"
@@ -70,7 +52,7 @@ async def test_an_approval_round_trip_with_the_token(client: Client) -> None:
 
 async def test_a_decision_that_is_not_offered_changes_nothing(client: Client) -> None:
     job_id = await client.submit("approval", {"initial_data": {}})
-    await until(client, job_id, "waiting_for_human")
+    await client.reach(job_id, "waiting_for_human")
 
     status, reply = await post(client, f"/_public/webhooks/approval/{job_id}", {"decision": "maybe"})
 
@@ -107,7 +89,7 @@ async def test_cancelling_a_parent_cancels_its_child_down_to_the_worker(
     client: Client, sdk_worker: str, marker_dir: Path
 ) -> None:
     parent_id = await client.submit("parent", {"initial_data": {"seconds": 30}})
-    child_id = (await until(client, parent_id, "waiting_for_sub_job"))["child_job_id"]
+    child_id = (await client.reach(parent_id, "waiting_for_sub_job"))["child_job_id"]
     await wait_for_file(marker_dir / f"started-{child_id}")
 
     await client.cancel(parent_id)
@@ -165,10 +147,7 @@ async def test_a_quarantined_job_is_listed_and_redriven_to_the_end(client: Clien
     status, _ = await post(client, f"/api/v1/jobs/{job_id}/retry")
 
     assert status == 202
-    deadline = time.monotonic() + 20
-    while (state := await client.job(job_id))["status"] == "quarantined":  # until the redrive is applied
-        assert time.monotonic() < deadline, "the job was never redriven"
-        await asyncio.sleep(0.05)
+    await client.until(job_id, lambda state: state["status"] != "quarantined", "was redriven")
     state = await client.wait(job_id)
     assert (state["status"], state["result"]["recovered"]) == ("finished", True)
     async with client.http.get(f"{client.orch.url}/api/v1/jobs/quarantined") as resp:

@@ -9,14 +9,13 @@ debounce cooldown lowered to match), so a lease is missed only by a dead worker.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
-import aiohttp
 import pytest
 
+from tests.e2e.client import Client, wait_for_file
 from tests.e2e.conftest import Orchestrator, launch, start_sdk_worker, stop
-from tests.e2e.test_jobs import Client, wait_for_file
 
 pytestmark = pytest.mark.e2e
 
@@ -28,12 +27,6 @@ HEARTBEATS = {"HEARTBEAT_INTERVAL": "0.3", "WORKER_HEARTBEAT_COOLDOWN": "0.2"}
 @pytest.fixture(scope="module", params=["embedded", "distributed"])
 def orchestrator(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Orchestrator]:
     yield from launch(request.param, tmp_path_factory, TASK_LEASE_SECONDS=str(LEASE_SECONDS))
-
-
-@pytest.fixture
-async def client(orchestrator: Orchestrator) -> AsyncIterator[Client]:
-    async with aiohttp.ClientSession(headers=orchestrator.client_headers) as http:
-        yield Client(orchestrator, http)
 
 
 async def test_a_killed_workers_task_goes_to_another_worker_after_its_lease(

@@ -10,43 +10,23 @@ is not asserted. Aging itself is covered by the store conformance tests.
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import aiohttp
 import pytest
 
+from tests.e2e.client import Client
 from tests.e2e.conftest import Orchestrator, start_sdk_worker, stop
-from tests.e2e.test_jobs import Client
 
 pytestmark = pytest.mark.e2e
 
 PRIORITIES = {"high": 2, "mid": 0, "low": -2}
 
 
-@pytest.fixture
-async def client(orchestrator: Orchestrator) -> AsyncIterator[Client]:
-    async with aiohttp.ClientSession(headers=orchestrator.client_headers) as http:
-        yield Client(orchestrator, http)
-
-
 async def worker_ids(client: Client) -> set[str]:
     async with client.http.get(f"{client.orch.url}/api/v1/workers") as resp:
         assert resp.status == 200, await resp.text()
         return {w["worker_id"] for w in await resp.json()}
-
-
-async def wait_until_all_wait_for_a_worker(client: Client, job_ids: list[str], timeout: float = 20.0) -> None:
-    """Each job's task is dispatched: the job committed it, and its node's router queues it next."""
-    deadline = time.monotonic() + timeout
-    while True:
-        states = await asyncio.gather(*(client.job(job_id) for job_id in job_ids))
-        if all(s["status"] == "waiting_for_worker" for s in states):
-            return
-        assert time.monotonic() < deadline, f"jobs not all waiting for a worker: {states}"
-        await asyncio.sleep(0.05)
 
 
 async def test_one_worker_takes_queued_tasks_highest_priority_first(
@@ -60,7 +40,9 @@ async def test_one_worker_takes_queued_tasks_highest_priority_first(
     for label in labels:
         body = {"initial_data": {"label": label, "log": log, "priority": PRIORITIES[label.split("-")[0]]}}
         job_ids.append(await client.submit("priority", body))
-    await wait_until_all_wait_for_a_worker(client, job_ids)
+    # Each job's task is dispatched: the job committed it, and its node's router queues it next.
+    waiting = [client.reach(job_id, "waiting_for_worker") for job_id in job_ids]
+    await asyncio.gather(*waiting)
 
     proc = start_sdk_worker(orchestrator, worker_id, marker_dir, tmp_path_factory, E2E_MAX_CONCURRENT_TASKS="1")
     try:

@@ -3,43 +3,23 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-import aiohttp
 import pytest
 
-from tests.e2e.conftest import Orchestrator
-from tests.e2e.test_jobs import TERMINAL, Client
+from tests.e2e.client import TERMINAL, Client
 
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture
-async def client(orchestrator: Orchestrator) -> AsyncIterator[Client]:
-    async with aiohttp.ClientSession(headers=orchestrator.client_headers) as http:
-        yield Client(orchestrator, http)
-
-
-async def poll_until(
-    client: Client, job_id: str, condition: Callable[[dict[str, Any]], bool], timeout: float = 20.0
-) -> dict[str, Any]:
-    """Read the job, as a client would, until ``condition`` holds for what GET answers."""
-    deadline = time.monotonic() + timeout
-    while True:
-        state = await client.job(job_id)
-        if condition(state):
-            return state
-        assert time.monotonic() < deadline, f"condition never held; last seen {state}"
-        await asyncio.sleep(0.05)
+def progressed(state: dict[str, Any]) -> bool:
+    return state["progress"] is not None or state["status"] in TERMINAL
 
 
 async def test_progress_shows_while_the_worker_runs_the_task(client: Client, sdk_worker: str) -> None:
     job_id = await client.submit("slow", {"initial_data": {}})  # the sleepy skill: 0.1 "sleeping", then 30 s
     try:
-        state = await poll_until(client, job_id, lambda s: s["progress"] is not None or s["status"] in TERMINAL)
+        state = await client.until(job_id, progressed, "showed progress")
 
         assert state["status"] == "waiting_for_worker", state  # as upstream: until the worker's result
         assert state["progress"] == 0.1

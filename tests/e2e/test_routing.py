@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 
+from tests.e2e.client import Client
 from tests.e2e.conftest import Orchestrator, start_sdk_worker, stop
-from tests.e2e.test_jobs import Client
 
 pytestmark = pytest.mark.e2e
 
@@ -34,12 +33,6 @@ def workers(
     finally:
         for proc in procs:
             stop(proc)
-
-
-@pytest.fixture
-async def client(orchestrator: Orchestrator) -> AsyncIterator[Client]:
-    async with aiohttp.ClientSession(headers=orchestrator.client_headers) as http:
-        yield Client(orchestrator, http)
 
 
 async def workers_view(client: Client) -> dict[str, dict[str, Any]]:

@@ -11,15 +11,13 @@ within ``FAST`` seconds of the cancel. avtomat keeps the worker registered for t
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
-import aiohttp
 import pytest
 
+from tests.e2e.client import Client, wait_for_file
 from tests.e2e.conftest import Orchestrator, launch, start_sdk_worker, stop
-from tests.e2e.test_jobs import Client, wait_for_file
-from tests.e2e.test_language import until
 
 pytestmark = pytest.mark.e2e
 
@@ -42,12 +40,6 @@ def ws_worker(orchestrator: Orchestrator, marker_dir: Path, tmp_path_factory: py
         yield worker_id
     finally:
         stop(proc)
-
-
-@pytest.fixture
-async def client(orchestrator: Orchestrator) -> AsyncIterator[Client]:
-    async with aiohttp.ClientSession(headers=orchestrator.client_headers) as http:
-        yield Client(orchestrator, http)
 
 
 async def test_cancelling_a_job_reaches_its_worker_over_the_websocket(
@@ -78,7 +70,7 @@ async def test_cancelling_a_parent_reaches_the_worker_running_its_child(
     client: Client, ws_worker: str, marker_dir: Path
 ) -> None:
     parent_id = await client.submit("parent", {"initial_data": {"seconds": 30}})
-    child_id = (await until(client, parent_id, "waiting_for_sub_job"))["child_job_id"]
+    child_id = (await client.reach(parent_id, "waiting_for_sub_job"))["child_job_id"]
     await wait_for_file(marker_dir / f"started-{child_id}")
 
     await client.cancel(parent_id)
