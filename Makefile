@@ -16,8 +16,9 @@ install: $(VENV)/.installed
 run: install  ## start avtomat on its embedded runtime with the demo blueprint
 	$(VENV)/bin/avtomat up
 
-test: install  ## lint, type-check and run the whole test suite
+test: install  ## lint, check the layers, type-check and run the whole test suite
 	$(VENV)/bin/ruff check engine actors transport blueprints tests bench
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy
 	$(PY) -m pytest
 

@@ -32,14 +32,14 @@ from collections.abc import Callable
 from functools import partial
 
 from actors.cancellations import announce
+from actors.ports.broker import Publisher
+from actors.ports.store import Store
 from actors.publisher import apply_once
 from engine import fanin
 from engine.group import BranchState, GroupState, new_group
 from engine.job import Outgoing
 from engine.messages import Envelope, GroupCancel, GroupStart
 from engine.policy import StepPolicy
-from transport.broker import Publisher
-from transport.store import Store
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ from collections.abc import Sequence
 
 import msgspec
 
+from actors.ports.store import Store
 from engine.messages import CancelNotice
-from transport.store import Store
 
 
 async def announce(store: Store, notices: Sequence[CancelNotice]) -> None:

@@ -31,14 +31,14 @@ from collections.abc import Callable
 from functools import partial
 
 from actors.cancellations import announce
+from actors.ports.broker import Publisher
+from actors.ports.store import Scheduled, Store
 from actors.publisher import apply_once
 from engine.job import JobState, Outgoing
 from engine.messages import Envelope, StartChild
 from engine.policy import StepPolicy
 from engine.registry import BlueprintRegistry
 from engine.step import JobStep, apply, fail_unrunnable
-from transport.broker import Publisher
-from transport.store import Scheduled, Store
 
 log = logging.getLogger(__name__)
 

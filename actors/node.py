@@ -19,6 +19,9 @@ from types import TracebackType
 
 from actors.aggregator import AggregatorActor
 from actors.job import JobActor
+from actors.ports.broker import Broker, Consumer
+from actors.ports.locks import Locks
+from actors.ports.store import Store
 from actors.publisher import LocalRoutes
 from actors.router import RouterActor
 from actors.runtime import KeyedRunner
@@ -28,9 +31,6 @@ from actors.webhooks import Notifier, WebhookActor
 from engine import routes
 from engine.policy import StepPolicy
 from engine.registry import BlueprintRegistry
-from transport.broker import Broker, Consumer
-from transport.locks import Locks
-from transport.store import Store
 
 log = logging.getLogger(__name__)
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TypeVar
 
+from actors.ports.broker import Publisher
+from actors.ports.store import Scheduled, Store
 from engine.job import Outgoing, Versioned
 from engine.messages import Envelope
-from transport.broker import Publisher
-from transport.store import Scheduled, Store
 
 D = TypeVar("D", bound=Versioned)
 

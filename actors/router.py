@@ -28,9 +28,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from actors.ports.store import Store, WorkerRecord
 from engine.messages import Envelope, TaskOffer
 from engine.routing import Candidate, choose
-from transport.store import Store, WorkerRecord
 
 
 class RouterActor:

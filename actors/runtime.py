@@ -22,9 +22,9 @@ import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
 
+from actors.ports.broker import Consumer, Delivery
 from engine.errors import AvtomatError
 from engine.messages import Envelope
-from transport.broker import Consumer, Delivery
 
 log = logging.getLogger(__name__)
 

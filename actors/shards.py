@@ -14,7 +14,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
-from transport.locks import Locks, Membership
+from actors.ports.locks import Locks, Membership
 
 log = logging.getLogger(__name__)
 

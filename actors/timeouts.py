@@ -25,11 +25,11 @@ import contextlib
 import logging
 from collections.abc import Callable
 
+from actors.ports.broker import Broker
+from actors.ports.locks import Locks
+from actors.ports.store import Lease, Store
 from engine import routes
 from engine.messages import TaskLost, envelope
-from transport.broker import Broker
-from transport.locks import Locks
-from transport.store import Lease, Store
 
 log = logging.getLogger(__name__)
 

@@ -24,13 +24,13 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 from actors.aggregator import AggregatorActor
+from actors.ports.broker import Consumer
+from actors.ports.store import Store
 from bench.servers import Servers
 from engine.messages import AggregateDone, BranchSpec, Envelope, GroupStart, TaskDone, TaskStarted, envelope
 from engine.policy import StepPolicy
-from transport.broker import Consumer
 from transport.memory_store import MemoryStore
 from transport.redis_store import RedisStore
-from transport.store import Store
 
 SERVERS = Servers(redis_url=os.environ.get("REDIS_URL", Servers.redis_url))
 GROUP, JOB = "bench-group", "bench-job"

@@ -17,7 +17,7 @@ import redis.asyncio as redis
 from bench import procs
 from bench.servers import Servers, fresh_namespace
 from bench.upstream.install import upstream_python
-from transport.topology import LocalTopology, free_port
+from transport.app.topology import LocalTopology, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 BLUEPRINTS = Path(__file__).resolve().parent / "blueprints"

@@ -9,7 +9,7 @@ A candidate is a live worker that has the task's skill. Workers reporting ``offl
 3. then by worker id, so equal candidates always rank the same way.
 
 The ranking only chooses whom to *reserve* a task for; the task stays in its skill's queue and
-anyone capable takes it once the reservation lapses (see ``transport.store.Store.push_task``).
+anyone capable takes it once the reservation lapses (see ``actors.ports.store.Store.push_task``).
 """
 
 from __future__ import annotations

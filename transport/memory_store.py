@@ -16,14 +16,14 @@ from dataclasses import dataclass, field
 
 import msgspec
 
+from actors.ports.notices import Fanout, Subscription
+from actors.ports.store import RESERVATION_SCAN_LIMIT, Lease, Scheduled, WorkerRecord
 from engine.errors import VersionConflict
 from engine.group import BranchState, GroupState, decode_branch, decode_group, encode_branch, encode_group
 from engine.history import HistoryEvent, decode_event, encode_event
 from engine.job import QUARANTINED, JobState, decode_state, encode_state
 from engine.messages import CancelNotice, TaskOffer
-from engine.settings import DEFAULT_TASK_PRIORITY_AGING_SECONDS
-from transport.notices import Fanout, Subscription
-from transport.store import RESERVATION_SCAN_LIMIT, Lease, Scheduled, WorkerRecord
+from transport.app.settings import DEFAULT_TASK_PRIORITY_AGING_SECONDS
 
 
 @dataclass(order=True, slots=True)
@@ -232,7 +232,7 @@ class MemoryStore:
             self._reservations[reserved_for] = (counted_since, count + 1 if since == counted_since else 1)
         self._seq += 1
         self._queued_ids.add(offer.task_id)
-        # priority aging, as the Redis store: the lowest score is taken first (transport/store.py)
+        # priority aging, as the Redis store: the lowest score is taken first (actors/ports/store.py)
         score = (time.time() if now is None else now) - offer.priority * self._priority_aging
         queued = _Queued((score, self._seq), offer, reserved_for, reserved_until)
         bisect.insort(self._tasks.setdefault(offer.type, []), queued)

@@ -47,16 +47,16 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.typing import EncodableT
 
+from actors.ports.notices import Fanout, Subscription
+from actors.ports.store import RESERVATION_SCAN_LIMIT, Lease, Scheduled, WorkerRecord
 from engine.errors import VersionConflict
 from engine.group import BranchState, GroupState, decode_branch, decode_group, encode_branch, encode_group
 from engine.history import HistoryEvent, decode_event, encode_event
 from engine.job import QUARANTINED, JobState, decode_state, encode_state
 from engine.messages import CancelNotice, TaskOffer
-from engine.settings import DEFAULT_TASK_PRIORITY_AGING_SECONDS
 from transport import keys
-from transport.notices import Fanout, Subscription
+from transport.app.settings import DEFAULT_TASK_PRIORITY_AGING_SECONDS
 from transport.redis_batch import Batcher
-from transport.store import RESERVATION_SCAN_LIMIT, Lease, Scheduled, WorkerRecord
 
 log = logging.getLogger(__name__)
 

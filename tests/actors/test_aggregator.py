@@ -12,6 +12,7 @@ from rxon.constants import ERROR_CODE_INVALID_INPUT, ERROR_CODE_TRANSIENT
 
 from actors.aggregator import AggregatorActor
 from actors.node import Node
+from actors.ports.notices import Subscription
 from actors.timeouts import TimeoutsActor
 from engine import StateMachineBlueprint, routes
 from engine import group as g
@@ -36,7 +37,6 @@ from engine.policy import StepPolicy
 from engine.registry import BlueprintRegistry
 from tests.actors.faults import PublishFailsOnce
 from transport.memory import MemoryBroker, MemoryStore
-from transport.notices import Subscription
 
 JOB = "job-1"
 GROUP = "group-1"

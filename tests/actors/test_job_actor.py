@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from actors.job import JobActor
+from actors.ports.notices import Subscription
 from actors.runtime import KeyedRunner
 from engine import StateMachineBlueprint, routes
 from engine import job as j
@@ -19,7 +20,6 @@ from engine.registry import BlueprintRegistry
 from tests.actors.faults import PublishFailsOnce
 from tests.blueprints import one_task
 from transport.memory import MemoryBroker, MemoryStore
-from transport.notices import Subscription
 
 JOB = "job-1"
 

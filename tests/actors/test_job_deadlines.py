@@ -12,6 +12,7 @@ import pytest
 from rxon.constants import ERROR_CODE_TRANSIENT
 
 from actors.job import JobActor
+from actors.ports.store import Store
 from actors.timeouts import TimeoutsActor
 from engine import job as j
 from engine import routes
@@ -25,7 +26,6 @@ from tests.actors.faults import PublishFailsOnce
 from tests.blueprints import one_task
 from tests.conformance.redis_case import redis_store
 from transport.memory import MemoryBroker, MemoryStore
-from transport.store import Store
 
 JOB = "job-1"
 POLICY = StepPolicy(dispatch_timeout=60.0, result_timeout=300.0)

@@ -12,8 +12,8 @@ from engine.messages import Start, envelope
 from engine.policy import StepPolicy
 from engine.registry import BlueprintRegistry
 from tests.actors.conftest import FakeClock
-from transport.locks import MemoryLocks
 from transport.memory import MemoryBroker, MemoryStore
+from transport.memory_locks import MemoryLocks
 from transport.sharding import shard_of
 
 

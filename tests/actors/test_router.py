@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from actors.node import Node
+from actors.ports.store import WorkerRecord
 from actors.router import RouterActor
 from engine import routes
 from engine.job import JobState
@@ -19,7 +20,6 @@ from engine.registry import BlueprintRegistry
 from tests.actors.conftest import FakeClock
 from tests.blueprints import one_task
 from transport.memory import MemoryBroker, MemoryStore
-from transport.store import WorkerRecord
 
 RESERVATION = 2.0
 

@@ -6,7 +6,7 @@ import pytest
 
 from actors.shards import ShardBalancer, assign
 from tests.actors.conftest import FakeClock
-from transport.locks import MemoryLocks
+from transport.memory_locks import MemoryLocks
 
 SHARDS = 8
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from actors.ports.store import Scheduled
 from actors.timeouts import TimeoutsActor
 from engine.messages import Start, envelope
 from tests.actors.conftest import FakeClock
-from transport.locks import MemoryLocks
 from transport.memory import MemoryBroker, MemoryStore
-from transport.store import Scheduled
+from transport.memory_locks import MemoryLocks
 
 
 async def schedule(store: MemoryStore, clock: FakeClock, n: int) -> None:

@@ -24,7 +24,7 @@ from engine.job import WAITING_FOR_WORKER, JobState, TaskState
 from engine.messages import Envelope
 from engine.registry import BlueprintRegistry
 from engine.routes import JOBS
-from engine.settings import Settings
+from transport.app.settings import Settings
 from transport.gateway import GatewayContext, build_app
 from transport.gateway.auth import client_id_of
 from transport.memory import MemoryBroker, MemoryStore

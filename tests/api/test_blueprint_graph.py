@@ -13,8 +13,8 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from blueprints.demo import demo
 from engine.registry import BlueprintRegistry
-from engine.settings import Settings
 from tests.api.conftest import CLIENT, CLIENT_TOKEN, NOW, SECRET, WORKER_TOKEN, FakeClock
+from transport.app.settings import Settings
 from transport.gateway import GatewayContext, build_app
 from transport.memory import MemoryBroker, MemoryStore
 

@@ -19,12 +19,12 @@ from typing import NoReturn
 
 import pytest
 
+from actors.ports.broker import Broker, Consumer, Delivery
+from actors.ports.store import Store
 from engine.messages import Envelope
 from tests.conformance.rabbitmq_case import rabbitmq_broker_case
 from tests.conformance.redis_case import redis_store
-from transport.broker import Broker, Consumer, Delivery
 from transport.memory import MemoryBroker, MemoryStore
-from transport.store import Store
 
 
 def server_unavailable(reason: str) -> NoReturn:

@@ -1,4 +1,4 @@
-"""The broker contract (transport/broker.py), checked on every implementation in ``BROKERS``."""
+"""The broker contract (actors/ports/broker.py), checked on every implementation in ``BROKERS``."""
 
 from __future__ import annotations
 

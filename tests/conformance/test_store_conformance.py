@@ -1,4 +1,4 @@
-"""The store contract (transport/store.py), checked on every implementation in ``STORES``."""
+"""The store contract (actors/ports/store.py), checked on every implementation in ``STORES``."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ from typing import Any
 
 import pytest
 
+from actors.ports.notices import Subscription
+from actors.ports.store import RESERVATION_SCAN_LIMIT, Lease, Scheduled, Store, WorkerRecord
 from engine.errors import VersionConflict
 from engine.group import DONE, BranchState, GroupState
 from engine.job import WAITING_FOR_WORKER, GroupRef, JobState, Outgoing, TaskState
 from engine.messages import AggregateDone, CancelNotice, Start, TaskOffer, Timeout, envelope
-from engine.settings import DEFAULT_TASK_PRIORITY_AGING_SECONDS
-from transport.notices import Subscription
-from transport.store import RESERVATION_SCAN_LIMIT, Lease, Scheduled, Store, WorkerRecord
+from transport.app.settings import DEFAULT_TASK_PRIORITY_AGING_SECONDS
 
 LEASE = 60.0
 

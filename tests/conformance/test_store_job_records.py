@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
+from actors.ports.store import Store
 from engine import job as j
 from engine.errors import VersionConflict
 from engine.history import HistoryEvent
 from engine.job import JobState
-from transport.store import Store
 
 
 def job(job_id: str = "job-1", client_id: str = "c", **fields: Any) -> JobState:

@@ -21,7 +21,7 @@ import pytest
 
 from tests.e2e.client import Client
 from tests.e2e.servers import distributed_env, fresh_namespace, purge
-from transport.topology import LocalTopology
+from transport.app.topology import LocalTopology
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent.parent
@@ -105,7 +105,7 @@ def _embedded(env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> 
     log = tmp_path_factory.mktemp("avtomat") / "avtomat.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "transport.cli", "up"],
+            [sys.executable, "-m", "transport.app.cli", "up"],
             cwd=ROOT,
             env={**env, "API_PORT": str(port)},
             stdout=out,

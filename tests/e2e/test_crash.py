@@ -35,7 +35,7 @@ import aiohttp
 import pytest
 
 from tests.e2e.servers import distributed_env, fresh_namespace, purge
-from transport.topology import LocalTopology
+from transport.app.topology import LocalTopology
 
 pytestmark = [pytest.mark.e2e, pytest.mark.crash]
 

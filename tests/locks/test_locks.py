@@ -11,8 +11,9 @@ import pytest
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from actors.ports.locks import Locks
 from tests.conformance.redis_case import REDIS_URL, delete_prefix, unique_prefix
-from transport.locks import Locks, MemoryLocks
+from transport.memory_locks import MemoryLocks
 from transport.redis_locks import RedisLocks
 
 TTL = 0.3

@@ -18,6 +18,7 @@ import pytest
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from actors.ports.store import Lease, Scheduled, WorkerRecord
 from engine.errors import VersionConflict
 from engine.group import DONE, BranchState, GroupState
 from engine.history import HistoryEvent
@@ -27,7 +28,6 @@ from tests.conformance.redis_case import REDIS_URL, redis_store, unique_prefix
 from tests.waiting import eventually
 from transport import keys
 from transport.redis_store import RedisStore
-from transport.store import Lease, Scheduled, WorkerRecord
 
 Nodes = tuple[RedisStore, RedisStore]
 HOUR = 3600.0

@@ -17,7 +17,7 @@ import pytest
 from blueprints.demo import demo
 from engine import BlueprintError, StateMachineBlueprint
 from engine.graph import Edge, Node, build_graph, to_dot
-from transport.cli import main
+from transport.app.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = Path(__file__).with_name("golden") / "demo.dot"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from engine import ConfigError
-from engine.settings import DEFAULT_BLUEPRINTS_DIR, Settings
+from transport.app.settings import DEFAULT_BLUEPRINTS_DIR, Settings
 
 TOKENS = ("CLIENT_TOKEN", "GLOBAL_WORKER_TOKEN", "ORCHESTRATOR_SECRET_KEY")
 ALL_TOKENS_SET = {name: f"secret-{name.lower()}" for name in TOKENS}

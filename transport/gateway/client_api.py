@@ -14,6 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
+from actors.ports.store import WorkerRecord
 from engine.blueprint import StateMachineBlueprint
 from engine.job import FAILED, QUARANTINED, WAITING_FOR_HUMAN, JobState
 from engine.messages import Cancel, Redrive, Start, envelope
@@ -23,7 +24,6 @@ from transport.gateway.bodies import read_object
 from transport.gateway.context import GatewayContext, context_of
 from transport.gateway.errors import json_response
 from transport.gateway.job_request import parse_job_request
-from transport.store import WorkerRecord
 
 log = logging.getLogger(__name__)
 

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from actors.ports.broker import Broker
+from actors.ports.store import Store
 from engine.registry import BlueprintRegistry
-from engine.settings import Settings
-from transport.broker import Broker
-from transport.store import Store
+from transport.app.settings import Settings
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from actors.ports.store import Store
 from engine import routes
 from engine.job import JobState
-from transport.store import Store
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,6 +37,7 @@ from rxon.constants import (
 from rxon.models import TaskPayload, TaskResult
 from rxon.utils import to_dict
 
+from actors.ports.store import Lease
 from engine.job import CANCELLED, JobState
 from engine.messages import TaskDone, TaskOffer, TaskStarted, envelope
 from transport.gateway.auth import authenticate_worker, require_same_worker
@@ -46,7 +47,6 @@ from transport.gateway.errors import json_response
 from transport.gateway.liveness import Mailbox, mailbox_of
 from transport.gateway.signing import check_worker_signature, sign_task
 from transport.gateway.worker_api import known_worker
-from transport.store import Lease
 
 log = logging.getLogger(__name__)
 

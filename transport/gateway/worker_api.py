@@ -22,6 +22,7 @@ from rxon.constants import EVENT_TYPE_PROGRESS, PROTOCOL_VERSION, PROTOCOL_VERSI
 from rxon.models import Heartbeat, WorkerEventPayload, WorkerRegistration
 from rxon.validators import is_valid_identifier
 
+from actors.ports.store import Lease, WorkerRecord
 from engine.job import JobState
 from transport.gateway.auth import authenticate_worker, require_same_worker
 from transport.gateway.bodies import decode_model, read_object, read_optional_object
@@ -29,7 +30,6 @@ from transport.gateway.context import GatewayContext, context_of
 from transport.gateway.errors import json_response
 from transport.gateway.liveness import mailbox_of
 from transport.gateway.signing import check_worker_signature
-from transport.store import Lease, WorkerRecord
 
 
 async def register(request: web.Request) -> web.Response:

@@ -47,11 +47,11 @@ from rxon.models import WorkerCommand
 from rxon.utils import to_dict
 from rxon.validators import is_valid_identifier
 
+from actors.ports.notices import Subscription
 from engine.messages import CancelNotice
 from transport.gateway.auth import authenticate_worker, require_same_worker
 from transport.gateway.context import CONTEXT, GatewayContext, context_of
 from transport.gateway.worker_api import apply_event
-from transport.notices import Subscription
 
 log = logging.getLogger(__name__)
 

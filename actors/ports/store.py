@@ -38,11 +38,11 @@ from typing import Any, Protocol
 
 import msgspec
 
+from actors.ports.notices import Subscription
 from engine.group import BranchState, GroupState
 from engine.history import HistoryEvent
 from engine.job import JobState
 from engine.messages import CancelNotice, Envelope, TaskOffer
-from transport.notices import Subscription
 
 # How many head tasks of each skill's queue a taker looks at, skipping those reserved for others.
 RESERVATION_SCAN_LIMIT = 32

@@ -1,7 +1,7 @@
 """The distributed topology as local processes: N ``avtomat node`` and M ``avtomat gateway``
 processes against the RabbitMQ and Redis of this machine — what compose/docker-compose.yml
 runs, without Docker. The end-to-end and crash tests use it; people run it with
-``python -m transport.topology --nodes 3``.
+``python -m transport.app.topology --nodes 3``.
 
 Every process is started by PID, logs to its own file, and is stopped (SIGTERM, then SIGKILL)
 by ``stop()``; ``kill_node`` sends SIGKILL to simulate a crash.
@@ -43,7 +43,10 @@ class Process:
         self.log_offset = self.log.stat().st_size if self.log.exists() else 0
         with self.log.open("ab") as out:
             self.popen = subprocess.Popen(
-                [sys.executable, "-m", "transport.cli", self.role], env=self.env, stdout=out, stderr=subprocess.STDOUT
+                [sys.executable, "-m", "transport.app.cli", self.role],
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
             )
 
     def output(self) -> str:
@@ -87,7 +90,7 @@ class LocalTopology:
     urls: list[str] = field(default_factory=list)
 
     def start(self, timeout: float = 30.0) -> LocalTopology:
-        root = str(Path(__file__).resolve().parent.parent)
+        root = str(Path(__file__).resolve().parents[2])
         base = {**self.env, "PYTHONPATH": root + os.pathsep + self.env.get("PYTHONPATH", "")}
         for i in range(self.gateways):
             port = free_port()

@@ -37,7 +37,7 @@ from engine.errors import ConfigError
 
 T = TypeVar("T")
 
-DEFAULT_BLUEPRINTS_DIR = str(Path(__file__).resolve().parent.parent / "blueprints")
+DEFAULT_BLUEPRINTS_DIR = str(Path(__file__).resolve().parents[2] / "blueprints")
 DEFAULT_TASK_PRIORITY_AGING_SECONDS = 60.0
 
 

@@ -18,18 +18,18 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from actors.node import Node
+from actors.ports.broker import Broker
+from actors.ports.store import Store
 from actors.shards import ShardBalancer
 from engine.policy import StepPolicy
 from engine.registry import BlueprintRegistry
-from engine.settings import Settings
-from transport.broker import Broker
+from transport.app.settings import Settings
 from transport.gateway import GatewayContext, build_app
-from transport.locks import MemoryLocks
 from transport.memory import MemoryBroker, MemoryStore
+from transport.memory_locks import MemoryLocks
 from transport.rabbitmq import RabbitBroker
 from transport.redis_locks import RedisLocks
 from transport.redis_store import RedisStore
-from transport.store import Store
 from transport.webhooks import HttpNotifier
 
 Clock = Callable[[], float]

@@ -33,11 +33,11 @@ import graphviz
 from engine.errors import AvtomatError, BlueprintError, ConfigError
 from engine.graph import build_graph, to_dot
 from engine.registry import BlueprintRegistry
-from engine.settings import Settings
+from transport.app.loader import load_blueprints
+from transport.app.logs import configure_logging
+from transport.app.settings import Settings
+from transport.app.wiring import Runtime, runtime
 from transport.gateway.blueprint_api import render
-from transport.loader import load_blueprints
-from transport.logs import configure_logging
-from transport.runtime import Runtime, runtime
 
 ROLES = {"up": (True, True), "node": (True, False), "gateway": (False, True)}
 GRAPH_SUFFIXES = {".dot": "dot", ".gv": "dot", ".svg": "svg", ".png": "png"}
