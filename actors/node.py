@@ -28,7 +28,7 @@ from actors.runtime import KeyedRunner
 from actors.shards import ShardBalancer
 from actors.timeouts import TimeoutsActor
 from actors.webhooks import Notifier, WebhookActor
-from engine import routes
+from engine import defaults, routes
 from engine.policy import StepPolicy
 from engine.registry import BlueprintRegistry
 
@@ -45,12 +45,12 @@ class Node:
         policy: StepPolicy,
         notifier: Notifier,
         clock: Callable[[], float] = time.time,
-        max_concurrent_jobs: int = 100,
+        max_concurrent_jobs: int = defaults.EXECUTOR_MAX_CONCURRENT_JOBS,
         grace: float = 10.0,
         locks: Locks | None = None,
         instance_id: str = "node",
         balancer: ShardBalancer | None = None,
-        reservation_seconds: float = 2.0,
+        reservation_seconds: float = defaults.ROUTER_RESERVATION_SECONDS,
     ) -> None:
         self.timeouts = TimeoutsActor(store, broker, clock, locks=locks, holder=instance_id)
         router = RouterActor(store, clock=clock, reservation_seconds=reservation_seconds)

@@ -39,7 +39,7 @@ class RouterActor:
         store: Store,
         *,
         clock: Callable[[], float] = time.time,
-        reservation_seconds: float = 2.0,
+        reservation_seconds: float,
         workers_cache_seconds: float = 0.5,
     ) -> None:
         self._store = store

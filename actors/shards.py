@@ -15,6 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 
 from actors.ports.locks import Locks, Membership
+from engine import defaults
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ class ShardBalancer:
         node_id: str,
         shards: int,
         *,
-        lease: float = 3.0,
+        lease: float = defaults.LOCK_LEASE_SECONDS,
         period: float = 1.0,
     ) -> None:
         self._locks, self._membership, self._node = locks, membership, node_id

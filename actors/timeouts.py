@@ -28,7 +28,7 @@ from collections.abc import Callable
 from actors.ports.broker import Broker
 from actors.ports.locks import Locks
 from actors.ports.store import Lease, Store
-from engine import routes
+from engine import defaults, routes
 from engine.messages import TaskLost, envelope
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ class TimeoutsActor:
         *,
         locks: Locks | None = None,
         holder: str = "node",
-        lease: float = 3.0,
+        lease: float = defaults.LOCK_LEASE_SECONDS,
         tick: float = 0.05,
         batch: int = 500,
         sweep_every: float = 1.0,

@@ -7,6 +7,7 @@ from typing import Any
 import msgspec
 from rxon.constants import JOB_STATUS_WAITING_FOR_PARALLEL
 
+from engine import defaults
 from engine.messages import Envelope
 
 PENDING = "pending"
@@ -46,7 +47,7 @@ class TaskState(msgspec.Struct, kw_only=True):
     params: dict[str, Any]
     transitions: dict[str, str]
     attempt: int = 1
-    max_attempts: int = 3
+    max_attempts: int = defaults.TASK_MAX_ATTEMPTS
     priority: float = 0.0
     dispatch_timeout: float | None = None
     result_timeout: float | None = None
@@ -136,7 +137,7 @@ class JobState(Versioned, kw_only=True):
     webhook_url: str | None = None
     dispatch_timeout: float | None = None
     result_timeout: float | None = None
-    max_transitions: int = 100
+    max_transitions: int = defaults.MAX_TRANSITIONS_PER_JOB
     transitions: int = 0
     step_attempt: int = 0
     task: TaskState | None = None

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from engine import defaults
 from engine.errors import MessageDecodeError
 
 
@@ -142,7 +143,7 @@ class BranchSpec(msgspec.Struct, frozen=True, kw_only=True):
     priority: float = 0.0
     dispatch_timeout: float | None = None
     result_timeout: float | None = None
-    max_attempts: int = 3
+    max_attempts: int = defaults.TASK_MAX_ATTEMPTS
 
 
 class GroupStart(_Message, frozen=True, tag="group_start"):

@@ -15,6 +15,8 @@ from rxon.constants import (
     ERROR_CODE_SECURITY,
 )
 
+from engine import defaults
+
 # A worker error code decides the job's fate (see ARCHITECTURE.md, "Failure semantics").
 FAIL_JOB = frozenset({ERROR_CODE_INVALID_INPUT, ERROR_CODE_INTEGRITY_MISMATCH})
 QUARANTINE = frozenset(
@@ -33,13 +35,13 @@ QUARANTINE = frozenset(
 class StepPolicy:
     """Limits applied by the step function; built from settings at start-up."""
 
-    max_step_retries: int = 3
-    task_max_attempts: int = 3
-    backoff_base: float = 0.5
-    backoff_cap: float = 30.0
-    result_timeout: float | None = 300.0
+    max_step_retries: int = defaults.JOB_MAX_RETRIES
+    task_max_attempts: int = defaults.TASK_MAX_ATTEMPTS
+    backoff_base: float = defaults.RETRY_BACKOFF_BASE_SECONDS
+    backoff_cap: float = defaults.RETRY_BACKOFF_CAP_SECONDS
+    result_timeout: float | None = defaults.WORKER_TIMEOUT_SECONDS
     dispatch_timeout: float | None = None
-    max_child_depth: int = 10
+    max_child_depth: int = defaults.MAX_HOLARCHY_DEPTH
 
     def backoff(self, attempt: int, salt: str) -> float:
         """Exponential back-off with deterministic jitter in [0.5, 1.0) of the step.

@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
+from engine import defaults
 from engine.messages import Envelope, decode, encode
 from transport.sharding import shard_of
 
@@ -34,7 +35,7 @@ class _Route:
 
 
 class MemoryBroker:
-    def __init__(self, shards: int = 16) -> None:
+    def __init__(self, shards: int = defaults.JOB_SHARDS) -> None:
         self._shards = shards
         self._routes: dict[str, _Route] = {}
         self._consumers: list[MemoryConsumer] = []

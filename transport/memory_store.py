@@ -18,12 +18,12 @@ import msgspec
 
 from actors.ports.notices import Fanout, Subscription
 from actors.ports.store import RESERVATION_SCAN_LIMIT, Lease, Scheduled, WorkerRecord
+from engine.defaults import JOB_HISTORY_LIMIT, TASK_PRIORITY_AGING_SECONDS
 from engine.errors import VersionConflict
 from engine.group import BranchState, GroupState, decode_branch, decode_group, encode_branch, encode_group
 from engine.history import HistoryEvent, decode_event, encode_event
 from engine.job import QUARANTINED, JobState, decode_state, encode_state
 from engine.messages import CancelNotice, TaskOffer
-from transport.app.settings import DEFAULT_TASK_PRIORITY_AGING_SECONDS
 
 
 @dataclass(order=True, slots=True)
@@ -51,7 +51,7 @@ class _Group:
 
 class MemoryStore:
     def __init__(
-        self, *, history_limit: int = 1000, priority_aging: float = DEFAULT_TASK_PRIORITY_AGING_SECONDS
+        self, *, history_limit: int = JOB_HISTORY_LIMIT, priority_aging: float = TASK_PRIORITY_AGING_SECONDS
     ) -> None:
         self._jobs: dict[str, bytes] = {}
         self._history: dict[str, list[bytes]] = {}

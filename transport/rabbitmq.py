@@ -25,6 +25,7 @@ import aio_pika
 from aio_pika.abc import AbstractExchange, AbstractIncomingMessage, AbstractQueue, AbstractRobustChannel, FieldValue
 from aio_pika.exceptions import AMQPConnectionError, AMQPError, ChannelInvalidStateError
 
+from engine import defaults
 from engine.errors import MessageDecodeError
 from engine.messages import Envelope, decode, encode
 from transport.names import RouteNames, route_names, routing_key
@@ -47,10 +48,10 @@ class RabbitBroker:
         self,
         url: str,
         *,
-        shards: int = 16,
-        queue_type: str = "classic",
-        delivery_limit: int = 20,
-        prefix: str = "avtomat",
+        shards: int = defaults.JOB_SHARDS,
+        queue_type: str = defaults.RABBITMQ_QUEUE_TYPE,
+        delivery_limit: int = defaults.RABBITMQ_DELIVERY_LIMIT,
+        prefix: str = defaults.NAMESPACE,
         publish_timeout: float = 30.0,
     ) -> None:
         route_names(prefix, "check", queue_type, shards)  # a bad prefix, type or count fails here, not later

@@ -13,6 +13,7 @@ from typing import Self, cast
 
 from redis.asyncio import Redis
 
+from engine import defaults
 from transport import keys
 
 _ACQUIRE = """
@@ -44,7 +45,7 @@ return 0
 
 
 class RedisLocks:
-    def __init__(self, url: str, *, prefix: str = "avtomat") -> None:
+    def __init__(self, url: str, *, prefix: str = defaults.NAMESPACE) -> None:
         self._prefix = prefix
         self._redis = Redis.from_url(url, decode_responses=False)
         self._acquire = self._redis.register_script(_ACQUIRE)

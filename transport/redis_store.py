@@ -49,13 +49,13 @@ from redis.typing import EncodableT
 
 from actors.ports.notices import Fanout, Subscription
 from actors.ports.store import RESERVATION_SCAN_LIMIT, Lease, Scheduled, WorkerRecord
+from engine import defaults
 from engine.errors import VersionConflict
 from engine.group import BranchState, GroupState, decode_branch, decode_group, encode_branch, encode_group
 from engine.history import HistoryEvent, decode_event, encode_event
 from engine.job import QUARANTINED, JobState, decode_state, encode_state
 from engine.messages import CancelNotice, TaskOffer
 from transport import keys
-from transport.app.settings import DEFAULT_TASK_PRIORITY_AGING_SECONDS
 from transport.redis_batch import Batcher
 
 log = logging.getLogger(__name__)
@@ -329,11 +329,11 @@ class RedisStore:
         self,
         url: str,
         *,
-        prefix: str = "avtomat",
-        finished_job_ttl: float = 7 * 24 * 3600,
+        prefix: str = defaults.NAMESPACE,
+        finished_job_ttl: float = defaults.FINISHED_JOB_TTL_SECONDS,
         poll_interval: float = 1.0,
-        history_limit: int = 1000,
-        priority_aging: float = DEFAULT_TASK_PRIORITY_AGING_SECONDS,
+        history_limit: int = defaults.JOB_HISTORY_LIMIT,
+        priority_aging: float = defaults.TASK_PRIORITY_AGING_SECONDS,
     ) -> None:
         # One pool per store, no I/O yet. A command whose connection broke is re-sent (see the module doc).
         retry = Retry(ExponentialWithJitterBackoff(base=0.01, cap=1.0), retries=3)

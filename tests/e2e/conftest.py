@@ -96,6 +96,10 @@ def launch(runtime: str, tmp_path_factory: pytest.TempPathFactory, **settings: s
         yield from _distributed(env, tmp_path_factory)
 
 
+def _without(env: dict[str, str], *names: str) -> dict[str, str]:
+    return {k: v for k, v in env.items() if k not in names}
+
+
 def _orchestrator(url: str, env: dict[str, str]) -> Orchestrator:
     return Orchestrator(url, env["CLIENT_TOKEN"], env["GLOBAL_WORKER_TOKEN"], env["ORCHESTRATOR_SECRET_KEY"])
 
@@ -107,7 +111,7 @@ def _embedded(env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> 
         proc = subprocess.Popen(
             [sys.executable, "-m", "transport.app.cli", "up"],
             cwd=ROOT,
-            env={**env, "API_PORT": str(port)},
+            env={**_without(env, "RABBITMQ_URL", "REDIS_URL"), "API_PORT": str(port)},  # embedded
             stdout=out,
             stderr=subprocess.STDOUT,
         )

@@ -19,11 +19,10 @@ from tests.e2e.conftest import ROOT, _free_port, stop
 pytestmark = pytest.mark.e2e
 
 AVTOMAT = Path(sys.executable).with_name("avtomat")
-CLEAN_ENV = {
-    k: v
-    for k, v in os.environ.items()
-    if k not in {"CLIENT_TOKEN", "GLOBAL_WORKER_TOKEN", "ORCHESTRATOR_SECRET_KEY", "BLUEPRINTS_DIR"}
-}
+# The quick start runs with no configuration: no tokens, the bundled blueprints, the embedded runtime.
+UNSET = {"CLIENT_TOKEN", "GLOBAL_WORKER_TOKEN", "ORCHESTRATOR_SECRET_KEY"}
+UNSET |= {"BLUEPRINTS_DIR", "RABBITMQ_URL", "REDIS_URL"}
+CLEAN_ENV = {k: v for k, v in os.environ.items() if k not in UNSET}
 
 
 def read_banner(proc: subprocess.Popen[str], timeout: float = 20.0) -> dict[str, str]:

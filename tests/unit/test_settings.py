@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from engine import ConfigError
+from transport.app.cli import main
 from transport.app.settings import DEFAULT_BLUEPRINTS_DIR, Settings
 
 TOKENS = ("CLIENT_TOKEN", "GLOBAL_WORKER_TOKEN", "ORCHESTRATOR_SECRET_KEY")
@@ -151,8 +152,46 @@ def test_bad_distributed_settings_name_the_variable(variable: str, value: str) -
     assert caught.value.variable == variable
 
 
+RABBITMQ = "amqp://guest:guest@127.0.0.1/"
+REDIS = "redis://127.0.0.1:6379/0"
+
+
 def test_the_distributed_runtime_needs_both_urls() -> None:
-    assert not Settings.from_env({"RABBITMQ_URL": "amqp://guest:guest@127.0.0.1/"}).distributed
-    both = Settings.from_env({"RABBITMQ_URL": "amqp://guest:guest@127.0.0.1/", "REDIS_URL": "redis://127.0.0.1:6379/0"})
+    assert not Settings.from_env({}).distributed
+    both = Settings.from_env({"RABBITMQ_URL": RABBITMQ, "REDIS_URL": REDIS})
     assert both.distributed
     assert both.rabbitmq_queue_type == "classic"
+
+
+@pytest.mark.parametrize(
+    ("given", "missing"), [({"RABBITMQ_URL": RABBITMQ}, "REDIS_URL"), ({"REDIS_URL": REDIS}, "RABBITMQ_URL")]
+)
+def test_one_url_without_the_other_is_an_error_naming_both(given: dict[str, str], missing: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({**given, missing: "  "})  # blank is unset
+
+    assert caught.value.variable == missing
+    assert "RABBITMQ_URL" in str(caught.value)
+    assert "REDIS_URL" in str(caught.value)
+
+
+def test_settings_built_in_code_check_the_urls_too() -> None:
+    with pytest.raises(ConfigError, match="REDIS_URL"):
+        Settings(rabbitmq_url=RABBITMQ)
+
+
+@pytest.mark.parametrize("command", ["up", "node", "gateway"])
+def test_cli_with_one_url_exits_2_naming_both(
+    command: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("RABBITMQ_URL", RABBITMQ)
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    for name in ("ENVIRONMENT", "ENV", "BLUEPRINTS_DIR", "API_PORT"):
+        monkeypatch.delenv(name, raising=False)
+
+    assert main([command]) == 2
+
+    err = capsys.readouterr().err
+    assert err.startswith("avtomat: REDIS_URL: ")
+    assert "RABBITMQ_URL" in err
+

@@ -9,7 +9,8 @@
   Graphviz's ``dot`` executable).
 
 Settings come from the environment and are validated first: a bad value exits with status 2 and
-a message naming the variable.
+a message naming the variable. Then each upstream avtomatika variable that is set but ignored
+gets one warning in the log (``transport/app/upstream.py``).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from engine.registry import BlueprintRegistry
 from transport.app.loader import load_blueprints
 from transport.app.logs import configure_logging
 from transport.app.settings import Settings
+from transport.app.upstream import warn_ignored
 from transport.app.wiring import Runtime, runtime
 from transport.gateway.blueprint_api import render
 
@@ -64,6 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 settings.generated[0], "must be set on the distributed runtime: every gateway must share it"
             )
         configure_logging(settings.log_level, settings.log_format)
+        warn_ignored(os.environ)
         registry = BlueprintRegistry()
         load_blueprints(settings.blueprints_dir, registry)
     except AvtomatError as exc:

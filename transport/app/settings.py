@@ -2,24 +2,30 @@
 
 Variable names follow upstream avtomatika where it has one.
 
-``TASK_LEASE_SECONDS`` (default 60) is how long a task handed to a worker stays its own without a
-heartbeat that lists it. The SDK heartbeats every ``HEARTBEAT_INTERVAL`` (15 s by default) and
-again, debounced, when a task starts or finishes, so 60 s tolerates three missed beats; a worker
-gone for longer loses the task to another worker (docs/adr/0005-task-leases.md). Keep it several
-times the workers' heartbeat interval.
+Defaults live in ``engine/defaults.py``, one line each.
 
-``ROUTER_RESERVATION_SECONDS`` (default 2) is how long the router's chosen worker has a queued
-task to itself before any capable worker may take it (docs/adr/0006-routing-by-reservation.md).
-Keep it above a worker's poll round trip and well below ``DISPATCH_TIMEOUT_SECONDS``.
+``TASK_LEASE_SECONDS`` is how long a task handed to a worker stays its own without a heartbeat
+that lists it. The SDK heartbeats every ``HEARTBEAT_INTERVAL`` (15 s by default) and again,
+debounced, when a task starts or finishes, so the default 60 s tolerates three missed beats; a
+worker gone for longer loses the task to another worker (docs/adr/0005-task-leases.md). Keep it
+several times the workers' heartbeat interval.
 
-``TASK_PRIORITY_AGING_SECONDS`` (default 60) is what one unit of ``dispatch_task(priority=)`` is
-worth in seconds of waiting: a queued task is served before any task of its skill queued more
+``ROUTER_RESERVATION_SECONDS`` is how long the router's chosen worker has a queued task to itself
+before any capable worker may take it (docs/adr/0006-routing-by-reservation.md). Keep it above a
+worker's poll round trip and well below ``DISPATCH_TIMEOUT_SECONDS``.
+
+``TASK_PRIORITY_AGING_SECONDS`` is what one unit of ``dispatch_task(priority=)`` is worth in
+seconds of waiting: a queued task is served before any task of its skill queued more
 than ``(its priority - theirs) * TASK_PRIORITY_AGING_SECONDS`` after it, so higher priorities go
 first among tasks queued close together, and no task waits behind newer ones forever. Larger
 values come closer to strict priority.
 
+``RABBITMQ_URL`` and ``REDIS_URL`` go together: both set is the distributed runtime, neither the
+embedded one; only one of them is a ``ConfigError`` naming both, never a silent fall-back.
+
 A bad value raises ``ConfigError`` naming the variable, so ``avtomat up`` stops with a clear
-message instead of half-starting.
+message instead of half-starting. Upstream avtomatika's variables that avtomat ignores are listed
+in ``transport/app/upstream.py``.
 """
 
 from __future__ import annotations
@@ -33,49 +39,61 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+from engine import defaults
 from engine.errors import ConfigError
 
 T = TypeVar("T")
 
 DEFAULT_BLUEPRINTS_DIR = str(Path(__file__).resolve().parents[2] / "blueprints")
-DEFAULT_TASK_PRIORITY_AGING_SECONDS = 60.0
+# Kept for modules that still import it from here; the value lives in engine.defaults.
+DEFAULT_TASK_PRIORITY_AGING_SECONDS = defaults.TASK_PRIORITY_AGING_SECONDS
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    api_host: str = "127.0.0.1"
-    api_port: int = 8080
+    api_host: str = defaults.API_HOST
+    api_port: int = defaults.API_PORT
     client_token: str = ""
     global_worker_token: str = ""
     orchestrator_secret_key: str = ""
     blueprints_dir: str = DEFAULT_BLUEPRINTS_DIR
-    environment: str = "development"
-    instance_id: str = "avtomat"
-    job_max_retries: int = 3
-    task_max_attempts: int = 3
-    retry_backoff_base: float = 0.5
-    max_transitions_per_job: int = 100
-    max_job_depth: int = 10
-    job_history_limit: int = 1000
-    worker_timeout_seconds: float = 300.0
+    environment: str = defaults.ENVIRONMENT
+    instance_id: str = defaults.INSTANCE_ID
+    job_max_retries: int = defaults.JOB_MAX_RETRIES
+    task_max_attempts: int = defaults.TASK_MAX_ATTEMPTS
+    retry_backoff_base: float = defaults.RETRY_BACKOFF_BASE_SECONDS
+    max_transitions_per_job: int = defaults.MAX_TRANSITIONS_PER_JOB
+    max_job_depth: int = defaults.MAX_HOLARCHY_DEPTH
+    job_history_limit: int = defaults.JOB_HISTORY_LIMIT
+    worker_timeout_seconds: float = defaults.WORKER_TIMEOUT_SECONDS
     dispatch_timeout_seconds: float | None = None
-    worker_poll_timeout_seconds: float = 30.0
-    task_lease_seconds: float = 60.0
-    router_reservation_seconds: float = 2.0
-    task_priority_aging_seconds: float = DEFAULT_TASK_PRIORITY_AGING_SECONDS
-    worker_health_check_interval_seconds: float = 60.0
-    executor_max_concurrent_jobs: int = 100
-    max_request_body_bytes: int = 1_048_576
-    job_shards: int = 16
-    namespace: str = "avtomat"
+    worker_poll_timeout_seconds: float = defaults.WORKER_POLL_TIMEOUT_SECONDS
+    task_lease_seconds: float = defaults.TASK_LEASE_SECONDS
+    router_reservation_seconds: float = defaults.ROUTER_RESERVATION_SECONDS
+    task_priority_aging_seconds: float = defaults.TASK_PRIORITY_AGING_SECONDS
+    worker_health_check_interval_seconds: float = defaults.WORKER_HEALTH_CHECK_INTERVAL_SECONDS
+    executor_max_concurrent_jobs: int = defaults.EXECUTOR_MAX_CONCURRENT_JOBS
+    max_request_body_bytes: int = defaults.MAX_REQUEST_BODY_BYTES
+    job_shards: int = defaults.JOB_SHARDS
+    namespace: str = defaults.NAMESPACE
     rabbitmq_url: str = ""
     redis_url: str = ""
-    rabbitmq_queue_type: str = "classic"
-    rabbitmq_delivery_limit: int = 20
-    finished_job_ttl_seconds: float = 7 * 24 * 3600.0
-    log_level: str = "INFO"
-    log_format: str = "text"
+    rabbitmq_queue_type: str = defaults.RABBITMQ_QUEUE_TYPE
+    rabbitmq_delivery_limit: int = defaults.RABBITMQ_DELIVERY_LIMIT
+    finished_job_ttl_seconds: float = defaults.FINISHED_JOB_TTL_SECONDS
+    log_level: str = defaults.LOG_LEVEL
+    log_format: str = defaults.LOG_FORMAT
     generated: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        """Raise ``ConfigError`` when only one of ``RABBITMQ_URL`` and ``REDIS_URL`` is set."""
+        if bool(self.rabbitmq_url) != bool(self.redis_url):
+            given, missing = ("RABBITMQ_URL", "REDIS_URL") if self.rabbitmq_url else ("REDIS_URL", "RABBITMQ_URL")
+            raise ConfigError(
+                missing,
+                f"is not set but {given} is: the distributed runtime needs both RABBITMQ_URL and REDIS_URL "
+                "(set neither for the embedded runtime)",
+            )
 
     @property
     def distributed(self) -> bool:
@@ -91,7 +109,7 @@ class Settings:
         """Build settings from ``env``; missing tokens are generated (and listed in ``generated``)
         except in production, where they are required."""
         r, d = _Reader(env), cls()
-        environment = r.get("ENVIRONMENT", str, r.get("ENV", str, "development")).lower()
+        environment = r.get("ENVIRONMENT", str, r.get("ENV", str, d.environment)).lower()
         production = environment in ("production", "prod")
         generated: list[str] = []
 

@@ -1,0 +1,36 @@
+"""Every default value, in one place: changing a default means changing one line here.
+
+``Settings`` (``transport/app/settings.py``) reads each from its environment variable, named in
+the comment; a component parameter that keeps a default (for tests and embedding) takes it from
+here, never a literal of its own. Pure constants: no environment is read.
+"""
+
+from __future__ import annotations
+
+API_HOST = "127.0.0.1"  # API_HOST: where the gateway listens
+API_PORT = 8080  # API_PORT
+ENVIRONMENT = "development"  # ENVIRONMENT (or ENV): "production" requires every token
+INSTANCE_ID = "avtomat"  # INSTANCE_ID when the host has no name (else the host name)
+JOB_MAX_RETRIES = 3  # JOB_MAX_RETRIES: handler retries before quarantine
+TASK_MAX_ATTEMPTS = 3  # TASK_MAX_ATTEMPTS: dispatches of one task before giving up
+RETRY_BACKOFF_BASE_SECONDS = 0.5  # RETRY_BACKOFF_BASE_SECONDS: first back-off step (doubles)
+RETRY_BACKOFF_CAP_SECONDS = 30.0  # not a setting: the longest back-off step
+MAX_TRANSITIONS_PER_JOB = 100  # MAX_TRANSITIONS_PER_JOB: a job's step cap unless it sets one
+MAX_HOLARCHY_DEPTH = 10  # MAX_HOLARCHY_DEPTH: how deep run_blueprint children may nest
+JOB_HISTORY_LIMIT = 1000  # JOB_HISTORY_LIMIT: newest history events kept per job
+WORKER_TIMEOUT_SECONDS = 300.0  # WORKER_TIMEOUT_SECONDS: default result_timeout of a task
+WORKER_POLL_TIMEOUT_SECONDS = 30.0  # WORKER_POLL_TIMEOUT_SECONDS: longest task long-poll
+TASK_LEASE_SECONDS = 60.0  # TASK_LEASE_SECONDS: a task without a heartbeat this long goes elsewhere
+ROUTER_RESERVATION_SECONDS = 2.0  # ROUTER_RESERVATION_SECONDS: the chosen worker's head start
+TASK_PRIORITY_AGING_SECONDS = 60.0  # TASK_PRIORITY_AGING_SECONDS: seconds of waiting one priority unit is worth
+WORKER_HEALTH_CHECK_INTERVAL_SECONDS = 60.0  # WORKER_HEALTH_CHECK_INTERVAL_SECONDS: registrations live twice this
+EXECUTOR_MAX_CONCURRENT_JOBS = 100  # EXECUTOR_MAX_CONCURRENT_JOBS: job messages in flight per node
+MAX_REQUEST_BODY_BYTES = 1_048_576  # MAX_REQUEST_BODY_BYTES: larger bodies get 413
+JOB_SHARDS = 16  # JOB_SHARDS: job mailbox shards
+NAMESPACE = "avtomat"  # AVTOMAT_NAMESPACE: prefix of every queue, exchange and Redis key
+RABBITMQ_QUEUE_TYPE = "classic"  # RABBITMQ_QUEUE_TYPE: classic or quorum
+RABBITMQ_DELIVERY_LIMIT = 20  # RABBITMQ_DELIVERY_LIMIT: quorum redeliveries before dead-lettering
+FINISHED_JOB_TTL_SECONDS = 7 * 24 * 3600.0  # FINISHED_JOB_TTL_SECONDS: how long Redis keeps an ended job
+LOCK_LEASE_SECONDS = 3.0  # not a setting: a timeouts-leader or shard lock outlives its last renewal this long
+LOG_LEVEL = "INFO"  # LOG_LEVEL
+LOG_FORMAT = "text"  # LOG_FORMAT: text or json

@@ -1,0 +1,90 @@
+"""Upstream avtomatika's environment variables that avtomat accepts and ignores, for now.
+
+A user migrating from avtomatika keeps their environment; each of these that is set gets one
+warning at start-up (``avtomat up``/``node``/``gateway``) naming the variable and what avtomat
+does instead, so nothing is ignored silently. The variables avtomat honours are the ones
+``Settings.from_env`` reads (README, "Configuration"); the README lists these beside them.
+Worker-side variables (``WORKER_ID``, ``HEARTBEAT_INTERVAL``, ...) belong to the worker SDK and
+are not listed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+log = logging.getLogger(__name__)
+
+_URLS = "set REDIS_URL and RABBITMQ_URL instead (both: the distributed runtime)"
+_UNUSED = "not used (upstream's orchestrator does not use it either)"
+_TLS = "the gateway serves plain HTTP; terminate TLS (and client certificates) in a reverse proxy"
+_S3 = "no S3 payload offloading yet: task params and results travel inline"
+_RATES = "no rate limiting yet; limit requests in a reverse proxy"
+_REPUTATION = "no worker reputation: the router picks a worker hot for the task, then the least loaded"
+_OTEL = "no OpenTelemetry export yet"
+_WATCHER = "no polling watcher: the timeouts actor fires each deadline when it falls due"
+
+# (variable, what avtomat does instead), in upstream's order (avtomatika/config.py).
+IGNORED: tuple[tuple[str, str], ...] = (
+    ("REDIS_HOST", _URLS),
+    ("REDIS_PORT", _URLS),
+    ("REDIS_DB", _URLS),
+    ("POSTGRES_DSN", _UNUSED),
+    ("CLIENT_API_PREFIX", "the client API is always under /api/v1"),
+    ("ENABLE_CLIENT_API", "the client API is always on"),
+    ("AUDIT_SALT", _UNUSED),
+    ("WORKER_AUTH_MODE", "workers authenticate with GLOBAL_WORKER_TOKEN only (no mTLS)"),
+    ("TLS_ENABLED", _TLS),
+    ("TLS_CERT_PATH", _TLS),
+    ("TLS_KEY_PATH", _TLS),
+    ("TLS_CA_PATH", _TLS),
+    ("TLS_REQUIRE_CLIENT_CERT", _TLS),
+    ("TASK_FILES_DIR", _S3),
+    ("WATCHER_INTERVAL_SECONDS", _WATCHER),
+    ("WATCHER_LIMIT", _WATCHER),
+    ("STRICT_EVENT_VALIDATION", _UNUSED),
+    ("REPUTATION_PENALTY_CONTRACT_VIOLATION", _REPUTATION),
+    ("REPUTATION_PENALTY_TASK_FAILURE", _REPUTATION),
+    ("REPUTATION_REWARD_SUCCESS", _REPUTATION),
+    ("REPUTATION_MIN_THRESHOLD", _REPUTATION),
+    ("REDIS_STREAM_BLOCK_MS", "no Redis streams: jobs travel on RabbitMQ (or in memory)"),
+    ("REDIS_ENCRYPTION_KEY", "no per-worker tokens are stored: workers use GLOBAL_WORKER_TOKEN"),
+    ("HISTORY_DATABASE_URI", "no history database yet: the job history lives in the store (JOB_HISTORY_LIMIT)"),
+    ("S3_ENDPOINT_URL", _S3),
+    ("S3_ACCESS_KEY", _S3),
+    ("S3_SECRET_KEY", _S3),
+    ("S3_REGION", _S3),
+    ("S3_DEFAULT_BUCKET", _S3),
+    ("S3_MAX_CONCURRENCY", _S3),
+    ("S3_AUTO_CLEANUP", _S3),
+    ("RATE_LIMITING_ENABLED", _RATES),
+    ("RATE_LIMIT_LIMIT", _RATES),
+    ("RATE_LIMIT_PERIOD", _RATES),
+    ("RATE_LIMIT_HEARTBEAT_LIMIT", _RATES),
+    ("RATE_LIMIT_POLL_LIMIT", _RATES),
+    ("WORKERS_CONFIG_PATH", "no workers.toml yet: every worker uses GLOBAL_WORKER_TOKEN"),
+    ("CLIENTS_CONFIG_PATH", "no clients.toml yet: every client uses CLIENT_TOKEN, without quotas"),
+    ("SCHEDULES_CONFIG_PATH", "no scheduler yet: schedules.toml is not read"),
+    ("TZ", "log timestamps are always UTC (ISO 8601)"),
+    ("DISPATCHER_SOFT_LIMIT", "the router reserves each task for one worker (ROUTER_RESERVATION_SECONDS)"),
+    ("DISPATCHER_MAX_CANDIDATES", "the router considers every worker with the task's skill"),
+    ("WORK_STEALING_ENABLED", "a reserved task goes to any capable worker once ROUTER_RESERVATION_SECONDS lapse"),
+    ("MAX_POLICY_SIZE_BYTES", "a job's policy is not read; MAX_REQUEST_BODY_BYTES bounds the whole body"),
+    ("DETAILED_API_RESPONSES", "GET /api/v1/jobs/{id} always answers the same fields; the history is at /history"),
+    ("OTEL_EXPORTER_OTLP_ENDPOINT", _OTEL),
+    ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", _OTEL),
+)
+
+
+def ignored(env: Mapping[str, str]) -> list[tuple[str, str]]:
+    """The ``(variable, what avtomat does instead)`` of each ``IGNORED`` variable set (non-blank)
+    in ``env``, in ``IGNORED``'s order."""
+    return [(name, instead) for name, instead in IGNORED if env.get(name, "").strip()]
+
+
+def warn_ignored(env: Mapping[str, str]) -> list[str]:
+    """Log one warning per ignored upstream variable set in ``env``; returns their names."""
+    found = ignored(env)
+    for name, instead in found:
+        log.warning("%s is set but avtomat ignores it: %s", name, instead)
+    return [name for name, _ in found]
