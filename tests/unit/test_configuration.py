@@ -1,5 +1,6 @@
-"""Upstream avtomatika variables that avtomat ignores: one warning each at start-up, listed in the
-README, and none for a variable avtomat honours."""
+"""The README's Configuration section matches the code: every variable avtomat honours, with its
+default; every upstream avtomatika variable it ignores, each of which gets one warning at start-up
+(none for a variable avtomat honours)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from engine import defaults
 from transport.app.cli import main
 from transport.app.settings import Settings
 from transport.app.upstream import IGNORED, ignored, warn_ignored
@@ -122,3 +124,18 @@ def test_avtomat_up_warns_at_start_up(
     assert err.count("is set but avtomat ignores it") == 1
     assert "SCHEDULES_CONFIG_PATH is set but avtomat ignores it: no scheduler yet" in err
     assert "broken.py" in err
+
+
+def test_the_readme_configuration_table_shows_the_defaults_of_the_code() -> None:
+    table = _configuration_section().split("accepted and ignored")[0]
+    checked = 0
+    for row in re.findall(r"^\| (`[A-Z].*?) \| (.*?) \|", table, re.M):
+        names = re.findall(r"`([A-Z][A-Z0-9_]+)`", row[0])
+        for name, shown in zip(names, row[1].split(", "), strict=False):
+            value = getattr(defaults, name.removeprefix("AVTOMAT_"), None)
+            literal = shown.strip("`")
+            if value is None or not (shown.startswith("`") or literal[:1].isdigit()):
+                continue  # a variable without a constant, or a default described in words
+            assert literal == str(value) or float(literal) == value, name
+            checked += 1
+    assert checked >= 20
