@@ -6,7 +6,7 @@ Defaults live in ``engine/defaults.py``, one line each.
 
 ``TASK_LEASE_SECONDS`` is how long a task handed to a worker stays its own without a heartbeat
 that lists it. The SDK heartbeats every ``HEARTBEAT_INTERVAL`` (15 s by default) and again,
-debounced, when a task starts or finishes, so the default 60 s tolerates three missed beats; a
+debounced, when a task starts or finishes, so a 60 s lease tolerates three missed beats; a
 worker gone for longer loses the task to another worker (docs/adr/0005-task-leases.md). Keep it
 several times the workers' heartbeat interval.
 
