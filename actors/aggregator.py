@@ -30,10 +30,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from functools import partial
+from typing import Protocol
 
-from actors.cancellations import announce
+from actors.cancellations import AnnouncerStore, announce
 from actors.ports.broker import Publisher
-from actors.ports.store import Store
+from actors.ports.store import DeadlineStore, GroupStore
 from actors.publisher import apply_once
 from engine import fanin
 from engine.group import BranchState, GroupState, new_group
@@ -44,8 +45,15 @@ from engine.policy import StepPolicy
 log = logging.getLogger(__name__)
 
 
+class AggregatorStore(GroupStore, DeadlineStore, AnnouncerStore, Protocol):
+    """What the aggregator needs of the store: groups, the deadlines its outboxes schedule, and
+    what announcing a cancellation reads and sends."""
+
+
 class AggregatorActor:
-    def __init__(self, store: Store, broker: Publisher, policy: StepPolicy, clock: Callable[[], float]) -> None:
+    def __init__(
+        self, store: AggregatorStore, broker: Publisher, policy: StepPolicy, clock: Callable[[], float]
+    ) -> None:
         self._store, self._broker, self._policy, self._clock = store, broker, policy, clock
 
     async def handle(self, env: Envelope) -> None:

@@ -13,15 +13,20 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from typing import Protocol
 
 import msgspec
 
-from actors.ports.store import Store
+from actors.ports.store import CancelBroadcast, LeaseStore
 from engine.messages import CancelNotice
 
 
-async def announce(store: Store, notices: Sequence[CancelNotice]) -> None:
-    """Announce ``notices`` to the gateways (``Store.announce_cancels``). A notice without a worker
+class AnnouncerStore(LeaseStore, CancelBroadcast, Protocol):
+    """What ``announce`` needs: the leases (a notice's worker) and the broadcast."""
+
+
+async def announce(store: AnnouncerStore, notices: Sequence[CancelNotice]) -> None:
+    """Announce ``notices`` to the gateways (``CancelBroadcast.announce_cancels``). A notice without a worker
     (the actor had not heard of the pickup yet) takes the worker from the task's lease, read
     concurrently; a task without a lease was never taken, or its worker is done with it, and is
     left out."""

@@ -29,10 +29,11 @@ import logging
 from collections import OrderedDict
 from collections.abc import Callable
 from functools import partial
+from typing import Protocol
 
-from actors.cancellations import announce
+from actors.cancellations import AnnouncerStore, announce
 from actors.ports.broker import Publisher
-from actors.ports.store import Scheduled, Store
+from actors.ports.store import DeadlineStore, JobStore, Scheduled
 from actors.publisher import apply_once
 from engine.job import JobState, Outgoing
 from engine.messages import Envelope, StartChild
@@ -43,11 +44,16 @@ from engine.step import JobStep, apply, fail_unrunnable
 log = logging.getLogger(__name__)
 
 
+class JobActorStore(JobStore, DeadlineStore, AnnouncerStore, Protocol):
+    """What the job actor needs of the store: jobs, the deadlines its outboxes schedule, and what
+    announcing a cancellation reads and sends."""
+
+
 class JobActor:
     def __init__(
         self,
         registry: BlueprintRegistry,
-        store: Store,
+        store: JobActorStore,
         broker: Publisher,
         policy: StepPolicy,
         clock: Callable[[], float],

@@ -16,17 +16,17 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from types import TracebackType
+from typing import Protocol
 
-from actors.aggregator import AggregatorActor
-from actors.job import JobActor
+from actors.aggregator import AggregatorActor, AggregatorStore
+from actors.job import JobActor, JobActorStore
 from actors.ports.broker import Broker, Consumer
 from actors.ports.locks import Locks
-from actors.ports.store import Store
 from actors.publisher import LocalRoutes
-from actors.router import RouterActor
+from actors.router import RouterActor, RouterStore
 from actors.runtime import KeyedRunner
 from actors.shards import ShardBalancer
-from actors.timeouts import TimeoutsActor
+from actors.timeouts import TimeoutsActor, TimeoutsStore
 from actors.webhooks import Notifier, WebhookActor
 from engine import defaults, routes
 from engine.policy import StepPolicy
@@ -35,12 +35,16 @@ from engine.registry import BlueprintRegistry
 log = logging.getLogger(__name__)
 
 
+class NodeStore(JobActorStore, AggregatorStore, RouterStore, TimeoutsStore, Protocol):
+    """What the actors of a node need of the store, together (closing it is the caller's)."""
+
+
 class Node:
     def __init__(
         self,
         *,
         registry: BlueprintRegistry,
-        store: Store,
+        store: NodeStore,
         broker: Broker,
         policy: StepPolicy,
         notifier: Notifier,

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import TypeVar
 
 from actors.ports.broker import Publisher
-from actors.ports.store import Scheduled, Store
+from actors.ports.store import DeadlineStore, Scheduled
 from engine.job import Outgoing, Versioned
 from engine.messages import Envelope
 
@@ -37,7 +37,7 @@ class LocalRoutes:
         await (self._broker.publish(route, env) if handler is None else handler(env))
 
 
-async def publish_all(broker: Publisher, store: Store, effects: Iterable[Outgoing]) -> None:
+async def publish_all(broker: Publisher, store: DeadlineStore, effects: Iterable[Outgoing]) -> None:
     """Idempotent: envelope ids are fixed, so publishing the same effects twice is harmless
     (receivers de-duplicate by id; the deadline set is keyed by id)."""
     for effect in effects:
@@ -53,7 +53,7 @@ async def apply_once(
     step: Callable[[], Awaitable[list[Outgoing] | None]],
     commit: Callable[[D, int], Awaitable[None]],
     broker: Publisher,
-    store: Store,
+    store: DeadlineStore,
 ) -> None:
     """Run ``step`` (which mutates ``doc`` and records ``env.id`` in ``doc.applied``), commit the
     document with its outbox by compare-and-set, then publish the outbox.

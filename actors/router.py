@@ -27,16 +27,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Protocol
 
-from actors.ports.store import Store, WorkerRecord
+from actors.ports.store import TaskQueue, WorkerRecord, WorkerRegistry
 from engine.messages import Envelope, TaskOffer
 from engine.routing import Candidate, choose
+
+
+class RouterStore(TaskQueue, WorkerRegistry, Protocol):
+    """What the router needs of the store: the capable workers, their reservations, the queue."""
 
 
 class RouterActor:
     def __init__(
         self,
-        store: Store,
+        store: RouterStore,
         *,
         clock: Callable[[], float] = time.time,
         reservation_seconds: float,

@@ -24,10 +24,11 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from typing import Protocol
 
 from actors.ports.broker import Broker
 from actors.ports.locks import Locks
-from actors.ports.store import Lease, Store
+from actors.ports.store import DeadlineStore, Lease, LeaseStore
 from engine import defaults, routes
 from engine.messages import TaskLost, envelope
 
@@ -36,10 +37,14 @@ log = logging.getLogger(__name__)
 LOCK_NAME = "timeouts"
 
 
+class TimeoutsStore(DeadlineStore, LeaseStore, Protocol):
+    """What the timeouts actor needs of the store: the deadlines it fires, the leases it sweeps."""
+
+
 class TimeoutsActor:
     def __init__(
         self,
-        store: Store,
+        store: TimeoutsStore,
         broker: Broker,
         clock: Callable[[], float],
         *,

@@ -45,8 +45,6 @@ from engine.errors import ConfigError
 T = TypeVar("T")
 
 DEFAULT_BLUEPRINTS_DIR = str(Path(__file__).resolve().parents[2] / "blueprints")
-# Kept for modules that still import it from here; the value lives in engine.defaults.
-DEFAULT_TASK_PRIORITY_AGING_SECONDS = defaults.TASK_PRIORITY_AGING_SECONDS
 
 
 @dataclass(frozen=True, slots=True)

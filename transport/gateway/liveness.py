@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from actors.ports.store import Store
+from actors.ports.store import GroupStore
 from engine import routes
 from engine.job import JobState
 
@@ -29,7 +29,7 @@ class Mailbox:
     key: str
 
 
-async def mailbox_of(store: Store, job: JobState, task_id: str) -> Mailbox | None:
+async def mailbox_of(store: GroupStore, job: JobState, task_id: str) -> Mailbox | None:
     """The mailbox of ``task_id`` of ``job``, or None if the job no longer wants that task."""
     if job.terminal:
         return None

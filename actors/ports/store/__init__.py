@@ -1,0 +1,47 @@
+"""The state-store contract, one small protocol per concern; the in-memory and Redis stores
+implement them all.
+
+- ``JobStore`` (``jobs``): versioned job state, its progress, history, quarantine index, claims.
+- ``GroupStore`` (``groups``): fan-out group headers and their branches.
+- ``DeadlineStore`` (``deadlines``): the scheduled envelopes (``Scheduled``).
+- ``TaskQueue`` and ``LeaseStore`` (``tasks``): the task queue per skill, with its reservations,
+  and the leases of taken tasks (``Lease``).
+- ``WorkerRegistry`` (``workers``): registered workers (``WorkerRecord``).
+- ``CancelBroadcast`` (``cancels``): cancellation notices to every process sharing the store.
+
+Each actor is typed with the protocols it uses (an intersection of them where it needs several);
+``Store`` is all of them and ``close``, for the composition root and the gateway. Each module
+states its guarantees.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from actors.ports.store.cancels import CancelBroadcast
+from actors.ports.store.deadlines import DeadlineStore, Scheduled
+from actors.ports.store.groups import GroupStore
+from actors.ports.store.jobs import JobStore
+from actors.ports.store.tasks import RESERVATION_SCAN_LIMIT, Lease, LeaseStore, TaskQueue
+from actors.ports.store.workers import WorkerRecord, WorkerRegistry
+
+__all__ = [
+    "RESERVATION_SCAN_LIMIT",
+    "CancelBroadcast",
+    "DeadlineStore",
+    "GroupStore",
+    "JobStore",
+    "Lease",
+    "LeaseStore",
+    "Scheduled",
+    "Store",
+    "TaskQueue",
+    "WorkerRecord",
+    "WorkerRegistry",
+]
+
+
+class Store(JobStore, GroupStore, DeadlineStore, TaskQueue, LeaseStore, WorkerRegistry, CancelBroadcast, Protocol):
+    """The whole store: every concern, and closing it."""
+
+    async def close(self) -> None: ...

@@ -1,0 +1,192 @@
+"""The task queue and the leases on Redis.
+
+Tasks wait in a sorted set per skill with their offers (and the router's reservations, and the
+reserved workers' load counts) in hashes. A taken task's lease is a key beside one sorted set of
+every lease's expiry, which the sweeper reads.
+
+Waiting takers hold no Redis connection: they park on an in-process event, woken by this store's
+pushes and by the store's pub/sub subscription (pushes on other nodes, ``RedisStore``), and
+re-check every ``poll_interval`` seconds in case a notification was lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Iterator, Sequence
+from typing import cast
+
+import msgspec
+from redis.typing import EncodableT
+
+from actors.ports.store import RESERVATION_SCAN_LIMIT, Lease, WorkerRecord
+from engine.messages import TaskOffer
+from transport import keys
+from transport.redis_store.client import RedisClient, RedisPart, encoder
+
+# A backstop: leases are released when their task is reported or swept; one that is not (a process
+# died in between) still cleans itself up this long after its last extension.
+LEASE_TTL_SECONDS = 7 * 24 * 3600
+
+_offer = msgspec.msgpack.Decoder(TaskOffer)
+_lease = msgspec.msgpack.Decoder(Lease)
+
+
+class RedisTasks(RedisPart):
+    """``TaskQueue`` and ``LeaseStore`` on Redis. ``priority_aging``: seconds of waiting one unit
+    of priority is worth; ``poll_interval`` bounds how long a waiting taker can miss a lost
+    pub/sub notification."""
+
+    def __init__(self, client: RedisClient, *, poll_interval: float, priority_aging: float) -> None:
+        RedisPart.__init__(self, client)
+        self._poll_interval = poll_interval
+        self._priority_aging = priority_aging
+        self._push_task, self._take_task = client.script("push_task"), client.script("take_task")
+        self._extend_leases, self._expired_leases = client.script("extend_leases"), client.script("expired_leases")
+        self._release_lease = client.script("release_lease")
+        self._waiters: dict[str, set[asyncio.Event]] = {}
+        self._parked = 0
+
+    async def push_task(
+        self,
+        offer: TaskOffer,
+        *,
+        reserved_for: str | None = None,
+        reserved_until: float = 0.0,
+        counted_since: float | None = None,
+        now: float | None = None,
+    ) -> None:
+        """Queue ``offer`` for its skill, reserved for ``reserved_for`` until ``reserved_until`` if
+        given (counted towards its load since ``counted_since``), and announce it; a no-op if the
+        task id is queued or leased (one script). Its score in the skill's sorted set is ``now``
+        (default: this process's clock) minus ``priority * priority_aging``; ties are taken in push
+        order across all nodes. Nodes' clocks should agree to well within ``priority_aging``."""
+        p = self._prefix
+        push_keys = [keys.task_queue(p, offer.type), keys.task_offers(p), keys.task_jobs(p), keys.task_seq(p)]
+        push_keys += [keys.lease(p, offer.task_id), keys.task_groups(p), keys.task_reservations(p)]
+        score = (time.time() if now is None else now) - offer.priority * self._priority_aging
+        args: list[EncodableT] = [offer.task_id, offer.job_id, repr(score), encoder.encode(offer)]
+        args += [keys.task_channel(p), offer.type, offer.group_id or ""]
+        if reserved_for is None:
+            args += [b"", "", ""]
+        else:
+            since = "" if counted_since is None else repr(counted_since)
+            args += [encoder.encode((reserved_for, reserved_until)), reserved_for, since]
+        if await self._batch.script(self._push_task, [*push_keys, keys.worker_load(p)], args):
+            self._wake(offer.type)  # our own takers need not wait for the round trip through pub/sub
+
+    async def take_task(
+        self, worker_id: str, skills: Sequence[str], timeout: float, now: float, *, lease_seconds: float
+    ) -> TaskOffer | None:
+        """Take the best queued task of ``skills``, waiting up to ``timeout`` s (0: no wait, but a
+        queued task is still handed out). Pop and lease are one script, so a task goes to exactly
+        one taker; the lease expires at ``now + lease_seconds`` unless extended. Waiting holds no
+        Redis connection; see ``waiting_takers``. A task reserved for another worker is skipped
+        (up to ``RESERVATION_SCAN_LIMIT`` per skill); a parked taker sees a reservation lapse at
+        its next periodic re-check (``poll_interval``), its clock being ``now`` plus the time
+        it has waited."""
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        deadline = started + max(timeout, 0.0)
+        event = asyncio.Event()
+        with self._registered(skills, event):
+            while True:
+                event.clear()  # before the attempt: a push during it sets the event again
+                current = now + (loop.time() - started)
+                offer = await self._take_once(worker_id, skills, now, now + lease_seconds, current)
+                remaining = deadline - loop.time()
+                if offer is not None or remaining <= 0:
+                    return offer
+                self._parked += 1
+                try:
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(min(remaining, self._poll_interval)):
+                            await event.wait()
+                finally:
+                    self._parked -= 1
+                if self._client.closed:
+                    return None
+
+    async def reservations(self, workers: Sequence[WorkerRecord]) -> dict[str, int]:
+        """Counts recorded against each worker's current heartbeat; an older one counts 0."""
+        if not workers:
+            return {}
+        ids = [w.worker_id for w in workers]
+        raws = cast("list[bytes | None]", await self._batch.execute("HMGET", keys.worker_load(self._prefix), *ids))
+        counts: dict[str, int] = {}
+        for worker, raw in zip(workers, raws, strict=True):
+            since, _, count = (raw or b"").decode().partition(":")
+            counts[worker.worker_id] = int(count) if raw and since == repr(worker.last_seen) else 0
+        return counts
+
+    @property
+    def waiting_takers(self) -> int:
+        """``take_task`` calls of this store parked, waiting for a push (a gauge for metrics)."""
+        return self._parked
+
+    async def _take_once(
+        self, worker_id: str, skills: Sequence[str], now: float, expires_at: float, current: float
+    ) -> TaskOffer | None:
+        p = self._prefix
+        take_keys = [keys.task_offers(p), keys.task_jobs(p), keys.task_groups(p), keys.lease_expiry(p)]
+        take_keys += [keys.task_reservations(p), *(keys.task_queue(p, skill) for skill in skills)]
+        backstop_ms = LEASE_TTL_SECONDS * 1000
+        args: list[EncodableT] = [keys.lease_family(p), worker_id, repr(now), backstop_ms, repr(expires_at)]
+        args += [repr(current), RESERVATION_SCAN_LIMIT]
+        raw: bytes | None = await self._batch.script(self._take_task, take_keys, args)
+        return None if raw is None else _offer.decode(raw)
+
+    @contextlib.contextmanager
+    def _registered(self, skills: Sequence[str], event: asyncio.Event) -> Iterator[None]:
+        for skill in skills:
+            self._waiters.setdefault(skill, set()).add(event)
+        try:
+            yield
+        finally:
+            for skill in skills:
+                events = self._waiters.get(skill)
+                if events is not None:
+                    events.discard(event)
+                    if not events:
+                        del self._waiters[skill]
+
+    def _wake(self, skill: str) -> None:
+        for event in self._waiters.get(skill, ()):
+            event.set()
+
+    def _wake_all(self) -> None:
+        for events in self._waiters.values():
+            for event in events:
+                event.set()
+
+    # -- leases ----------------------------------------------------------------------------
+
+    async def get_lease(self, task_id: str) -> Lease | None:
+        raw = await self._get(keys.lease(self._prefix, task_id))
+        return None if raw is None else _lease.decode(raw)
+
+    async def extend_leases(self, worker_id: str, task_ids: Sequence[str], until: float) -> list[str]:
+        """One script: the worker's leases among ``task_ids`` expire at ``until`` (never earlier than
+        before) and their backstop TTL starts again."""
+        if not task_ids:
+            return []
+        p = self._prefix
+        lease_keys = [keys.lease_expiry(p), *(keys.lease(p, task_id) for task_id in task_ids)]
+        args: list[EncodableT] = [worker_id, repr(until), LEASE_TTL_SECONDS * 1000, *task_ids]
+        held = cast("list[bytes]", await self._extend_leases(keys=lease_keys, args=args))
+        return [task_id.decode() for task_id in held]
+
+    async def expired_leases(self, now: float, limit: int) -> list[Lease]:
+        """Leases with ``expires_at <= now``, earliest first (equal times by task id); not removed."""
+        if limit <= 0:
+            return []
+        p = self._prefix
+        args: list[EncodableT] = [keys.lease_family(p), repr(now), limit]
+        raws = cast("list[bytes]", await self._expired_leases(keys=[keys.lease_expiry(p)], args=args))
+        return [_lease.decode(raw) for raw in raws]
+
+    async def release_lease(self, task_id: str) -> None:
+        """Delete the lease and its expiry entry (one script); unknown ids are ignored."""
+        lease_keys = [keys.lease(self._prefix, task_id), keys.lease_expiry(self._prefix)]
+        await self._batch.script(self._release_lease, lease_keys, [task_id])
