@@ -23,9 +23,9 @@ pushes and by one pub/sub subscription per store (pushes on other nodes), and re
 ``poll_interval`` seconds in case a notification was lost. The same subscription carries the
 cancellation notices (``announce_cancels``) to this store's ``cancel_notices`` subscribers.
 
-Finished jobs are not kept forever: the commit that makes a job terminal sets its TTL (and its
-progress's) to ``finished_job_ttl``; PostgreSQL keeps the history. A done or cancelled group
-expires the same way.
+Finished jobs are not kept forever: the commit that makes a job terminal (quarantined aside) sets
+its TTL (and its progress's and history's) to ``finished_job_ttl``; nothing archives them yet. A
+done or cancelled group expires the same way.
 """
 
 from __future__ import annotations
