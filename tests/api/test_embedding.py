@@ -181,3 +181,27 @@ async def test_redis_storage_takes_a_url_or_a_client() -> None:
     finally:
         for client in clients.values():
             await client.aclose()
+
+
+async def test_blueprints_dir_is_loaded_at_each_start(tmp_path: Path) -> None:
+    (tmp_path / "from_dir.py").write_text(
+        "from engine import StateMachineBlueprint\n"
+        "bp = StateMachineBlueprint('from_dir')\n"
+        "@bp.handler_for('start', is_start=True)\n"
+        "async def start(actions):\n"
+        "    actions.transition_to('end')\n"
+        "@bp.handler_for('end', is_end=True)\n"
+        "async def end(): ...\n"
+    )
+    engine = engine_on_a_free_port([])
+    engine.config.BLUEPRINTS_DIR = tmp_path
+    for _ in range(2):  # a restart loads the folder again, beside the registered blueprint
+        await engine.start()
+        try:
+            assert engine.url is not None
+            async with aiohttp.ClientSession(headers={"X-Client-Token": TOKEN}) as http:
+                for path in ("from_dir", "embedded"):
+                    async with http.post(f"{engine.url}/api/v1/jobs/{path}", json={"initial_data": {}}) as resp:
+                        assert resp.status == 202, await resp.text()
+        finally:
+            await engine.stop()

@@ -184,7 +184,7 @@ class OrchestratorEngine:
         if self._stack is not None:
             raise RuntimeError("the engine is already started")
         registry = self.registry
-        if self.config.BLUEPRINTS_DIR:
+        if (self.config.BLUEPRINTS_DIR or "").strip():
             registry = BlueprintRegistry()
             for bp in self.registry:
                 registry.register(bp)
