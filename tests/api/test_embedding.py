@@ -205,3 +205,16 @@ async def test_blueprints_dir_is_loaded_at_each_start(tmp_path: Path) -> None:
                         assert resp.status == 202, await resp.text()
         finally:
             await engine.stop()
+
+
+async def test_an_ignored_upstream_setting_in_the_config_is_warned_about_at_start(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    engine = engine_on_a_free_port([])
+    engine.config.REDIS_HOST = "redis.example"
+    await engine.start()
+    try:
+        warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+        assert any(m.startswith("REDIS_HOST is set but avtomat ignores it") for m in warned), warned
+    finally:
+        await engine.stop()

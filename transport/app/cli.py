@@ -61,10 +61,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = Settings.from_env(os.environ)
         if args.command != "up" and not settings.distributed:
             raise ConfigError("RABBITMQ_URL", f"'avtomat {args.command}' needs RABBITMQ_URL and REDIS_URL")
-        if settings.distributed and ROLES[args.command][1] and settings.generated:
-            raise ConfigError(
-                settings.generated[0], "must be set on the distributed runtime: every gateway must share it"
-            )
+        if ROLES[args.command][1]:
+            settings.require_shared_secrets()
         configure_logging(settings.log_level, settings.log_format)
         warn_ignored(os.environ)
         registry = BlueprintRegistry()

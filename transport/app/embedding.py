@@ -37,6 +37,7 @@ from engine.registry import BlueprintRegistry
 from transport.app.loader import load_blueprints
 from transport.app.logs import configure_logging
 from transport.app.settings import Settings
+from transport.app.upstream import warn_ignored
 from transport.app.wiring import Runtime, runtime
 
 log = logging.getLogger(__name__)
@@ -171,10 +172,7 @@ class OrchestratorEngine:
             if ignored:
                 log.warning("MemoryStorage: the embedded runtime does not use %s", " and ".join(ignored))
         settings = Settings.from_env(env)
-        if settings.distributed and settings.generated:
-            raise ConfigError(
-                settings.generated[0], "must be set on the distributed runtime: every gateway must share it"
-            )
+        settings.require_shared_secrets()
         return settings
 
     async def start(self) -> None:
@@ -183,6 +181,7 @@ class OrchestratorEngine:
     async def _start(self, settings: Settings) -> None:
         if self._stack is not None:
             raise RuntimeError("the engine is already started")
+        warn_ignored(self.config.values())
         registry = self.registry
         if (self.config.BLUEPRINTS_DIR or "").strip():
             registry = BlueprintRegistry()

@@ -102,6 +102,12 @@ class Settings:
     def worker_ttl(self) -> float:
         return 2 * self.worker_health_check_interval_seconds
 
+    def require_shared_secrets(self) -> None:
+        """A gateway on the distributed runtime must share its tokens with every other gateway:
+        raise ``ConfigError`` naming the first one that was generated for this run."""
+        if self.distributed and self.generated:
+            raise ConfigError(self.generated[0], "must be set on the distributed runtime: every gateway must share it")
+
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
         """Build settings from ``env``; missing tokens are generated (and listed in ``generated``)
