@@ -51,8 +51,10 @@ class Node:
         instance_id: str = "node",
         balancer: ShardBalancer | None = None,
         reservation_seconds: float = 2.0,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        self.timeouts = TimeoutsActor(store, broker, clock, locks=locks, holder=instance_id)
+        # ``sleep`` paces the timeouts actor's ticks; a test on a fake clock passes the clock's
+        self.timeouts = TimeoutsActor(store, broker, clock, locks=locks, holder=instance_id, sleep=sleep)
         router = RouterActor(store, clock=clock, reservation_seconds=reservation_seconds)
         # Offers from this node's jobs and groups go straight to its router (ADR 0009); the
         # router's queue still serves whatever else is published to it.

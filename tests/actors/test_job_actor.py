@@ -19,14 +19,13 @@ from engine.policy import StepPolicy
 from engine.registry import BlueprintRegistry
 from tests.actors.faults import PublishFailsOnce
 from tests.blueprints import one_task
+from tests.support.clock import FakeClock
+from tests.support.waiting import Eventually
 from transport.memory import MemoryBroker, MemoryStore
 
 JOB = "job-1"
 
-# Fixtures of tests/actors/conftest.py: ``clock`` is a FakeClock (call it for now, ``.advance(s)``),
-# ``eventually(condition, what)`` waits until an async condition holds.
-FakeClock = Any
-Eventually = Any
+# Fixtures of tests/actors/conftest.py: ``clock`` (a FakeClock) and ``eventually(condition, what)``.
 
 
 def registry_of(bp: StateMachineBlueprint) -> BlueprintRegistry:
@@ -252,7 +251,7 @@ async def test_the_runner_redelivers_after_a_failed_publish_and_the_offer_goes_o
         await actor.handle(env)
         handled.add(env.id)  # the runner acks in the same turn of the loop
 
-    runner = KeyedRunner("jobs", handle)
+    runner = KeyedRunner("jobs", handle, sleep=clock.sleep)
     consumer = broker.consume(routes.JOBS, prefetch=10)
     await broker.publish(routes.JOBS, envelope(JOB, Start(), clock(), id="m-start"))
 
@@ -294,7 +293,7 @@ async def test_a_version_conflict_makes_the_runner_apply_the_message_again(
 
     broker = MemoryBroker()
     actor_a = actor_for(bp, store, broker, clock)
-    runner = KeyedRunner("jobs", actor_a.handle)
+    runner = KeyedRunner("jobs", actor_a.handle, sleep=clock.sleep)
     consumer = broker.consume(routes.JOBS, prefetch=10)
     await broker.publish(routes.JOBS, envelope(JOB, Start(), clock(), id="m-start"))
 

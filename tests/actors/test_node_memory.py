@@ -15,15 +15,14 @@ from engine.job import JobState
 from engine.messages import Envelope, Start, TaskDone, TaskStarted, Timeout, envelope
 from engine.policy import StepPolicy
 from engine.registry import BlueprintRegistry
+from tests.support.clock import FakeClock
+from tests.support.waiting import Eventually
 from transport.memory import MemoryBroker, MemoryStore
 
 JOB = "job-1"
 LEASE = 60.0
 
-# Fixtures of tests/actors/conftest.py: ``clock`` is a FakeClock (call it for now, ``.advance(s)``),
-# ``eventually(condition, what)`` waits until an async condition holds.
-FakeClock = Any
-Eventually = Any
+# Fixtures of tests/actors/conftest.py: ``clock`` (a FakeClock) and ``eventually(condition, what)``.
 
 
 @dataclass
@@ -83,7 +82,13 @@ async def running(
         notified.append((url, payload))
 
     node = Node(
-        registry=registry, store=store, broker=broker, policy=policy or StepPolicy(), notifier=notify, clock=clock
+        registry=registry,
+        store=store,
+        broker=broker,
+        policy=policy or StepPolicy(),
+        notifier=notify,
+        clock=clock,
+        sleep=clock.held_sleep,
     )
     async with node:
         yield Running(node, broker, store, clock, notified)

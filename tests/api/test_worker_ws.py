@@ -22,7 +22,7 @@ from rxon.utils import from_dict, to_dict
 from engine.messages import CancelNotice
 from engine.registry import BlueprintRegistry
 from tests.api.conftest import NOW, Gateway, put_job, sdk_signed, worker_headers
-from tests.waiting import eventually
+from tests.support.waiting import eventually
 from transport.gateway import GatewayContext, build_app
 from transport.memory import MemoryBroker, MemoryStore
 

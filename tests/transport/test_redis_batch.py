@@ -9,24 +9,17 @@ from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
-from tests.conformance.redis_case import REDIS_URL
+from tests.support.servers import REDIS_URL, need_redis
 from transport.redis_batch import Batcher
 
 
 @pytest.fixture
 async def client() -> AsyncIterator[Redis]:
-    from tests.conformance.conftest import server_unavailable  # here, not at the top: see redis_case.py
-
     name = f"avtomat-batch-{uuid.uuid4().hex[:8]}"
     redis = Redis.from_url(REDIS_URL, client_name=name)
-    try:
-        await redis.ping()
-    except (RedisConnectionError, OSError) as exc:
-        await redis.aclose()
-        server_unavailable(f"Redis is not reachable at {REDIS_URL}: {exc}")
+    await need_redis(redis)
     yield redis
     await redis.delete(*(await redis.keys(f"{name}:*")) or [f"{name}:none"])
     await redis.aclose()
