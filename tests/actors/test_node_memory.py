@@ -217,9 +217,21 @@ async def test_a_finished_job_notifies_its_webhook(clock: FakeClock, eventually:
 
 
 async def test_node_close_is_idempotent(clock: FakeClock) -> None:
-    async with running(echo_blueprint(), clock) as run:
+    """A second close (and the ``async with`` exit after it) is no error and changes nothing: the
+    closed node consumes nothing and leaves its ticker stopped."""
+    bp = echo_blueprint()
+    async with running(bp, clock) as run:
         await run.node.close()
         await run.node.close()
+
+        await run.start_job(bp)
+        clock.advance(60)
+        for _ in range(50):  # what a running node would do within a few loop turns
+            await asyncio.sleep(0)
+
+        assert [e.id for e in run.broker.pending(routes.JOBS)] == ["m-start"]
+        assert (await run.job()).status == j.PENDING
+        assert clock.sleepers == 0
 
 
 async def test_closing_the_node_lets_an_in_flight_message_finish_and_ack(
