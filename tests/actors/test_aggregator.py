@@ -380,7 +380,7 @@ def fanout_blueprint(k: int, seen: list[dict[str, Any]]) -> StateMachineBlueprin
 async def test_a_fan_out_job_through_a_node_costs_its_mailbox_one_message(
     clock: FakeClock, eventually: Eventually
 ) -> None:
-    k, seen = 5, []
+    k, seen = 5, list[dict[str, Any]]()
     bp = fanout_blueprint(k, seen)
     registry = BlueprintRegistry()
     registry.register(bp)

@@ -57,6 +57,10 @@ def offers_on_router(broker: MemoryBroker) -> list[Envelope]:
     return [e for e in broker.pending(routes.ROUTER) if isinstance(e.body, TaskOffer)]
 
 
+def offer_bodies(broker: MemoryBroker) -> list[TaskOffer]:
+    return [e.body for e in broker.pending(routes.ROUTER) if isinstance(e.body, TaskOffer)]
+
+
 @pytest.fixture
 def bp() -> StateMachineBlueprint:
     return one_task("echoer")
@@ -133,7 +137,7 @@ END = CancelNotice("end-marker", "end-marker", "end-marker")
 async def announced(store: MemoryStore, notices: Subscription[CancelNotice]) -> list[CancelNotice]:
     """What was announced to ``notices`` so far (an end marker announced last tells where to stop)."""
     await store.announce_cancels([END])
-    found = []
+    found: list[CancelNotice] = []
     async for notice in notices:
         if notice == END:
             return found
@@ -147,7 +151,7 @@ async def test_a_cancel_is_announced_once_after_its_commit_naming_the_worker(
     broker = MemoryBroker(shards=4)
     actor = actor_for(bp, store, broker, clock)
     await actor.handle(envelope(JOB, Start(), clock(), id="m-start"))
-    [offer] = [e.body for e in offers_on_router(broker)]
+    [offer] = offer_bodies(broker)
     await actor.handle(envelope(JOB, TaskStarted(offer.task_id, "w1", at=clock()), clock()))
 
     with store.cancel_notices() as notices:
@@ -163,7 +167,7 @@ async def test_a_cancel_before_the_pickup_reached_the_job_takes_the_worker_from_
     broker = MemoryBroker(shards=4)
     actor = actor_for(bp, store, broker, clock)
     await actor.handle(envelope(JOB, Start(), clock(), id="m-start"))
-    [offer] = [e.body for e in offers_on_router(broker)]
+    [offer] = offer_bodies(broker)
     await store.push_task(offer)
     assert await store.take_task("w2", [offer.type], 0, clock(), lease_seconds=60) == offer
 

@@ -39,7 +39,6 @@ async def test_a_killed_workers_task_goes_to_another_worker_after_its_lease(
     try:
         await wait_for_file(marker_dir / f"started-{job_id}-e2e-lease-doomed")
         doomed.kill()  # SIGKILL: no goodbye, no result, no more heartbeats
-        doomed.wait()
     finally:
         doomed.stop()
     killed_at = time.monotonic()

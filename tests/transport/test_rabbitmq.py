@@ -19,8 +19,9 @@ from yarl import URL
 
 from engine.messages import Envelope, Start, decode, encode, envelope
 from tests.conformance.conftest import Inbox
-from tests.conformance.rabbitmq_case import RABBITMQ_URL, connect, fresh_prefix, quiet, rabbit_broker
+from tests.conformance.rabbitmq_case import connect, fresh_prefix, quiet, rabbit_broker
 from tests.support.proxy import TcpProxy
+from tests.support.servers import RABBITMQ_URL
 from transport.names import routing_key
 from transport.rabbitmq import CONTENT_TYPE, RabbitBroker
 from transport.sharding import shard_of

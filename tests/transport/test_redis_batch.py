@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from redis.asyncio import Redis
@@ -25,13 +26,17 @@ async def client() -> AsyncIterator[Redis]:
     await redis.aclose()
 
 
+def client_name(redis: Redis) -> str:
+    return str(redis.connection_pool.connection_kwargs["client_name"])
+
+
 async def connections_named(redis: Redis, name: str) -> int:
     """Server-side connections named ``name`` (asking reuses the idle one, if there is one)."""
     return sum(1 for c in await redis.client_list() if c.get("name") == name)
 
 
 async def test_commands_of_one_turn_go_out_on_one_connection(client: Redis) -> None:
-    name = client.get_connection_kwargs()["client_name"]
+    name = client_name(client)
     batch = Batcher(client)
 
     replies = await asyncio.gather(*(batch.execute("SET", f"{name}:{i}", i) for i in range(50)))
@@ -43,16 +48,17 @@ async def test_commands_of_one_turn_go_out_on_one_connection(client: Redis) -> N
 
 
 async def test_an_error_reply_fails_its_own_caller_only(client: Redis) -> None:
-    name = client.get_connection_kwargs()["client_name"]
+    name = client_name(client)
     batch = Batcher(client)
     await client.set(f"{name}:string", "v")
 
-    before, wrong, after = await asyncio.gather(
+    replies: tuple[Any, ...] = await asyncio.gather(
         batch.execute("GET", f"{name}:string"),
         batch.execute("HGET", f"{name}:string", "field"),  # WRONGTYPE
         batch.execute("INCR", f"{name}:counter"),
         return_exceptions=True,
     )
+    before, wrong, after = replies
 
     assert before == b"v"
     assert isinstance(wrong, ResponseError)

@@ -23,8 +23,9 @@ from engine.group import DONE, BranchState, GroupState
 from engine.history import HistoryEvent
 from engine.job import FINISHED, QUARANTINED, RUNNING, JobState, TaskState
 from engine.messages import CancelNotice, TaskOffer, Timeout, envelope
-from tests.conformance.redis_case import REDIS_URL, redis_store, unique_prefix
+from tests.conformance.redis_case import redis_store, unique_prefix
 from tests.support.proxy import TcpProxy
+from tests.support.servers import REDIS_URL
 from tests.support.waiting import eventually
 from transport import keys
 from transport.redis_store import RedisStore
@@ -338,7 +339,7 @@ async def test_worker_index_entries_expire_and_follow_the_skills(nodes: Nodes, r
     await other.put_worker(WorkerRecord(worker_id="mover", skills=["b"], hot_skills=["b"], expires_at=300.0))
 
     async def members(key: str) -> list[str]:
-        return sorted(m.decode() for m in await redis.zrange(key, 0, -1))
+        return sorted(m.decode() for m in await redis.zrange(key, 0, -1))  # type: ignore[union-attr]  # bytes here
 
     assert await members(keys.workers_with_skill(p, "a")) == ["old"]  # "mover" left "a" when it dropped it
     assert await members(keys.workers_hot(p, "b")) == ["mover"]
