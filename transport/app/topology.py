@@ -23,6 +23,7 @@ from pathlib import Path
 from transport.app.processes import Process, free_port
 
 READY_LINE = " up on the distributed runtime"
+STOP_TIMEOUT = 15.0  # seconds from SIGTERM to SIGKILL: more than a node's 10 s shutdown grace
 
 
 def avtomat(role: str, log: Path, env: Mapping[str, str]) -> Process:
@@ -65,7 +66,7 @@ class LocalTopology:
 
     def restart_node(self, index: int, timeout: float = 30.0) -> None:
         process = self.node_processes[index]
-        process.stop()
+        process.stop(STOP_TIMEOUT)
         with process.log.open("a") as out:
             out.write("\n--- restarted ---\n")
         process.start()
@@ -73,7 +74,7 @@ class LocalTopology:
 
     def stop(self) -> None:
         for process in self.gateway_processes + self.node_processes:
-            process.stop()
+            process.stop(STOP_TIMEOUT)
 
     def __enter__(self) -> LocalTopology:
         return self.start()
