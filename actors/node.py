@@ -53,8 +53,10 @@ class Node:
         reservation_seconds: float = 2.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        # ``sleep`` paces the timeouts actor's ticks; a test on a fake clock passes the clock's
+        # ``sleep`` paces the timeouts actor's ticks and the restart back-off; a test on a fake clock
+        # passes the clock's
         self.timeouts = TimeoutsActor(store, broker, clock, locks=locks, holder=instance_id, sleep=sleep)
+        self._sleep = sleep
         router = RouterActor(store, clock=clock, reservation_seconds=reservation_seconds)
         # Offers from this node's jobs and groups go straight to its router (ADR 0009); the
         # router's queue still serves whatever else is published to it.
@@ -152,7 +154,7 @@ class Node:
                 log.warning("%s stopped on its own; restarting in %.1f s", name, delay)
             except Exception:
                 log.exception("%s crashed; restarting in %.1f s", name, delay)
-            await asyncio.sleep(delay)
+            await self._sleep(delay)
             delay = min(delay * 2, 5.0)
 
     async def close(self) -> None:

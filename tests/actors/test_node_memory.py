@@ -277,6 +277,8 @@ async def test_a_failed_deadline_publish_does_not_take_the_node_down(clock: Fake
 
         await eventually(deadline_scheduled, "the dispatch deadline to be scheduled")
         clock.advance(31)  # the node's own ticker fires the deadline; the first publish fails
+        await eventually(lambda: broker.failed, "the first publish of the deadline")
+        clock.advance(1)  # past the restart back-off of the ticker that failed
 
         await eventually(lambda: run.status_is(j.FAILED), "the deadline to fire on a later tick")
 
