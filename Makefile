@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 
-.PHONY: run test lint typecheck install clean bench
+.PHONY: run test test-fast lint typecheck install clean bench
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	python3 -m venv $(VENV)
@@ -21,6 +21,12 @@ test: install  ## lint, check the layers, type-check and run the whole test suit
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy
 	$(PY) -m pytest
+
+test-fast: install  ## the same checks, and every test but the end-to-end ones (no processes started)
+	$(VENV)/bin/ruff check engine actors transport blueprints tests bench
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
+	$(PY) -m pytest -m "not e2e"
 
 lint: install
 	$(VENV)/bin/ruff check engine actors transport blueprints tests bench

@@ -55,8 +55,12 @@ class Node:
         instance_id: str = "node",
         balancer: ShardBalancer | None = None,
         reservation_seconds: float = defaults.ROUTER_RESERVATION_SECONDS,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        self.timeouts = TimeoutsActor(store, broker, clock, locks=locks, holder=instance_id)
+        # ``sleep`` paces the timeouts actor's ticks and the restart back-off; a test on a fake clock
+        # passes the clock's
+        self.timeouts = TimeoutsActor(store, broker, clock, locks=locks, holder=instance_id, sleep=sleep)
+        self._sleep = sleep
         router = RouterActor(store, clock=clock, reservation_seconds=reservation_seconds)
         # Offers from this node's jobs and groups go straight to its router (ADR 0009); the
         # router's queue still serves whatever else is published to it.
@@ -154,7 +158,7 @@ class Node:
                 log.warning("%s stopped on its own; restarting in %.1f s", name, delay)
             except Exception:
                 log.exception("%s crashed; restarting in %.1f s", name, delay)
-            await asyncio.sleep(delay)
+            await self._sleep(delay)
             delay = min(delay * 2, 5.0)
 
     async def close(self) -> None:

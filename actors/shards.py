@@ -41,9 +41,11 @@ class ShardBalancer:
         *,
         lease: float = defaults.LOCK_LEASE_SECONDS,
         period: float = 1.0,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._locks, self._membership, self._node = locks, membership, node_id
         self._shards, self._lease, self._period = shards, lease, period
+        self._sleep = sleep  # between rounds; tests inject a fake clock's
         self._tokens: dict[int, int] = {}  # owned shard -> fencing token
 
     @property
@@ -77,7 +79,7 @@ class ShardBalancer:
                 await self.step(apply)
             except (OSError, TimeoutError, ConnectionError) as exc:
                 log.warning("%s: shard balancing failed this round: %s", self._node, exc)
-            await asyncio.sleep(self._period)
+            await self._sleep(self._period)
 
     async def leave(self, apply: Apply) -> None:
         """Stop consuming, release every lease and leave the membership (a planned shutdown)."""

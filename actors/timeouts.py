@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from actors.ports.broker import Broker
@@ -54,10 +54,12 @@ class TimeoutsActor:
         tick: float = 0.05,
         batch: int = 500,
         sweep_every: float = 1.0,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._store, self._broker, self._clock = store, broker, clock
         self._locks, self._holder, self._lease = locks, holder, lease
         self._tick, self._batch, self._sweep_every = tick, batch, sweep_every
+        self._sleep = sleep  # between ticks; tests inject a fake clock's
         self._token: int | None = None
         self._checked_at = float("-inf")
         self._swept_at = float("-inf")
@@ -129,7 +131,7 @@ class TimeoutsActor:
                     next_at = await self._store.next_due()
                     if next_at is not None:
                         wait = min(self._tick, max(next_at - self._clock(), 0.0))
-                await asyncio.sleep(wait)
+                await self._sleep(wait)
         finally:
             await self._resign()
 

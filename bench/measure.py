@@ -9,9 +9,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import procs
 from bench.load import Outcome
 from bench.servers import Servers, rabbitmq_cpu_seconds
+from transport.app import processes
 
 
 @dataclass(frozen=True)
@@ -26,8 +26,8 @@ class Snapshot:
     @classmethod
     def take(cls, orchestrator: tuple[int, ...], workers: list[int], servers: Servers | None) -> Snapshot:
         return cls(
-            orchestrator=sum(procs.cpu_seconds(pid) for pid in orchestrator),
-            workers=sum(procs.cpu_seconds(pid) for pid in workers),
+            orchestrator=sum(processes.cpu_seconds(pid) for pid in orchestrator),
+            workers=sum(processes.cpu_seconds(pid) for pid in workers),
             redis=servers.redis_cpu_seconds() if servers else None,
             rabbitmq=rabbitmq_cpu_seconds() if servers else None,
         )
@@ -92,7 +92,7 @@ def figures(
         worker_cpu_ms_per_job=(after.workers - before.workers) * 1000 / finished,
         redis_cpu_ms_per_job=per_job(before.redis, after.redis),
         rabbitmq_cpu_ms_per_job=per_job(before.rabbitmq, after.rabbitmq),
-        peak_rss_mb=sum(procs.peak_rss_mb(pid) for pid in pids),
+        peak_rss_mb=sum(processes.peak_rss_mb(pid) for pid in pids),
         rss_mb=sum(rss_mb(pid) for pid in pids),
         start_p50_ms=_quantile(starts, 0.50) * 1000 if starts else None,
         start_p99_ms=_quantile(starts, 0.99) * 1000 if starts else None,

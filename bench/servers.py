@@ -15,6 +15,7 @@ import redis.asyncio as redis
 
 from bench import procs
 from engine import routes
+from transport.app.processes import cpu_seconds
 from transport.names import route_names
 
 
@@ -82,7 +83,7 @@ class Servers:
 def rabbitmq_cpu_seconds() -> float | None:
     """CPU seconds of the RabbitMQ (Erlang ``beam.smp``) process, or None if it is not readable."""
     pid = procs.find_pid("beam.smp")
-    return procs.cpu_seconds(pid) if pid is not None else None
+    return cpu_seconds(pid) if pid is not None else None
 
 
 def fresh_namespace() -> str:

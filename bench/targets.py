@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,10 +13,10 @@ from urllib.parse import urlsplit
 
 import redis.asyncio as redis
 
-from bench import procs
 from bench.servers import Servers, fresh_namespace
 from bench.upstream.install import upstream_python
-from transport.app.topology import LocalTopology, free_port
+from transport.app.processes import Process, free_port
+from transport.app.topology import LocalTopology
 
 ROOT = Path(__file__).resolve().parent.parent
 BLUEPRINTS = Path(__file__).resolve().parent / "blueprints"
@@ -59,13 +58,10 @@ def avtomat_embedded(log_dir: Path) -> Iterator[Target]:
     port = free_port()
     log = log_dir / "avtomat-up.log"
     env = {**_avtomat_env(), "API_PORT": str(port)}
-    proc = procs.launch([str(ROOT / ".venv" / "bin" / "avtomat"), "up"], env, log, cwd=ROOT)
-    try:
+    with Process([str(ROOT / ".venv" / "bin" / "avtomat"), "up"], env, log, cwd=ROOT) as proc:
         url = f"http://127.0.0.1:{port}"
-        procs.wait_http_ok(f"{url}/_public/status", proc, log)
+        proc.wait_http_ok(f"{url}/_public/status")
         yield Target("avtomat-embedded", url, (proc.pid,), uses_servers=False)
-    finally:
-        procs.stop(proc)
 
 
 @contextlib.contextmanager
@@ -78,8 +74,7 @@ def avtomat_distributed(log_dir: Path, servers: Servers, nodes: int = 1, gateway
     topology = LocalTopology(env, nodes=nodes, gateways=gateways, log_dir=log_dir)
     try:
         topology.start()
-        popens = [p.popen for p in topology.gateway_processes + topology.node_processes]
-        pids = tuple(p.pid for p in popens if isinstance(p, subprocess.Popen))
+        pids = tuple(p.pid for p in topology.gateway_processes + topology.node_processes)
         yield Target("avtomat-distributed", topology.urls[0], pids, uses_servers=True)
     finally:
         topology.stop()
@@ -118,14 +113,13 @@ def avtomatika(log_dir: Path, servers: Servers) -> Iterator[Target]:
     port = free_port()
     log = log_dir / "avtomatika.log"
     _flush(redis_url)
-    proc = procs.launch([str(python), str(UPSTREAM_APP)], _avtomatika_env(port, redis_url), log, cwd=ROOT)
     try:
-        url = f"http://127.0.0.1:{port}"
-        procs.wait_http_ok(f"{url}/_public/status", proc, log)
-        pids = (proc.pid, *_descendants(proc.pid))
-        yield Target("avtomatika", url, pids, uses_servers=True, uses_rabbitmq=False)
+        with Process([str(python), str(UPSTREAM_APP)], _avtomatika_env(port, redis_url), log, cwd=ROOT) as proc:
+            url = f"http://127.0.0.1:{port}"
+            proc.wait_http_ok(f"{url}/_public/status")
+            pids = (proc.pid, *_descendants(proc.pid))
+            yield Target("avtomatika", url, pids, uses_servers=True, uses_rabbitmq=False)
     finally:
-        procs.stop(proc)
         _flush(redis_url)
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import subprocess
 import sys
 import time
 import urllib.request
@@ -18,9 +17,9 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from bench import procs
 from bench.measure import Executions
 from bench.targets import Target
+from transport.app.processes import Process
 
 WORKER_APP = Path(__file__).resolve().parent / "sdk_worker.py"
 RAW_WORKER_APP = Path(__file__).resolve().parent / "raw_worker.py"
@@ -84,15 +83,15 @@ def _running(
 ) -> Iterator[list[int]]:
     """One ``command`` process per environment (over this process's own), each logging to its
     log; registered with ``target`` before this yields their PIDs; all stopped on the way out."""
-    started: list[subprocess.Popen[bytes]] = []
+    started: list[Process] = []
     try:
         for env, log in zip(envs, logs, strict=True):
-            started.append(procs.launch(command, {**os.environ, **env}, log))
+            started.append(Process(command, {**os.environ, **env}, log).start())
         _wait_registered(target, len(envs), started, log_dir)
         yield [p.pid for p in started]
     finally:
         for proc in started:
-            procs.stop(proc)
+            proc.stop()
 
 
 def count_executions(log_dir: Path, job_ids: Iterable[str]) -> Executions:
@@ -109,10 +108,10 @@ def count_executions(log_dir: Path, job_ids: Iterable[str]) -> Executions:
     return Executions(count=sum(runs.values()), duplicated=sum(c - 1 for c in runs.values()))
 
 
-def _wait_registered(target: Target, count: int, started: list[subprocess.Popen[bytes]], log_dir: Path) -> None:
+def _wait_registered(target: Target, count: int, started: list[Process], log_dir: Path) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        if any(p.poll() is not None for p in started):
+        if not all(p.running for p in started):
             raise RuntimeError(f"a worker exited; logs in {log_dir}")
         if len(_workers(target)) >= count:
             return

@@ -36,16 +36,15 @@ from engine.messages import (
 from engine.policy import StepPolicy
 from engine.registry import BlueprintRegistry
 from tests.actors.faults import PublishFailsOnce
+from tests.support.clock import FakeClock
+from tests.support.waiting import Eventually
 from transport.memory import MemoryBroker, MemoryStore
 
 JOB = "job-1"
 GROUP = "group-1"
 LEASE = 60.0
 
-# Fixtures of tests/actors/conftest.py: ``clock`` is a FakeClock (call it for now, ``.advance(s)``),
-# ``eventually(condition, what)`` waits until an async condition holds.
-FakeClock = Any
-Eventually = Any
+# Fixtures of tests/actors/conftest.py: ``clock`` (a FakeClock) and ``eventually(condition, what)``.
 
 
 class Harness:
@@ -381,7 +380,7 @@ def fanout_blueprint(k: int, seen: list[dict[str, Any]]) -> StateMachineBlueprin
 async def test_a_fan_out_job_through_a_node_costs_its_mailbox_one_message(
     clock: FakeClock, eventually: Eventually
 ) -> None:
-    k, seen = 5, []
+    k, seen = 5, list[dict[str, Any]]()
     bp = fanout_blueprint(k, seen)
     registry = BlueprintRegistry()
     registry.register(bp)
@@ -390,7 +389,11 @@ async def test_a_fan_out_job_through_a_node_costs_its_mailbox_one_message(
     async def notify(url: str, payload: dict[str, Any]) -> None:
         pass
 
-    async with Node(registry=registry, store=store, broker=broker, policy=StepPolicy(), notifier=notify, clock=clock):
+    node = Node(
+        registry=registry, store=store, broker=broker, policy=StepPolicy(), notifier=notify, clock=clock,
+        sleep=clock.held_sleep,
+    )
+    async with node:
         now = clock()
         job = JobState(
             id=JOB,

@@ -19,14 +19,13 @@ from engine.policy import StepPolicy
 from engine.registry import BlueprintRegistry
 from tests.actors.faults import PublishFailsOnce
 from tests.blueprints import one_task
+from tests.support.clock import FakeClock
+from tests.support.waiting import Eventually
 from transport.memory import MemoryBroker, MemoryStore
 
 JOB = "job-1"
 
-# Fixtures of tests/actors/conftest.py: ``clock`` is a FakeClock (call it for now, ``.advance(s)``),
-# ``eventually(condition, what)`` waits until an async condition holds.
-FakeClock = Any
-Eventually = Any
+# Fixtures of tests/actors/conftest.py: ``clock`` (a FakeClock) and ``eventually(condition, what)``.
 
 
 def registry_of(bp: StateMachineBlueprint) -> BlueprintRegistry:
@@ -56,6 +55,10 @@ async def load(store: MemoryStore) -> JobState:
 
 def offers_on_router(broker: MemoryBroker) -> list[Envelope]:
     return [e for e in broker.pending(routes.ROUTER) if isinstance(e.body, TaskOffer)]
+
+
+def offer_bodies(broker: MemoryBroker) -> list[TaskOffer]:
+    return [e.body for e in broker.pending(routes.ROUTER) if isinstance(e.body, TaskOffer)]
 
 
 @pytest.fixture
@@ -134,7 +137,7 @@ END = CancelNotice("end-marker", "end-marker", "end-marker")
 async def announced(store: MemoryStore, notices: Subscription[CancelNotice]) -> list[CancelNotice]:
     """What was announced to ``notices`` so far (an end marker announced last tells where to stop)."""
     await store.announce_cancels([END])
-    found = []
+    found: list[CancelNotice] = []
     async for notice in notices:
         if notice == END:
             return found
@@ -148,7 +151,7 @@ async def test_a_cancel_is_announced_once_after_its_commit_naming_the_worker(
     broker = MemoryBroker(shards=4)
     actor = actor_for(bp, store, broker, clock)
     await actor.handle(envelope(JOB, Start(), clock(), id="m-start"))
-    [offer] = [e.body for e in offers_on_router(broker)]
+    [offer] = offer_bodies(broker)
     await actor.handle(envelope(JOB, TaskStarted(offer.task_id, "w1", at=clock()), clock()))
 
     with store.cancel_notices() as notices:
@@ -164,7 +167,7 @@ async def test_a_cancel_before_the_pickup_reached_the_job_takes_the_worker_from_
     broker = MemoryBroker(shards=4)
     actor = actor_for(bp, store, broker, clock)
     await actor.handle(envelope(JOB, Start(), clock(), id="m-start"))
-    [offer] = [e.body for e in offers_on_router(broker)]
+    [offer] = offer_bodies(broker)
     await store.push_task(offer)
     assert await store.take_task("w2", [offer.type], 0, clock(), lease_seconds=60) == offer
 
@@ -252,7 +255,7 @@ async def test_the_runner_redelivers_after_a_failed_publish_and_the_offer_goes_o
         await actor.handle(env)
         handled.add(env.id)  # the runner acks in the same turn of the loop
 
-    runner = KeyedRunner("jobs", handle)
+    runner = KeyedRunner("jobs", handle, sleep=clock.sleep)
     consumer = broker.consume(routes.JOBS, prefetch=10)
     await broker.publish(routes.JOBS, envelope(JOB, Start(), clock(), id="m-start"))
 
@@ -294,7 +297,7 @@ async def test_a_version_conflict_makes_the_runner_apply_the_message_again(
 
     broker = MemoryBroker()
     actor_a = actor_for(bp, store, broker, clock)
-    runner = KeyedRunner("jobs", actor_a.handle)
+    runner = KeyedRunner("jobs", actor_a.handle, sleep=clock.sleep)
     consumer = broker.consume(routes.JOBS, prefetch=10)
     await broker.publish(routes.JOBS, envelope(JOB, Start(), clock(), id="m-start"))
 

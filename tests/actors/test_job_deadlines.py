@@ -21,10 +21,10 @@ from engine.job import JobState
 from engine.messages import Cancel, Envelope, Start, TaskDone, TaskOffer, TaskStarted, Timeout, envelope
 from engine.policy import StepPolicy
 from engine.registry import BlueprintRegistry
-from tests.actors.conftest import FakeClock
 from tests.actors.faults import PublishFailsOnce
 from tests.blueprints import one_task
 from tests.conformance.redis_case import redis_store
+from tests.support.clock import FakeClock
 from transport.memory import MemoryBroker, MemoryStore
 
 JOB = "job-1"

@@ -8,17 +8,17 @@ import asyncio
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from actors.runtime import KeyedRunner
 from engine.errors import VersionConflict
 from engine.messages import Envelope, Start, envelope
+from tests.support.clock import FakeClock
+from tests.support.waiting import Eventually
 from transport.memory import MemoryBroker
 
 ROUTE = "jobs"
 
-# Fixture of tests/actors/conftest.py: ``eventually(condition, what)`` waits until it holds.
-Eventually = Any
+# Fixtures of tests/actors/conftest.py: ``clock`` (a FakeClock) and ``eventually(condition, what)``.
 
 
 def msg(key: str, n: int) -> Envelope:
@@ -84,12 +84,8 @@ async def test_one_key_runs_one_message_at_a_time_while_other_keys_run_concurren
     assert broker.pending(ROUTE) == []  # every delivery was acked
 
 
-async def no_sleep(_: float) -> None:
-    await asyncio.sleep(0)
-
-
 async def test_a_poison_message_is_retried_in_place_then_dead_lettered_and_its_key_moves_on(
-    eventually: Eventually,
+    clock: FakeClock, eventually: Eventually
 ) -> None:
     broker = MemoryBroker(shards=4)
     attempts: Counter[str] = Counter()
@@ -104,7 +100,7 @@ async def test_a_poison_message_is_retried_in_place_then_dead_lettered_and_its_k
     for env in (msg("a", 1), msg("a", 2), msg("a", 3), msg("b", 1)):
         await broker.publish(ROUTE, env)
 
-    async with running(broker, KeyedRunner("test", handler, max_failures=3, sleep=no_sleep)):
+    async with running(broker, KeyedRunner("test", handler, max_failures=3, sleep=clock.sleep)):
         await eventually(lambda: _has(handled, "a2", "a3", "b1"), "a2, a3 and b1 to be handled")
 
     assert attempts["a1"] == 3
@@ -115,7 +111,7 @@ async def test_a_poison_message_is_retried_in_place_then_dead_lettered_and_its_k
 
 
 async def test_messages_queued_behind_a_poison_message_keep_their_own_failure_budget(
-    eventually: Eventually,
+    clock: FakeClock, eventually: Eventually
 ) -> None:
     """a2 waited behind a1's retries; its own first failure must be retried, not dead-lettered."""
     broker = MemoryBroker(shards=4)
@@ -131,14 +127,16 @@ async def test_messages_queued_behind_a_poison_message_keep_their_own_failure_bu
     for env in (msg("a", 1), msg("a", 2), msg("a", 3)):
         await broker.publish(ROUTE, env)
 
-    async with running(broker, KeyedRunner("test", handler, max_failures=3, sleep=no_sleep)):
+    async with running(broker, KeyedRunner("test", handler, max_failures=3, sleep=clock.sleep)):
         await eventually(lambda: _has(handled, "a3"), "a3 to be handled")
 
     assert [e.id for e in broker.dead_letters(ROUTE)] == ["a1"]
     assert handled == ["a2", "a3"]
 
 
-async def test_a_version_conflict_is_retried_in_place_without_redelivery(eventually: Eventually) -> None:
+async def test_a_version_conflict_is_retried_in_place_without_redelivery(
+    clock: FakeClock, eventually: Eventually
+) -> None:
     broker = MemoryBroker(shards=4)
     attempts: Counter[str] = Counter()
 
@@ -150,7 +148,7 @@ async def test_a_version_conflict_is_retried_in_place_without_redelivery(eventua
     await broker.publish(ROUTE, msg("a", 1))
     await broker.publish(ROUTE, msg("a", 2))
 
-    async with running(broker, KeyedRunner("test", handler, sleep=no_sleep)):
+    async with running(broker, KeyedRunner("test", handler, sleep=clock.sleep)):
         await eventually(lambda: _count_at_least(attempts, "a2", 3), "a2 to succeed")
 
     assert attempts == Counter({"a1": 3, "a2": 3})
@@ -158,14 +156,11 @@ async def test_a_version_conflict_is_retried_in_place_without_redelivery(eventua
     assert broker.dead_letters(ROUTE) == []
 
 
-async def test_infrastructure_errors_are_retried_with_back_off_and_never_dead_letter(eventually: Eventually) -> None:
+async def test_infrastructure_errors_are_retried_with_back_off_and_never_dead_letter(
+    clock: FakeClock, eventually: Eventually
+) -> None:
     broker = MemoryBroker(shards=4)
     attempts: Counter[str] = Counter()
-    delays: list[float] = []
-
-    async def record_sleep(delay: float) -> None:
-        delays.append(delay)
-        await asyncio.sleep(0)
 
     async def handler(env: Envelope) -> None:
         attempts[env.id] += 1
@@ -174,14 +169,14 @@ async def test_infrastructure_errors_are_retried_with_back_off_and_never_dead_le
 
     await broker.publish(ROUTE, msg("a", 1))
 
-    runner = KeyedRunner("test", handler, max_failures=2, backoff=0.01, max_backoff=0.5, sleep=record_sleep)
+    runner = KeyedRunner("test", handler, max_failures=2, backoff=0.01, max_backoff=0.5, sleep=clock.sleep)
     async with running(broker, runner):
         await eventually(lambda: _count_at_least(attempts, "a1", 9), "a1 to succeed")
 
     assert broker.dead_letters(ROUTE) == []
     assert broker.pending(ROUTE) == []
-    assert delays[:3] == [0.01, 0.02, 0.04]
-    assert max(delays) == 0.5  # capped
+    assert clock.slept[:3] == [0.01, 0.02, 0.04]
+    assert max(clock.slept) == 0.5  # capped
 
 
 async def _has(items: list[str], *wanted: str) -> bool:

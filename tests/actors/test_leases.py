@@ -21,8 +21,9 @@ from engine.job import JobState
 from engine.messages import Start, TaskDone, TaskLost, TaskOffer, TaskStarted, envelope
 from engine.policy import StepPolicy
 from engine.registry import BlueprintRegistry
-from tests.actors.conftest import Eventually, FakeClock
 from tests.blueprints import one_task
+from tests.support.clock import FakeClock
+from tests.support.waiting import Eventually
 from transport.memory import MemoryBroker, MemoryStore
 
 JOB = "job-1"
@@ -64,7 +65,11 @@ async def running(bp: StateMachineBlueprint, clock: FakeClock) -> AsyncIterator[
     async def notify(url: str, payload: dict[str, Any]) -> None:
         pass
 
-    async with Node(registry=registry, store=store, broker=broker, policy=POLICY, notifier=notify, clock=clock) as node:
+    node = Node(
+        registry=registry, store=store, broker=broker, policy=POLICY, notifier=notify, clock=clock,
+        sleep=clock.held_sleep,
+    )
+    async with node:
         now = clock()
         state = JobState(
             id=JOB,

@@ -15,15 +15,14 @@ from engine.job import JobState
 from engine.messages import Envelope, Start, TaskDone, TaskStarted, Timeout, envelope
 from engine.policy import StepPolicy
 from engine.registry import BlueprintRegistry
+from tests.support.clock import FakeClock
+from tests.support.waiting import Eventually
 from transport.memory import MemoryBroker, MemoryStore
 
 JOB = "job-1"
 LEASE = 60.0
 
-# Fixtures of tests/actors/conftest.py: ``clock`` is a FakeClock (call it for now, ``.advance(s)``),
-# ``eventually(condition, what)`` waits until an async condition holds.
-FakeClock = Any
-Eventually = Any
+# Fixtures of tests/actors/conftest.py: ``clock`` (a FakeClock) and ``eventually(condition, what)``.
 
 
 @dataclass
@@ -83,7 +82,13 @@ async def running(
         notified.append((url, payload))
 
     node = Node(
-        registry=registry, store=store, broker=broker, policy=policy or StepPolicy(), notifier=notify, clock=clock
+        registry=registry,
+        store=store,
+        broker=broker,
+        policy=policy or StepPolicy(),
+        notifier=notify,
+        clock=clock,
+        sleep=clock.held_sleep,
     )
     async with node:
         yield Running(node, broker, store, clock, notified)
@@ -212,9 +217,21 @@ async def test_a_finished_job_notifies_its_webhook(clock: FakeClock, eventually:
 
 
 async def test_node_close_is_idempotent(clock: FakeClock) -> None:
-    async with running(echo_blueprint(), clock) as run:
+    """A second close (and the ``async with`` exit after it) is no error and changes nothing: the
+    closed node consumes nothing and leaves its ticker stopped."""
+    bp = echo_blueprint()
+    async with running(bp, clock) as run:
         await run.node.close()
         await run.node.close()
+
+        await run.start_job(bp)
+        clock.advance(60)
+        for _ in range(50):  # what a running node would do within a few loop turns
+            await asyncio.sleep(0)
+
+        assert [e.id for e in run.broker.pending(routes.JOBS)] == ["m-start"]
+        assert (await run.job()).status == j.PENDING
+        assert clock.sleepers == 0
 
 
 async def test_closing_the_node_lets_an_in_flight_message_finish_and_ack(
@@ -260,6 +277,8 @@ async def test_a_failed_deadline_publish_does_not_take_the_node_down(clock: Fake
 
         await eventually(deadline_scheduled, "the dispatch deadline to be scheduled")
         clock.advance(31)  # the node's own ticker fires the deadline; the first publish fails
+        await eventually(lambda: broker.failed, "the first publish of the deadline")
+        clock.advance(1)  # past the restart back-off of the ticker that failed
 
         await eventually(lambda: run.status_is(j.FAILED), "the deadline to fire on a later tick")
 

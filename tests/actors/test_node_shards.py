@@ -11,7 +11,7 @@ from engine import routes
 from engine.messages import Start, envelope
 from engine.policy import StepPolicy
 from engine.registry import BlueprintRegistry
-from tests.actors.conftest import FakeClock
+from tests.support.clock import FakeClock
 from transport.memory import MemoryBroker, MemoryStore
 from transport.memory_locks import MemoryLocks
 from transport.sharding import shard_of
@@ -27,12 +27,12 @@ def key_on_shard(shard: int, shards: int) -> str:
 
 async def test_a_node_consumes_only_the_shards_it_holds(clock: FakeClock) -> None:
     broker, store, locks = MemoryBroker(shards=2), MemoryStore(), MemoryLocks(clock)
-    balancer = ShardBalancer(locks, locks, "me", 2)
+    balancer = ShardBalancer(locks, locks, "me", 2, sleep=clock.held_sleep)
     # Another node holds shard 1 and is alive, so "me" gets only shard 0.
     await locks.beat("other", 60.0)
     assert await locks.acquire("shard:1", "other", 60.0) is not None
     node = Node(registry=BlueprintRegistry(), store=store, broker=broker, policy=StepPolicy(),
-                notifier=no_webhooks, clock=clock, balancer=balancer)
+                notifier=no_webhooks, clock=clock, balancer=balancer, sleep=clock.held_sleep)
     mine, theirs = key_on_shard(0, 2), key_on_shard(1, 2)
     async with node:
         await balancer.step(node.reassign)

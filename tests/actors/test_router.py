@@ -17,8 +17,8 @@ from engine.job import JobState
 from engine.messages import Envelope, Start, TaskOffer, envelope
 from engine.policy import StepPolicy
 from engine.registry import BlueprintRegistry
-from tests.actors.conftest import FakeClock
 from tests.blueprints import one_task
+from tests.support.clock import FakeClock
 from transport.memory import MemoryBroker, MemoryStore
 
 RESERVATION = 2.0
@@ -163,7 +163,8 @@ async def test_the_node_routes_offers_through_its_router(clock: FakeClock) -> No
         pass
 
     node = Node(
-        registry=BlueprintRegistry(), store=store, broker=broker, policy=StepPolicy(), notifier=notify, clock=clock
+        registry=BlueprintRegistry(), store=store, broker=broker, policy=StepPolicy(), notifier=notify, clock=clock,
+        sleep=clock.held_sleep,
     )
     async with node:
         await broker.publish(routes.ROUTER, envelope("generate", offer("t1", model_name="model-x"), clock()))
@@ -202,7 +203,10 @@ async def test_a_nodes_jobs_hand_their_offers_to_its_router_without_a_message(cl
     async def notify(url: str, payload: dict[str, Any]) -> None:
         pass
 
-    node = Node(registry=registry, store=store, broker=broker, policy=StepPolicy(), notifier=notify, clock=clock)
+    node = Node(
+        registry=registry, store=store, broker=broker, policy=StepPolicy(), notifier=notify, clock=clock,
+        sleep=clock.held_sleep,
+    )
     async with node:
         await broker.publish(routes.JOBS, envelope("job-1", Start(), clock()))
         taken = await store.take_task("w1", ["generate"], 5.0, now=clock(), lease_seconds=60.0)

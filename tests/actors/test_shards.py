@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from actors.shards import ShardBalancer, assign
-from tests.actors.conftest import FakeClock
+from tests.support.clock import FakeClock
 from transport.memory_locks import MemoryLocks
 
 SHARDS = 8

@@ -5,7 +5,7 @@ from __future__ import annotations
 from actors.ports.store import Scheduled
 from actors.timeouts import TimeoutsActor
 from engine.messages import Start, envelope
-from tests.actors.conftest import FakeClock
+from tests.support.clock import FakeClock
 from transport.memory import MemoryBroker, MemoryStore
 from transport.memory_locks import MemoryLocks
 

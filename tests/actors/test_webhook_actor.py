@@ -10,6 +10,7 @@ from engine.job import JobState
 from engine.messages import Envelope, JobEvent, Start, envelope
 from engine.policy import StepPolicy
 from engine.step import apply
+from tests.support.clock import FakeClock
 
 URL = "http://hook.example/jobs"
 
@@ -29,49 +30,39 @@ class Receiver:
         self.delivered.append((url, payload))
 
 
-class NoSleep:
-    """Injected in place of ``asyncio.sleep``: returns at once and remembers the back-off asked for."""
-
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.delays.append(seconds)
-
-
 def finished_event(webhook_url: str | None = URL) -> Envelope:
     event = JobEvent(job_id="job-1", event="job_finished", status="finished", webhook_url=webhook_url, result={"x": 1})
     return envelope("job-1", event, 0.0)
 
 
 async def test_a_failing_receiver_is_retried_with_backoff_then_gets_the_payload() -> None:
-    receiver, sleep = Receiver(failures=2), NoSleep()
-    actor = WebhookActor(receiver, attempts=5, backoff=0.5, sleep=sleep)
+    receiver, clock = Receiver(failures=2), FakeClock()
+    actor = WebhookActor(receiver, attempts=5, backoff=0.5, sleep=clock.sleep)
 
     await actor.handle(finished_event())
 
     assert receiver.calls == 3
-    assert sleep.delays == [0.5, 1.0]
+    assert clock.slept == [0.5, 1.0]
     assert receiver.delivered == [
         (URL, {"event": "job_finished", "job_id": "job-1", "status": "finished", "result": {"x": 1}, "error": None})
     ]
 
 
 async def test_the_actor_gives_up_after_its_attempts_without_raising() -> None:
-    receiver, sleep = Receiver(failures=100), NoSleep()
-    actor = WebhookActor(receiver, attempts=3, backoff=0.5, sleep=sleep)
+    receiver, clock = Receiver(failures=100), FakeClock()
+    actor = WebhookActor(receiver, attempts=3, backoff=0.5, sleep=clock.sleep)
 
     await actor.handle(finished_event())
 
     assert receiver.calls == 3
-    assert sleep.delays == [0.5, 1.0]  # no back-off after the last attempt
+    assert clock.slept == [0.5, 1.0]  # no back-off after the last attempt
     assert receiver.delivered == []
 
 
 async def test_an_event_without_webhook_url_is_skipped() -> None:
     receiver = Receiver()
 
-    await WebhookActor(receiver, sleep=NoSleep()).handle(finished_event(webhook_url=None))
+    await WebhookActor(receiver, sleep=FakeClock().sleep).handle(finished_event(webhook_url=None))
 
     assert receiver.calls == 0
 
@@ -101,7 +92,7 @@ async def test_a_failed_job_is_reported_with_its_error_and_no_result() -> None:
     [event] = [o.envelope for o in step.out if o.route == routes.EVENTS]
     receiver = Receiver()
 
-    await WebhookActor(receiver, sleep=NoSleep()).handle(event)
+    await WebhookActor(receiver, sleep=FakeClock().sleep).handle(event)
 
     [(url, payload)] = receiver.delivered
     assert url == URL

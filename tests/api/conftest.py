@@ -24,6 +24,7 @@ from engine.job import WAITING_FOR_WORKER, JobState, TaskState
 from engine.messages import Envelope
 from engine.registry import BlueprintRegistry
 from engine.routes import JOBS
+from tests.support.clock import FakeClock
 from transport.app.settings import Settings
 from transport.gateway import GatewayContext, build_app
 from transport.gateway.auth import client_id_of
@@ -37,14 +38,6 @@ CLIENT_ID = client_id_of(CLIENT_TOKEN)
 BODY_LIMIT = 4096
 
 S = TypeVar("S", bound=msgspec.Struct)
-
-
-class FakeClock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @dataclass

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -13,7 +11,9 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from blueprints.demo import demo
 from engine.registry import BlueprintRegistry
-from tests.api.conftest import CLIENT, CLIENT_TOKEN, NOW, SECRET, WORKER_TOKEN, FakeClock
+from tests.api.conftest import CLIENT, CLIENT_TOKEN, NOW, SECRET, WORKER_TOKEN
+from tests.support.clock import FakeClock
+from tests.support.servers import need_executable
 from transport.app.settings import Settings
 from transport.gateway import GatewayContext, build_app
 from transport.memory import MemoryBroker, MemoryStore
@@ -24,11 +24,7 @@ GRAPH = "/api/v1/blueprints/demo/graph"
 
 def need_dot() -> None:
     """Skip when Graphviz's ``dot`` is missing locally; fail when ``CI`` is set (STYLE.md, rule 3)."""
-    if shutil.which("dot") is None:
-        reason = "Graphviz's 'dot' executable is not installed (apt-get install graphviz)"
-        if os.environ.get("CI"):
-            pytest.fail(f"{reason} (required in CI)")
-        pytest.skip(reason)
+    need_executable("dot", "Graphviz: apt-get install graphviz")
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import pytest
 from redis.asyncio import Redis
 
 from engine import ActionFactory, BlueprintError, ConfigError, StateMachineBlueprint
-from tests.waiting import eventually
+from tests.support.waiting import eventually
 from transport.app.embedding import Config, MemoryStorage, OrchestratorEngine, RedisStorage
 
 TOKEN = "client-embedded"
@@ -51,7 +51,7 @@ async def run_one_job(url: str) -> dict[str, Any]:
         async def finished() -> bool:
             async with http.get(f"{url}/api/v1/jobs/{job_id}") as resp:
                 state.update(await resp.json())
-            return state["status"] == "finished"
+            return bool(state["status"] == "finished")
 
         await eventually(finished, "the job to finish")
     return state

@@ -22,7 +22,7 @@ from rxon.utils import from_dict, to_dict
 from engine.messages import CancelNotice
 from engine.registry import BlueprintRegistry
 from tests.api.conftest import NOW, Gateway, put_job, sdk_signed, worker_headers
-from tests.waiting import eventually
+from tests.support.waiting import eventually
 from transport.gateway import GatewayContext, build_app
 from transport.memory import MemoryBroker, MemoryStore
 
@@ -43,7 +43,8 @@ async def command(ws: Socket) -> WorkerCommand:
     """The next frame, read as the SDK reads it (``HttpTransport.listen_for_commands``)."""
     message = await ws.receive(timeout=WAIT)
     assert message.type is WSMsgType.TEXT, message
-    return from_dict(WorkerCommand, json.loads(message.data))
+    received: WorkerCommand = from_dict(WorkerCommand, json.loads(message.data))
+    return received
 
 
 def progress_frame(progress: float, message: str, worker_id: str = "w1", **targets: Any) -> str:

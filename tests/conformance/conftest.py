@@ -4,7 +4,7 @@ Every test in this folder is written against the ``Broker`` / ``Store`` protocol
 once per implementation listed in ``BROKERS`` / ``STORES``. Today that is the in-memory pair
 (id ``memory``). To add RabbitMQ or Redis, add a factory to the dict: an async context manager
 that yields a ``BrokerCase`` (or a ``Store``) on a clean server and cleans up after itself, and
-that calls ``server_unavailable(reason)`` when it cannot connect, so the suite skips locally and
+that calls ``tests.support.servers.server_unavailable(reason)`` when it cannot connect, so the suite skips locally and
 fails in CI (STYLE.md, rule 3).
 """
 
@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import NoReturn
 
 import pytest
 
@@ -25,14 +23,6 @@ from engine.messages import Envelope
 from tests.conformance.rabbitmq_case import rabbitmq_broker_case
 from tests.conformance.redis_case import redis_store
 from transport.memory import MemoryBroker, MemoryStore
-
-
-def server_unavailable(reason: str) -> NoReturn:
-    """Skip when a real server is missing locally; fail when ``CI`` is set."""
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason} (required in CI)")
-    pytest.skip(reason)
-
 
 # -- broker -------------------------------------------------------------------------------------
 

@@ -18,12 +18,12 @@ import aio_pika
 from aio_pika.abc import AbstractRobustConnection
 
 from engine.messages import Envelope
+from tests.support.servers import RABBITMQ_URL, server_unavailable
 from transport.rabbitmq import RabbitBroker
 
 if TYPE_CHECKING:
     from tests.conformance.conftest import BrokerCase
 
-RABBITMQ_URL = os.environ.get("RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/")
 QUEUE_TYPE = os.environ.get("AVTOMAT_TEST_QUEUE_TYPE", "quorum")
 QUIET = 0.2  # seconds: RabbitMQ pushes a ready message to an idle consumer well within this
 
@@ -38,8 +38,6 @@ async def quiet() -> None:
 
 async def connect(url: str = RABBITMQ_URL) -> AbstractRobustConnection:
     """A connection, or skip (locally) / fail (in CI) when RabbitMQ is not reachable."""
-    from tests.conformance.conftest import server_unavailable  # conftest imports this module
-
     try:
         return await aio_pika.connect_robust(url)
     except (OSError, aio_pika.exceptions.AMQPError) as exc:

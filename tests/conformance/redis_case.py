@@ -7,7 +7,6 @@ the suite skips locally and fails in CI.
 from __future__ import annotations
 
 import contextlib
-import os
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -15,9 +14,8 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from tests.support.servers import REDIS_URL, server_unavailable
 from transport.redis_store import RedisStore
-
-REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 def unique_prefix() -> str:
@@ -40,9 +38,6 @@ async def redis_store(prefix: str | None = None, url: str = REDIS_URL, **options
     """A connected ``RedisStore`` on a fresh prefix (or ``prefix``); its keys are deleted afterwards.
 
     ``url`` may point at a proxy in front of the server; the clean-up goes to the server itself."""
-    # imported here: importing the conformance conftest at module level would register its fixtures twice
-    from tests.conformance.conftest import server_unavailable
-
     prefix = prefix or unique_prefix()
     try:
         store = await RedisStore.open(url, prefix=prefix, **options)

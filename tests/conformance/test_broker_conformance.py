@@ -110,10 +110,18 @@ async def test_unacked_deliveries_return_when_the_consumer_closes(broker_case: A
 
 
 async def test_consumer_close_is_idempotent(broker_case: Any, open_inbox: OpenInbox) -> None:
+    """A second close is no error and changes nothing: the closed consumer delivers nothing more,
+    and what is published after it goes to the next consumer."""
     inbox = open_inbox()
 
     await inbox.consumer.close()
     await inbox.consumer.close()
+
+    assert [d async for d in inbox.consumer] == []
+    await broker_case.broker.publish(broker_case.route, msg("k", 0))
+    delivery = await open_inbox().get()
+    assert (delivery.envelope.id, delivery.redelivered) == (msg("k", 0).id, False)
+    await delivery.ack()
 
 
 async def test_ack_removes_the_message_for_good(broker_case: Any, open_inbox: OpenInbox) -> None:

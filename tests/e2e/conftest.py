@@ -1,17 +1,13 @@
 """Processes for the end-to-end tests: ``avtomat up`` and real avtomatika-worker SDK workers.
 
-Each is started by PID and stopped (SIGTERM, then SIGKILL) when the module's tests are done.
+Each is started by PID and stopped (SIGTERM, then SIGKILL) when the module's tests are done, by the
+project's one launcher (``transport.app.processes``).
 """
 
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +17,7 @@ import pytest
 
 from tests.e2e.client import Client
 from tests.e2e.servers import distributed_env, fresh_namespace, purge
+from transport.app.processes import Process, free_port
 from transport.app.topology import LocalTopology
 
 HERE = Path(__file__).parent
@@ -37,37 +34,6 @@ class Orchestrator:
     @property
     def client_headers(self) -> dict[str, str]:
         return {"X-Client-Token": self.client_token}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM, then SIGKILL after 10 s; nothing if the process is gone already."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"avtomat exited with {proc.returncode}:\n{log.read_text()}")
-        try:
-            with urllib.request.urlopen(f"{url}/_public/status", timeout=1) as resp:
-                if resp.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"avtomat did not answer within {timeout} s:\n{log.read_text()}")
 
 
 @pytest.fixture(scope="module", params=["embedded", "distributed"])
@@ -105,21 +71,13 @@ def _orchestrator(url: str, env: dict[str, str]) -> Orchestrator:
 
 
 def _embedded(env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Orchestrator]:
-    port = _free_port()
+    port = free_port()
     log = tmp_path_factory.mktemp("avtomat") / "avtomat.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "transport.app.cli", "up"],
-            cwd=ROOT,
-            env={**_without(env, "RABBITMQ_URL", "REDIS_URL"), "API_PORT": str(port)},  # embedded
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        _wait_ready(f"http://127.0.0.1:{port}", proc, log)
+    argv = [sys.executable, "-m", "transport.app.cli", "up"]
+    embedded = {**_without(env, "RABBITMQ_URL", "REDIS_URL"), "API_PORT": str(port)}
+    with Process(argv, embedded, log, cwd=ROOT) as proc:
+        proc.wait_http_ok(f"http://127.0.0.1:{port}/_public/status", timeout=20.0)
         yield _orchestrator(f"http://127.0.0.1:{port}", env)
-    finally:
-        stop(proc)
 
 
 def _distributed(env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Orchestrator]:
@@ -150,11 +108,8 @@ def marker_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def sdk_worker(orchestrator: Orchestrator, marker_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """One real SDK worker process; yields its worker id."""
     worker_id = "e2e-worker-1"
-    proc = start_sdk_worker(orchestrator, worker_id, marker_dir, tmp_path_factory)
-    try:
+    with start_sdk_worker(orchestrator, worker_id, marker_dir, tmp_path_factory):
         yield worker_id
-    finally:
-        stop(proc)
 
 
 def start_sdk_worker(
@@ -163,9 +118,9 @@ def start_sdk_worker(
     marker_dir: Path,
     tmp_path_factory: pytest.TempPathFactory,
     **settings: str,
-) -> subprocess.Popen[bytes]:
+) -> Process:
     """Start ``tests/e2e/worker_app.py`` (the unmodified SDK) as ``worker_id``; ``settings`` are SDK
-    environment variables on top of the end-to-end defaults. The caller stops it with ``stop``."""
+    environment variables on top of the end-to-end defaults. The caller stops it (``stop()``)."""
     env = {
         **os.environ,
         "WORKER_ID": worker_id,
@@ -180,7 +135,4 @@ def start_sdk_worker(
         **settings,
     }
     log = tmp_path_factory.mktemp("worker") / f"{worker_id}.log"
-    with log.open("wb") as out:
-        return subprocess.Popen(
-            [sys.executable, str(HERE / "worker_app.py")], cwd=HERE, env=env, stdout=out, stderr=subprocess.STDOUT
-        )
+    return Process([sys.executable, str(HERE / "worker_app.py")], env, log, cwd=HERE).start()

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 
 import aio_pika
 import redis.asyncio as redis
 
 from engine import routes
-from tests.conformance.conftest import server_unavailable
+from tests.support.servers import RABBITMQ_URL, REDIS_URL, server_unavailable
 from transport.names import route_names
 
-RABBITMQ_URL = os.environ.get("RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/")
-REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 SHARDS = 4
 QUEUE_TYPE = "quorum"
 

@@ -26,9 +26,9 @@ from pathlib import Path
 import pytest
 from yarl import URL
 
-from tests.e2e.proxy import ProxyThread
-from tests.e2e.servers import RABBITMQ_URL
 from tests.e2e.test_crash import Load, System, audit, figures, first_problems, http_session, running_system
+from tests.support.proxy import ProxyThread
+from tests.support.servers import RABBITMQ_URL
 
 pytestmark = [pytest.mark.e2e, pytest.mark.crash]
 

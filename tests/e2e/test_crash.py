@@ -21,8 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import signal
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -35,6 +33,7 @@ import aiohttp
 import pytest
 
 from tests.e2e.servers import distributed_env, fresh_namespace, purge
+from transport.app.processes import Process
 from transport.app.topology import LocalTopology
 
 pytestmark = [pytest.mark.e2e, pytest.mark.crash]
@@ -80,7 +79,7 @@ SECRETS = {"CLIENT_TOKEN": "client-crash", "GLOBAL_WORKER_TOKEN": "worker-crash"
 class System:
     url: str
     topology: LocalTopology
-    workers: list[subprocess.Popen[bytes]]
+    workers: list[Process]
     log_dir: Path
 
     @property
@@ -113,7 +112,7 @@ def running_system(
     if rabbitmq_url is not None:
         env["RABBITMQ_URL"] = rabbitmq_url
     topology = LocalTopology(env, nodes=nodes, gateways=1, log_dir=log_dir)
-    workers: list[subprocess.Popen[bytes]] = []
+    workers: list[Process] = []
     try:
         topology.start()
         url = topology.urls[0]
@@ -121,12 +120,12 @@ def running_system(
         yield System(url, topology, workers, log_dir)
     finally:
         for worker in workers:
-            _stop(worker)
+            worker.stop()
         topology.stop()
         purge(namespace)
 
 
-def _start_worker(url: str, worker_id: str, log_dir: Path) -> subprocess.Popen[bytes]:
+def _start_worker(url: str, worker_id: str, log_dir: Path) -> Process:
     env = {
         **os.environ,
         "WORKER_ID": worker_id,
@@ -141,27 +140,7 @@ def _start_worker(url: str, worker_id: str, log_dir: Path) -> subprocess.Popen[b
         "WORKER_SHUTDOWN_TIMEOUT": "2",
         "CRASH_RUNS_DIR": str(log_dir),
     }
-    with (log_dir / f"{worker_id}.log").open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, str(HERE / "crash_worker.py")], cwd=HERE, env=env, stdout=out, stderr=subprocess.STDOUT
-        )
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def cpu_seconds(proc: subprocess.Popen[bytes] | None) -> float:
-    """User + system CPU time the live process ``proc`` has used (Linux ``/proc``)."""
-    assert proc is not None
-    fields = Path(f"/proc/{proc.pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+    return Process([sys.executable, str(HERE / "crash_worker.py")], env, log_dir / f"{worker_id}.log", cwd=HERE).start()
 
 
 # -- the client side ------------------------------------------------------------------------------
@@ -323,17 +302,17 @@ class Kill:
 
 async def idle_cpu_rates(topology: LocalTopology) -> list[float]:
     """CPU seconds per second each node uses with nothing to do."""
-    nodes = [process.popen for process in topology.node_processes]
-    before = [cpu_seconds(node) for node in nodes]
+    nodes = topology.node_processes
+    before = [node.cpu_seconds() for node in nodes]
     await asyncio.sleep(IDLE_WINDOW)
-    return [(cpu_seconds(node) - b) / IDLE_WINDOW for node, b in zip(nodes, before, strict=True)]
+    return [(node.cpu_seconds() - b) / IDLE_WINDOW for node, b in zip(nodes, before, strict=True)]
 
 
 async def kill_and_restart_the_busiest_node(topology: LocalTopology, load: Load, idle_rates: list[float]) -> Kill:
-    nodes = [process.popen for process in topology.node_processes]
-    before = [cpu_seconds(node) for node in nodes]
+    nodes = topology.node_processes
+    before = [node.cpu_seconds() for node in nodes]
     await asyncio.sleep(KILL_AFTER)
-    used = [cpu_seconds(node) - b for node, b in zip(nodes, before, strict=True)]
+    used = [node.cpu_seconds() - b for node, b in zip(nodes, before, strict=True)]
     idle = [rate * KILL_AFTER for rate in idle_rates]
     work = [u - i for u, i in zip(used, idle, strict=True)]
     victim = max(range(len(nodes)), key=work.__getitem__)

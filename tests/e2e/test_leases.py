@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.client import Client, wait_for_file
-from tests.e2e.conftest import Orchestrator, launch, start_sdk_worker, stop
+from tests.e2e.conftest import Orchestrator, launch, start_sdk_worker
 
 pytestmark = pytest.mark.e2e
 
@@ -39,16 +39,15 @@ async def test_a_killed_workers_task_goes_to_another_worker_after_its_lease(
     try:
         await wait_for_file(marker_dir / f"started-{job_id}-e2e-lease-doomed")
         doomed.kill()  # SIGKILL: no goodbye, no result, no more heartbeats
-        doomed.wait()
     finally:
-        stop(doomed)
+        doomed.stop()
     killed_at = time.monotonic()
 
     heir = start_sdk_worker(orchestrator, "e2e-lease-heir", marker_dir, tmp_path_factory, **HEARTBEATS)
     try:
         state = await client.wait(job_id, timeout=30)
     finally:
-        stop(heir)
+        heir.stop()
     recovered_in = time.monotonic() - killed_at
 
     assert state["status"] == "finished", state

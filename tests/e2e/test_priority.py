@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.client import Client
-from tests.e2e.conftest import Orchestrator, start_sdk_worker, stop
+from tests.e2e.conftest import Orchestrator, start_sdk_worker
 
 pytestmark = pytest.mark.e2e
 
@@ -49,7 +49,7 @@ async def test_one_worker_takes_queued_tasks_highest_priority_first(
         states = await asyncio.gather(*(client.wait(job_id, timeout=30) for job_id in job_ids))
         assert await worker_ids(client) == {worker_id}
     finally:
-        stop(proc)
+        proc.stop()
 
     assert [(s["status"], s["result"]["worker"]) for s in states] == [("finished", worker_id)] * len(labels)
     ran = (marker_dir / log).read_text().split()

@@ -14,7 +14,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.e2e.conftest import ROOT, _free_port, stop
+from tests.e2e.conftest import ROOT
+from transport.app.processes import Process, free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -25,40 +26,36 @@ UNSET |= {"BLUEPRINTS_DIR", "RABBITMQ_URL", "REDIS_URL"}
 CLEAN_ENV = {k: v for k, v in os.environ.items() if k not in UNSET}
 
 
-def read_banner(proc: subprocess.Popen[str], timeout: float = 20.0) -> dict[str, str]:
-    """Read ``avtomat up``'s banner up to the last token line; returns the KEY=value lines."""
-    assert proc.stdout is not None
-    found: dict[str, str] = {"": ""}
-    deadline = time.monotonic() + timeout
-    for line in proc.stdout:
-        found[""] += line
+LAST_BANNER_LINE = "Set them in the environment"
+
+
+def read_banner(proc: Process, timeout: float = 20.0) -> dict[str, str]:
+    """Wait for ``avtomat up``'s banner, to its last line; returns its KEY=value lines, and the
+    whole banner under ``""``."""
+    proc.wait_line(LAST_BANNER_LINE, timeout)
+    output = proc.output()
+    found: dict[str, str] = {"": output}
+    for line in output.splitlines():
         key, sep, value = line.strip().partition("=")
         if sep and key.isupper():
             found[key] = value
-        if "ORCHESTRATOR_SECRET_KEY" in found and "Generated" in line:
-            return found
-        assert time.monotonic() < deadline, found[""]
-    raise AssertionError(f"avtomat exited early:\n{found['']}")
+    return found
 
 
 @pytest.fixture
-def avtomat_up() -> Iterator[tuple[str, dict[str, str]]]:
-    port = _free_port()
+def avtomat_up(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
+    port = free_port()
     env = {**CLEAN_ENV, "API_PORT": str(port)}
-    proc = subprocess.Popen(
-        [str(AVTOMAT), "up"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
+    proc = Process([str(AVTOMAT), "up"], env, tmp_path / "avtomat-up.log", cwd=ROOT).start()
     try:
         yield f"http://127.0.0.1:{port}", read_banner(proc)
     finally:
-        stop(proc)  # type: ignore[arg-type]
-        assert proc.stdout is not None
-        proc.stdout.close()
-    assert proc.returncode == 0
+        code = proc.stop()
+    assert code == 0, proc.output()
 
 
 @pytest.fixture
-def demo_worker(avtomat_up: tuple[str, dict[str, str]]) -> Iterator[None]:
+def demo_worker(avtomat_up: tuple[str, dict[str, str]], tmp_path: Path) -> Iterator[None]:
     url, banner = avtomat_up
     worker_env = {
         **CLEAN_ENV,
@@ -69,17 +66,9 @@ def demo_worker(avtomat_up: tuple[str, dict[str, str]]) -> Iterator[None]:
         "TASK_POLL_TIMEOUT": "2",
         "IDLE_POLL_DELAY": "0.05",
     }
-    worker = subprocess.Popen(
-        [sys.executable, "blueprints/workers/demo_worker.py"],
-        cwd=ROOT,
-        env=worker_env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
+    argv = [sys.executable, "blueprints/workers/demo_worker.py"]
+    with Process(argv, worker_env, tmp_path / "demo-worker.log", cwd=ROOT):
         yield
-    finally:
-        stop(worker)  # type: ignore[arg-type]
 
 
 def test_bad_setting_stops_start_up_naming_the_variable() -> None:

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.client import Client
-from tests.e2e.conftest import Orchestrator, start_sdk_worker, stop
+from tests.e2e.conftest import Orchestrator, start_sdk_worker
 
 pytestmark = pytest.mark.e2e
 
@@ -32,7 +32,7 @@ def workers(
         yield WORKERS
     finally:
         for proc in procs:
-            stop(proc)
+            proc.stop()
 
 
 async def workers_view(client: Client) -> dict[str, dict[str, Any]]:

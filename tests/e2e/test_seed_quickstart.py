@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,9 +23,10 @@ from redis.asyncio import Redis
 
 from engine import ActionFactory, StateMachineBlueprint
 from tests.e2e.client import Client
-from tests.e2e.conftest import ROOT, Orchestrator, _free_port, _wait_ready
+from tests.e2e.conftest import ROOT, Orchestrator
 from tests.e2e.servers import distributed_env, fresh_namespace, purge
 from transport.app.embedding import Config, OrchestratorEngine, RedisStorage
+from transport.app.processes import Process, free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -35,10 +35,14 @@ CLIENT_TOKEN = "my-secret-client-token"  # what the seed's program sets in code
 UNSET = {"RABBITMQ_URL", "REDIS_URL", "BLUEPRINTS_DIR", "CLIENT_TOKEN", "GLOBAL_WORKER_TOKEN", "ENVIRONMENT", "ENV"}
 
 
-def _default_sigint() -> None:
-    # A child inherits an ignored SIGINT (pytest started in the background); the seed's program
-    # stops on KeyboardInterrupt, which Python raises only when SIGINT is not ignored.
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+# A child inherits an ignored SIGINT (pytest started in the background), and Python then raises no
+# KeyboardInterrupt, on which the seed's program stops: install Python's own handler, then run the
+# program as ``python PROGRAM`` would.
+RUN_WITH_SIGINT = (
+    "import os, runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "sys.argv = sys.argv[1:]; sys.path[0] = os.path.dirname(sys.argv[0]); "
+    "runpy.run_path(sys.argv[0], run_name='__main__')"
+)
 
 
 async def _one_job(url: str) -> str:
@@ -55,34 +59,20 @@ async def _one_job(url: str) -> str:
 @dataclass(frozen=True)
 class Program:
     url: str
-    proc: subprocess.Popen[bytes]
-    log: Path
+    process: Process
 
 
 @pytest.fixture
 def program(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Program]:
-    """``seed_quickstart/<request.param>`` running on a free port; killed if a test leaves it running."""
-    port = _free_port()
+    """``seed_quickstart/<request.param>`` running on a free port; stopped if a test leaves it running."""
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in UNSET}
     env.update(API_PORT=str(port), PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
-    log = tmp_path / "program.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, str(PROGRAMS / request.param)],
-            cwd=tmp_path,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            preexec_fn=_default_sigint,  # noqa: PLW1509 (sets one signal disposition, takes no lock)
-        )
-    try:
+    argv = [sys.executable, "-c", RUN_WITH_SIGINT, str(PROGRAMS / request.param)]
+    with Process(argv, env, tmp_path / "program.log", cwd=tmp_path) as process:
         url = f"http://127.0.0.1:{port}"
-        _wait_ready(url, proc, log)
-        yield Program(url, proc, log)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        process.wait_http_ok(f"{url}/_public/status", timeout=20.0)
+        yield Program(url, process)
 
 
 @pytest.mark.parametrize(
@@ -95,9 +85,10 @@ async def test_the_seed_quick_start_runs_a_job_and_stops_cleanly(
     program: Program, sig: signal.Signals, last_line: str | None
 ) -> None:
     job_id = await _one_job(program.url)
-    program.proc.send_signal(sig)
-    returncode = await asyncio.to_thread(program.proc.wait, 15)
-    output = program.log.read_text()
+    program.process.signal(sig)
+    assert program.process.popen is not None
+    returncode = await asyncio.to_thread(program.process.popen.wait, 15)
+    output = program.process.output()
     assert returncode == 0, output
     assert f"Job {job_id} | Start: {{'name': 'Ada'}}" in output
     assert f"Job {job_id} | Complete." in output

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.client import Client, wait_for_file
-from tests.e2e.conftest import Orchestrator, launch, start_sdk_worker, stop
+from tests.e2e.conftest import Orchestrator, launch, start_sdk_worker
 
 pytestmark = pytest.mark.e2e
 
@@ -39,7 +39,7 @@ def ws_worker(orchestrator: Orchestrator, marker_dir: Path, tmp_path_factory: py
     try:
         yield worker_id
     finally:
-        stop(proc)
+        proc.stop()
 
 
 async def test_cancelling_a_job_reaches_its_worker_over_the_websocket(

@@ -9,10 +9,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 from redis.asyncio import Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
 
 from actors.ports.locks import Locks
-from tests.conformance.redis_case import REDIS_URL, delete_prefix, unique_prefix
+from tests.conformance.redis_case import delete_prefix, unique_prefix
+from tests.support.clock import FakeClock
+from tests.support.servers import REDIS_URL, need_redis
 from transport.memory_locks import MemoryLocks
 from transport.redis_locks import RedisLocks
 
@@ -28,25 +29,15 @@ class Case:
 
 @contextlib.asynccontextmanager
 async def memory_case() -> AsyncIterator[Case]:
-    now = [1000.0]
-
-    async def let_pass(seconds: float) -> None:
-        now[0] += seconds
-
-    yield Case(MemoryLocks(lambda: now[0]), let_pass)
+    clock = FakeClock(1000.0)
+    yield Case(MemoryLocks(clock), clock.sleep)
 
 
 @contextlib.asynccontextmanager
 async def redis_case() -> AsyncIterator[Case]:
-    from tests.conformance.conftest import server_unavailable
-
     probe = Redis.from_url(REDIS_URL)
-    try:
-        await probe.ping()
-    except (RedisConnectionError, OSError) as exc:
-        server_unavailable(f"Redis is not reachable at {REDIS_URL}: {exc}")
-    finally:
-        await probe.aclose()
+    await need_redis(probe)
+    await probe.aclose()
     prefix = unique_prefix()
 
     async def let_pass(seconds: float) -> None:

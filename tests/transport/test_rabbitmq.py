@@ -19,7 +19,9 @@ from yarl import URL
 
 from engine.messages import Envelope, Start, decode, encode, envelope
 from tests.conformance.conftest import Inbox
-from tests.conformance.rabbitmq_case import RABBITMQ_URL, connect, fresh_prefix, quiet, rabbit_broker
+from tests.conformance.rabbitmq_case import connect, fresh_prefix, quiet, rabbit_broker
+from tests.support.proxy import TcpProxy
+from tests.support.servers import RABBITMQ_URL
 from transport.names import routing_key
 from transport.rabbitmq import CONTENT_TYPE, RabbitBroker
 from transport.sharding import shard_of
@@ -237,47 +239,22 @@ async def test_classic_queues_count_deliveries_only_as_first_or_redelivered(inbo
     assert seen == [(False, 1), (True, 2), (True, 2)]  # documented best effort: classic has no count
 
 
-class Proxy:
+def rabbitmq_proxy() -> TcpProxy:
     """A TCP proxy in front of RabbitMQ that the test can cut, as aio-pika's own robustness tests do."""
+    upstream = URL(RABBITMQ_URL)
+    return TcpProxy(upstream.host or "127.0.0.1", upstream.port or 5672)
 
-    def __init__(self, upstream: URL) -> None:
-        self._upstream = upstream
-        self._writers: list[asyncio.StreamWriter] = []
-        self._server: asyncio.Server | None = None
 
-    async def start(self) -> URL:
-        self._server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
-        port = self._server.sockets[0].getsockname()[1]
-        return self._upstream.with_host("127.0.0.1").with_port(port).update_query(reconnect_interval="0.1")
-
-    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_reader, up_writer = await asyncio.open_connection(self._upstream.host, self._upstream.port)
-        self._writers += [writer, up_writer]
-        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
-
-    @staticmethod
-    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(ConnectionError):  # the other side was cut: so is this one
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-        writer.transport.abort()
-
-    def cut(self) -> None:
-        writers, self._writers = self._writers, []
-        for writer in writers:
-            writer.transport.abort()
-
-    async def stop(self) -> None:
-        self.cut()
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
+def through(proxy: TcpProxy) -> str:
+    """The RabbitMQ URL through ``proxy``, reconnecting quickly."""
+    url = URL(RABBITMQ_URL).with_host("127.0.0.1").with_port(proxy.port)
+    return str(url.update_query(reconnect_interval="0.1"))
 
 
 async def test_a_lost_connection_returns_unacked_deliveries_and_the_consumer_resumes(inboxes: list[Inbox]) -> None:
-    proxy = Proxy(URL(RABBITMQ_URL))
-    through_proxy = str(await proxy.start())
+    proxy = rabbitmq_proxy()
+    await proxy.start()
+    through_proxy = through(proxy)
     try:
         async with rabbit_broker(queue_type="quorum", url=through_proxy) as broker:
             await broker.publish(ROUTE, msg("k", 0))
@@ -297,12 +274,13 @@ async def test_a_lost_connection_returns_unacked_deliveries_and_the_consumer_res
         assert (again.envelope.id, again.redelivered, again.delivery_count) == ("k#0", True, 2)
         assert (after.envelope.id, after.redelivered) == ("k#1", False)
     finally:
-        await proxy.stop()
+        await proxy.close()
 
 
 async def test_when_the_active_node_dies_a_standby_takes_over_its_unacked_messages(inboxes: list[Inbox]) -> None:
-    proxy = Proxy(URL(RABBITMQ_URL))
-    through_proxy = str(await proxy.start())
+    proxy = rabbitmq_proxy()
+    await proxy.start()
+    through_proxy = through(proxy)
     try:
         prefix = fresh_prefix()
         async with (
@@ -322,4 +300,4 @@ async def test_when_the_active_node_dies_a_standby_takes_over_its_unacked_messag
         assert in_flight.envelope.id == taken_over.envelope.id == "k#0"
         assert (taken_over.redelivered, taken_over.delivery_count) == (True, 2)
     finally:
-        await proxy.stop()
+        await proxy.close()

@@ -6,30 +6,28 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from redis.asyncio import Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
-from tests.conformance.redis_case import REDIS_URL
+from tests.support.servers import REDIS_URL, need_redis
 from transport.redis_batch import Batcher
 
 
 @pytest.fixture
 async def client() -> AsyncIterator[Redis]:
-    from tests.conformance.conftest import server_unavailable  # here, not at the top: see redis_case.py
-
     name = f"avtomat-batch-{uuid.uuid4().hex[:8]}"
     redis = Redis.from_url(REDIS_URL, client_name=name)
-    try:
-        await redis.ping()
-    except (RedisConnectionError, OSError) as exc:
-        await redis.aclose()
-        server_unavailable(f"Redis is not reachable at {REDIS_URL}: {exc}")
+    await need_redis(redis)
     yield redis
     await redis.delete(*(await redis.keys(f"{name}:*")) or [f"{name}:none"])
     await redis.aclose()
+
+
+def client_name(redis: Redis) -> str:
+    return str(redis.connection_pool.connection_kwargs["client_name"])
 
 
 async def connections_named(redis: Redis, name: str) -> int:
@@ -38,7 +36,7 @@ async def connections_named(redis: Redis, name: str) -> int:
 
 
 async def test_commands_of_one_turn_go_out_on_one_connection(client: Redis) -> None:
-    name = client.get_connection_kwargs()["client_name"]
+    name = client_name(client)
     batch = Batcher(client)
 
     replies = await asyncio.gather(*(batch.execute("SET", f"{name}:{i}", i) for i in range(50)))
@@ -50,16 +48,17 @@ async def test_commands_of_one_turn_go_out_on_one_connection(client: Redis) -> N
 
 
 async def test_an_error_reply_fails_its_own_caller_only(client: Redis) -> None:
-    name = client.get_connection_kwargs()["client_name"]
+    name = client_name(client)
     batch = Batcher(client)
     await client.set(f"{name}:string", "v")
 
-    before, wrong, after = await asyncio.gather(
+    replies: tuple[Any, ...] = await asyncio.gather(
         batch.execute("GET", f"{name}:string"),
         batch.execute("HGET", f"{name}:string", "field"),  # WRONGTYPE
         batch.execute("INCR", f"{name}:counter"),
         return_exceptions=True,
     )
+    before, wrong, after = replies
 
     assert before == b"v"
     assert isinstance(wrong, ResponseError)

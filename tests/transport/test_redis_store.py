@@ -8,7 +8,6 @@ condition, never for a time.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -24,8 +23,10 @@ from engine.group import DONE, BranchState, GroupState
 from engine.history import HistoryEvent
 from engine.job import FINISHED, QUARANTINED, RUNNING, JobState, TaskState
 from engine.messages import CancelNotice, TaskOffer, Timeout, envelope
-from tests.conformance.redis_case import REDIS_URL, redis_store, unique_prefix
-from tests.waiting import eventually
+from tests.conformance.redis_case import redis_store, unique_prefix
+from tests.support.proxy import TcpProxy
+from tests.support.servers import REDIS_URL
+from tests.support.waiting import eventually
 from transport import keys
 from transport.redis_store import RedisStore
 
@@ -44,47 +45,10 @@ def offer(task_id: str, skill: str = "echo") -> TaskOffer:
     return TaskOffer(job_id="job-1", task_id=task_id, type=skill, params={})
 
 
-class Proxy:
+def redis_proxy() -> TcpProxy:
     """A TCP proxy in front of Redis whose connections a test can cut, with the server up for everyone else."""
-
-    def __init__(self) -> None:
-        target = urlsplit(REDIS_URL)
-        self._target = (target.hostname or "127.0.0.1", target.port or 6379)
-        self._writers: set[asyncio.StreamWriter] = set()
-        self._server: asyncio.Server | None = None
-
-    async def start(self) -> str:
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
-        return f"redis://127.0.0.1:{self._server.sockets[0].getsockname()[1]}/0"
-
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            upstream_reader, upstream_writer = await asyncio.open_connection(*self._target)
-        except OSError:
-            writer.close()
-            return
-        self._writers |= {writer, upstream_writer}
-        await asyncio.gather(self._pipe(reader, upstream_writer), self._pipe(upstream_reader, writer))
-
-    @staticmethod
-    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(ConnectionError):
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-        writer.close()
-
-    def cut(self) -> None:
-        """Close every proxied connection, as a network failure would."""
-        for writer in self._writers:
-            writer.close()
-        self._writers.clear()
-
-    async def close(self) -> None:
-        self.cut()
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
+    target = urlsplit(REDIS_URL)
+    return TcpProxy(target.hostname or "127.0.0.1", target.port or 6379)
 
 
 async def until_async(read: Callable[[], Awaitable[int]], expected: int, what: str, timeout: float = 5.0) -> None:
@@ -280,9 +244,8 @@ async def test_a_waiting_taker_is_woken_by_a_push_on_another_node(nodes: Nodes) 
 
 
 async def test_a_node_still_hears_pushes_after_its_connections_are_cut(redis: Redis) -> None:
-    proxy = Proxy()
-    url = await proxy.start()
-    try:
+    async with redis_proxy() as proxy:
+        url = f"redis://127.0.0.1:{proxy.port}/0"
         async with redis_store() as pusher, redis_store(pusher.prefix, url=url, poll_interval=60.0) as cut_off:
             channel = keys.task_channel(cut_off.prefix)
 
@@ -304,8 +267,6 @@ async def test_a_node_still_hears_pushes_after_its_connections_are_cut(redis: Re
             await eventually(lambda: cut_off.waiting_takers == 1, "the next taker to park")
             await pusher.push_task(offer("t2"))
             assert await asyncio.wait_for(second, 5.0) == offer("t2")  # only the new subscription can tell it
-    finally:
-        await proxy.close()
 
 
 async def test_each_task_goes_to_exactly_one_of_many_waiting_takers(nodes: Nodes) -> None:
@@ -378,7 +339,7 @@ async def test_worker_index_entries_expire_and_follow_the_skills(nodes: Nodes, r
     await other.put_worker(WorkerRecord(worker_id="mover", skills=["b"], hot_skills=["b"], expires_at=300.0))
 
     async def members(key: str) -> list[str]:
-        return sorted(m.decode() for m in await redis.zrange(key, 0, -1))
+        return sorted(m.decode() for m in await redis.zrange(key, 0, -1))  # type: ignore[union-attr]  # bytes here
 
     assert await members(keys.workers_with_skill(p, "a")) == ["old"]  # "mover" left "a" when it dropped it
     assert await members(keys.workers_hot(p, "b")) == ["mover"]

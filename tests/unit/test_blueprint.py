@@ -301,7 +301,7 @@ def test_non_async_handler_is_an_error() -> None:
         actions.transition_to("start")
 
     with pytest.raises(BlueprintError, match="async") as caught:
-        bp.handler_for("start", is_start=True)(start)
+        bp.handler_for("start", is_start=True)(start)  # type: ignore[arg-type]  # not async, on purpose
     assert caught.value.blueprint == "sync"
     assert caught.value.state == "start"
     assert "'start'" in str(caught.value)

@@ -4,7 +4,6 @@ needs a Redis server (skipped locally without one, failed in CI)."""
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -12,7 +11,6 @@ from typing import Any
 
 import pytest
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from actors.node import Node
 from engine import StateMachineBlueprint, routes
@@ -23,10 +21,10 @@ from engine.job import JobState
 from engine.messages import Start, TaskDone, TaskStarted, envelope
 from engine.policy import StepPolicy
 from engine.registry import BlueprintRegistry
-from tests.waiting import eventually
+from tests.support.servers import REDIS_URL, need_redis
+from tests.support.waiting import eventually
 from transport.memory import MemoryBroker, MemoryStore
 
-REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 JOB = "job-1"
 
 
@@ -163,15 +161,8 @@ async def test_a_dict_store_carries_values_from_one_state_of_a_job_to_the_next()
 
 @pytest.fixture
 async def redis_client() -> AsyncIterator[Redis]:
-    # imported here: importing the conformance conftest at module level would register its fixtures twice
-    from tests.conformance.conftest import server_unavailable
-
     client = Redis.from_url(REDIS_URL, decode_responses=True)
-    try:
-        await client.ping()
-    except (OSError, RedisError) as exc:
-        await client.aclose()
-        server_unavailable(f"Redis is not reachable at {REDIS_URL}: {exc!r}")
+    await need_redis(client)
     try:
         yield client
     finally:

@@ -8,7 +8,6 @@ deliberate change to the drawing, regenerate it with
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ import pytest
 from blueprints.demo import demo
 from engine import BlueprintError, StateMachineBlueprint
 from engine.graph import Edge, Node, build_graph, to_dot
+from tests.support.servers import need_executable
 from transport.app.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,11 +25,7 @@ GOLDEN = Path(__file__).with_name("golden") / "demo.dot"
 
 def need_dot() -> None:
     """Skip when Graphviz's ``dot`` is missing locally; fail when ``CI`` is set (STYLE.md, rule 3)."""
-    if shutil.which("dot") is None:
-        reason = "Graphviz's 'dot' executable is not installed (apt-get install graphviz)"
-        if os.environ.get("CI"):
-            pytest.fail(f"{reason} (required in CI)")
-        pytest.skip(reason)
+    need_executable("dot", "Graphviz: apt-get install graphviz")
 
 
 def review() -> StateMachineBlueprint:

@@ -109,7 +109,7 @@ def test_dispatch_task_checks_its_timeouts_and_attempts(options: dict[str, Any],
 
 def test_dispatch_task_keeps_valid_timeouts_and_attempts() -> None:
     actions = ActionFactory()
-    options = {"dispatch_timeout_seconds": 2, "timeout_seconds": 30, "max_attempts": 4}
+    options: dict[str, Any] = {"dispatch_timeout_seconds": 2, "timeout_seconds": 30, "max_attempts": 4}
     actions.dispatch_task("echo", {}, {"success": "end"}, **options)
     chosen = actions.chosen
     assert isinstance(chosen, DispatchTask)

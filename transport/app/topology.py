@@ -4,7 +4,7 @@ runs, without Docker. The end-to-end and crash tests use it; people run it with
 ``python -m transport.app.topology --nodes 3``.
 
 Every process is started by PID, logs to its own file, and is stopped (SIGTERM, then SIGKILL)
-by ``stop()``; ``kill_node`` sends SIGKILL to simulate a crash.
+by ``stop()`` (``transport.app.processes``); ``kill_node`` sends SIGKILL to simulate a crash.
 """
 
 from __future__ import annotations
@@ -12,8 +12,6 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -22,61 +20,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from transport.app.processes import Process, free_port
+
 READY_LINE = " up on the distributed runtime"
+STOP_TIMEOUT = 15.0  # seconds from SIGTERM to SIGKILL: more than a node's 10 s shutdown grace
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class Process:
-    role: str
-    log: Path
-    env: dict[str, str]
-    popen: subprocess.Popen[bytes] | None = None
-    log_offset: int = 0  # where this run's output starts in the log
-
-    def start(self) -> None:
-        self.log_offset = self.log.stat().st_size if self.log.exists() else 0
-        with self.log.open("ab") as out:
-            self.popen = subprocess.Popen(
-                [sys.executable, "-m", "transport.app.cli", self.role],
-                env=self.env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-
-    def output(self) -> str:
-        """What the current run has logged so far."""
-        with self.log.open("rb") as log:
-            log.seek(self.log_offset)
-            return log.read().decode(errors="replace")
-
-    def wait_ready(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while READY_LINE not in self.output():
-            if self.popen is None or self.popen.poll() is not None:
-                raise RuntimeError(f"avtomat {self.role} exited:\n{self.log.read_text(errors='replace')}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"avtomat {self.role} not ready in {timeout} s:\n{self.log.read_text()}")
-            time.sleep(0.05)
-
-    def signal(self, sig: int) -> None:
-        if self.popen is not None and self.popen.poll() is None:
-            self.popen.send_signal(sig)
-
-    def stop(self, timeout: float = 15.0) -> None:
-        if self.popen is None:
-            return
-        self.signal(signal.SIGTERM)
-        try:
-            self.popen.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.popen.kill()
-            self.popen.wait()
+def avtomat(role: str, log: Path, env: Mapping[str, str]) -> Process:
+    """``avtomat <role>`` run by this interpreter (not yet started)."""
+    return Process([sys.executable, "-m", "transport.app.cli", role], env, log)
 
 
 @dataclass
@@ -96,36 +48,33 @@ class LocalTopology:
             port = free_port()
             self.urls.append(f"http://127.0.0.1:{port}")
             env = {**base, "API_HOST": "127.0.0.1", "API_PORT": str(port), "INSTANCE_ID": f"gateway-{i}"}
-            self.gateway_processes.append(Process("gateway", self.log_dir / f"gateway-{i}.log", env))
+            self.gateway_processes.append(avtomat("gateway", self.log_dir / f"gateway-{i}.log", env))
         for i in range(self.nodes):
             env = {**base, "INSTANCE_ID": f"node-{i}"}
-            self.node_processes.append(Process("node", self.log_dir / f"node-{i}.log", env))
+            self.node_processes.append(avtomat("node", self.log_dir / f"node-{i}.log", env))
         for process in self.gateway_processes + self.node_processes:
             process.start()
         for process in self.gateway_processes + self.node_processes:
-            process.wait_ready(timeout)
+            process.wait_line(READY_LINE, timeout)
         for url in self.urls:
             urllib.request.urlopen(f"{url}/_public/status", timeout=5).close()
         return self
 
     def kill_node(self, index: int) -> None:
         """SIGKILL: no shutdown, no acks; what a crash looks like to the broker."""
-        process = self.node_processes[index]
-        process.signal(signal.SIGKILL)
-        if process.popen is not None:
-            process.popen.wait()
+        self.node_processes[index].kill()
 
     def restart_node(self, index: int, timeout: float = 30.0) -> None:
         process = self.node_processes[index]
-        process.stop()
+        process.stop(STOP_TIMEOUT)
         with process.log.open("a") as out:
             out.write("\n--- restarted ---\n")
         process.start()
-        process.wait_ready(timeout)
+        process.wait_line(READY_LINE, timeout)
 
     def stop(self) -> None:
         for process in self.gateway_processes + self.node_processes:
-            process.stop()
+            process.stop(STOP_TIMEOUT)
 
     def __enter__(self) -> LocalTopology:
         return self.start()

@@ -6,10 +6,15 @@ import asyncio
 import inspect
 from collections.abc import Awaitable, Callable
 
+Condition = Callable[[], bool | Awaitable[bool]]
 
-async def eventually(condition: Callable[[], bool | Awaitable[bool]], what: str, timeout: float = 5.0) -> None:
-    """Yield to the loop until ``condition()`` (plain or async) holds; fail after ``timeout`` s, a
-    hang guard, not a wait: it returns as soon as the condition holds."""
+
+async def eventually(condition: Condition, what: str = "condition", timeout: float = 5.0) -> None:
+    """Yield to the loop until ``condition()`` (plain or async) holds; fail after ``timeout`` s.
+
+    It waits on a condition, not for a time: it returns on the first loop turn where the
+    condition holds. The deadline only turns a hang into a readable failure.
+    """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
@@ -19,3 +24,6 @@ async def eventually(condition: Callable[[], bool | Awaitable[bool]], what: str,
         if loop.time() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         await asyncio.sleep(0)
+
+
+Eventually = Callable[..., Awaitable[None]]  # the type of ``eventually``, for fixtures that hand it out

@@ -1,6 +1,8 @@
-"""A TCP proxy a test puts between avtomat and a server, to break the network on cue.
+"""A TCP proxy a test puts between avtomat and a server, to break the network on cue (the one
+proxy of the test kit: the RabbitMQ and Redis adapter tests and the end-to-end outage tests).
 
-``TcpProxy`` is plain asyncio: every method runs on the loop that started it. ``ProxyThread``
+``TcpProxy`` is plain asyncio (``async with TcpProxy(host, port) as proxy``): every method runs on
+the loop that started it. ``ProxyThread``
 runs one on its own event loop in a background thread, for tests whose own code blocks (the
 topology helpers, subprocesses) and for proxying to other processes, which must keep being
 served while the test waits.
@@ -111,6 +113,15 @@ class TcpProxy:
         if server is not None:
             server.close()
             await server.wait_closed()
+
+    async def __aenter__(self) -> TcpProxy:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
 
 
 class ProxyThread:
