@@ -15,6 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 
 from actors.ports.locks import Locks, Membership
+from engine.errors import Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ class ShardBalancer:
         while True:
             try:
                 await self.step(apply)
-            except (OSError, TimeoutError, ConnectionError) as exc:
+            except Unavailable as exc:
                 log.warning("%s: shard balancing failed this round: %s", self._node, exc)
             await asyncio.sleep(self._period)
 

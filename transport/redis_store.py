@@ -57,6 +57,7 @@ from engine.messages import CancelNotice, TaskOffer
 from transport import keys
 from transport.app.settings import DEFAULT_TASK_PRIORITY_AGING_SECONDS
 from transport.redis_batch import Batcher
+from transport.redis_errors import translate_errors
 
 log = logging.getLogger(__name__)
 
@@ -317,6 +318,7 @@ def _ms(seconds: float) -> int:
     return max(1, round(seconds * 1000))
 
 
+@translate_errors  # redis-py's "server away" errors leave every public method as StoreUnavailable
 class RedisStore:
     """``Store`` on Redis. Use ``async with RedisStore(url)`` or ``await RedisStore.open(url)``.
 
@@ -375,7 +377,7 @@ class RedisStore:
 
         When it returns, the subscription is confirmed: a push made afterwards on any node wakes
         this store's takers, and a cancellation announced afterwards reaches its subscribers. On
-        failure (``redis.exceptions.ConnectionError``) the store is closed.
+        failure (``StoreUnavailable`` when Redis is away) the store is closed.
         """
         if self._listener is not None:
             return

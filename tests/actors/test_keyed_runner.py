@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from actors.runtime import KeyedRunner
-from engine.errors import VersionConflict
+from engine.errors import StoreUnavailable, VersionConflict
 from engine.messages import Envelope, Start, envelope
 from transport.memory import MemoryBroker
 
@@ -170,7 +170,7 @@ async def test_infrastructure_errors_are_retried_with_back_off_and_never_dead_le
     async def handler(env: Envelope) -> None:
         attempts[env.id] += 1
         if attempts[env.id] <= 8:
-            raise ConnectionError("store unreachable")
+            raise StoreUnavailable("store unreachable")
 
     await broker.publish(ROUTE, msg("a", 1))
 
