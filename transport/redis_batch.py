@@ -8,9 +8,8 @@ the next turn of the loop, so a lone command is late by one turn, not by a timer
 
 Each command keeps its own outcome: an error reply (a script's ``error_reply``, a wrong type)
 fails its caller only. A broken connection fails every command of the batch, each caller seeing
-the error it would have seen alone (``StoreUnavailable`` when Redis is away), and redis-py
-re-sends the batch exactly as it re-sends a single command (``transport.redis_store`` says what
-a re-send means for each call).
+the error it would have seen alone, and redis-py re-sends the batch exactly as it re-sends a
+single command (``transport.redis_store`` says what a re-send means for each call).
 
 Scripts go by ``EVALSHA``; a server that does not know one yet (a restart flushed its script
 cache) answers ``NOSCRIPT`` and that call alone is re-run through ``Script``, which loads it.
@@ -26,8 +25,6 @@ from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 from redis.typing import EncodableT
-
-from transport.redis_errors import translate
 
 _Pending = list[tuple[tuple[EncodableT, ...], "asyncio.Future[Any]"]]
 
@@ -79,7 +76,7 @@ class Batcher:
         except Exception as exc:  # the connection broke: every caller of the batch hears it
             for _, future in batch:
                 if not future.done():
-                    future.set_exception(translate(exc))  # a fresh StoreUnavailable each when Redis is away
+                    future.set_exception(exc)
             return
         for (_, future), reply in zip(batch, replies, strict=True):
             if future.done():  # the caller was cancelled meanwhile
