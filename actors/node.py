@@ -11,7 +11,6 @@ still unacked to the broker.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -29,6 +28,7 @@ from actors.shards import ShardBalancer
 from actors.timeouts import TimeoutsActor, TimeoutsStore
 from actors.webhooks import Notifier, WebhookActor
 from engine import defaults, routes
+from engine.errors import Unavailable
 from engine.policy import StepPolicy
 from engine.registry import BlueprintRegistry
 
@@ -156,6 +156,8 @@ class Node:
                 if generation != self._generation:
                     continue  # reassigned: start again on the new shards at once
                 log.warning("%s stopped on its own; restarting in %.1f s", name, delay)
+            except Unavailable as exc:
+                log.warning("%s stopped: %s; restarting in %.1f s", name, exc, delay)
             except Exception:
                 log.exception("%s crashed; restarting in %.1f s", name, delay)
             await self._sleep(delay)
@@ -178,8 +180,12 @@ class Node:
             task.cancel()
         if self._balancer is not None and self._balancing is not None:
             self._balancing.cancel()
-            with contextlib.suppress(Exception):
+            try:
                 await self._balancer.leave(self._release_all)
+            except Unavailable as exc:
+                log.warning("could not leave the shard membership (%s); its leases lapse instead", exc)
+            except Exception:  # a bug must not keep the node's tasks from being torn down below
+                log.exception("leaving the shard membership failed; its leases lapse instead")
         await group.__aexit__(None, None, None)
 
     async def _release_all(self, shards: frozenset[int]) -> None:

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from actors.ports.locks import Locks, Membership
 from engine import defaults
+from engine.errors import Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +78,7 @@ class ShardBalancer:
         while True:
             try:
                 await self.step(apply)
-            except (OSError, TimeoutError, ConnectionError) as exc:
+            except Unavailable as exc:
                 log.warning("%s: shard balancing failed this round: %s", self._node, exc)
             await self._sleep(self._period)
 

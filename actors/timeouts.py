@@ -21,7 +21,6 @@ are harmless (idempotent receivers).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Protocol
@@ -30,6 +29,7 @@ from actors.ports.broker import Broker
 from actors.ports.locks import Locks
 from actors.ports.store import DeadlineStore, Lease, LeaseStore
 from engine import defaults, routes
+from engine.errors import Unavailable
 from engine.messages import TaskLost, envelope
 
 log = logging.getLogger(__name__)
@@ -138,8 +138,10 @@ class TimeoutsActor:
     async def _resign(self) -> None:
         token, self._token = self._token, None
         if self._locks is not None and token is not None:
-            with contextlib.suppress(Exception):
+            try:
                 await self._locks.release(LOCK_NAME, self._holder, token)
+            except Unavailable as exc:
+                log.warning("%s could not release the timeouts lock (%s); it lapses instead", self._holder, exc)
 
 
 def _owner(lease: Lease) -> tuple[str, str]:

@@ -66,3 +66,34 @@ class VersionConflict(AvtomatError):
     """A compare-and-set state write lost: someone else committed first. The caller redelivers."""
 
     retryable = True
+
+
+class Unavailable(AvtomatError):
+    """A backing service did not answer: the request or message is fine, the service is away.
+
+    Retryable: the same call may succeed later, and a call that raised may still have taken
+    effect (its reply was lost), so what is retried must be idempotent. The runtime retries a
+    message in place without counting it as a failure; the gateway answers 503 with
+    ``Retry-After``. Unlike ``VersionConflict``, the service never answered.
+    """
+
+    retryable = True
+
+
+class StoreUnavailable(Unavailable):
+    """The state store (Redis) is unreachable, timed out, or not serving yet (loading its data
+    after a restart, a read-only replica).
+
+    Unlike ``BrokerUnavailable``, a message's handling stopped before or during its commit: a
+    retry reloads the state, finds the message applied if the commit went through, and goes on.
+    """
+
+
+class BrokerUnavailable(Unavailable):
+    """The broker (RabbitMQ) is unreachable: a publish stayed unconfirmed past its timeout, or a
+    connection or channel was lost under a call.
+
+    Unlike ``StoreUnavailable``, the state is committed already when a publish fails: a retry
+    publishes the outbox again, and receivers de-duplicate by envelope id (the message may
+    have gone out before the confirm was lost).
+    """

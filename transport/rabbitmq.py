@@ -9,24 +9,36 @@ consumer at a time, so they reach one node in publish order. Who acks: the holde
 ``Delivery`` (the runtime, after commit); a consumer closing or a channel or process dying
 returns every unacked message, marked redelivered. Reconnect: ``connect_robust`` re-declares the
 topology and restores every consumer not cancelled; deliveries of the lost channel are void
-(already requeued), and settling one raises ``ChannelInvalidStateError`` instead of settling
-whichever message now has its delivery tag.
+(already requeued), and settling one raises ``BrokerUnavailable`` instead of settling whichever
+message now has its delivery tag.
+
+Errors: RabbitMQ being away (no connection, a channel lost with it, a publish unconfirmed past
+its timeout) leaves every public method as ``engine.errors.BrokerUnavailable``; a refusal
+(``PRECONDITION_FAILED``, an unroutable publish) or bad credentials go through unchanged.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from types import TracebackType
 
 import aio_pika
 from aio_pika.abc import AbstractExchange, AbstractIncomingMessage, AbstractQueue, AbstractRobustChannel, FieldValue
-from aio_pika.exceptions import AMQPConnectionError, AMQPError, ChannelInvalidStateError
+from aio_pika.exceptions import (
+    AMQPConnectionError,
+    AMQPError,
+    AuthenticationError,
+    ChannelInvalidStateError,
+    IncompatibleProtocolError,
+    ProbableAuthenticationError,
+)
 
 from engine import defaults
-from engine.errors import MessageDecodeError
+from engine.errors import BrokerUnavailable, MessageDecodeError
 from engine.messages import Envelope, decode, encode
 from transport.names import RouteNames, route_names, routing_key
 from transport.sharding import shard_of
@@ -39,6 +51,20 @@ _SETTLE_ERRORS = (AMQPError, ChannelInvalidStateError)
 # A publish that lost its connection or channel before the confirm: retried (see ``publish``).
 _LOST = (ConnectionError, ChannelInvalidStateError, AMQPConnectionError)
 _REPUBLISH_DELAY = 0.2
+# RabbitMQ is away; but not bad credentials or protocol (AMQPConnectionError subclasses), which no retry cures.
+_AWAY = (OSError, TimeoutError, ChannelInvalidStateError, AMQPConnectionError)
+_MISCONFIGURED = (AuthenticationError, ProbableAuthenticationError, IncompatibleProtocolError)
+
+
+@contextlib.contextmanager
+def broker_errors(doing: str) -> Iterator[None]:
+    """Raise ``BrokerUnavailable`` (from the original) for an error meaning RabbitMQ is away."""
+    try:
+        yield
+    except _AWAY as exc:
+        if isinstance(exc, _MISCONFIGURED):
+            raise
+        raise BrokerUnavailable(f"RabbitMQ is unavailable ({doing}): {type(exc).__name__}: {exc}") from exc
 
 
 class RabbitBroker:
@@ -68,8 +94,9 @@ class RabbitBroker:
     async def connect(self) -> None:
         """Connect and open the publishing channel (publisher confirms). Idempotent."""
         if self._connection is None:
-            self._connection = await aio_pika.connect_robust(self._url)
-            self._publisher = await self._connection.channel(publisher_confirms=True, on_return_raises=True)
+            with broker_errors("connecting"):
+                self._connection = await aio_pika.connect_robust(self._url)
+                self._publisher = await self._connection.channel(publisher_confirms=True, on_return_raises=True)
 
     async def __aenter__(self) -> RabbitBroker:
         await self.connect()
@@ -92,7 +119,7 @@ class RabbitBroker:
         """Return once RabbitMQ confirmed the message (persistent, routed to its shard queue).
 
         A connection or channel lost before the confirm (a broker restart, a network cut) is
-        retried on the restored channel until ``publish_timeout``, then ``ConnectionError``: the
+        retried on the restored channel until ``publish_timeout``, then ``BrokerUnavailable``: the
         caller is told only when the broker stayed unreachable. A retry after a lost confirm may
         publish the message twice; receivers de-duplicate by envelope id. ``DeliveryError``
         (refused or unroutable) is not retried.
@@ -103,18 +130,22 @@ class RabbitBroker:
         key = routing_key(shard_of(env.key, self._shards))
         try:
             async with asyncio.timeout(self._publish_timeout):
-                while True:
-                    try:
-                        _, exchange = await self._route(route)
-                        await self._connected()[1].ready()
-                        await exchange.publish(message, routing_key=key, mandatory=True)
-                        return
-                    except _LOST as exc:
-                        log.warning("publishing %s: connection lost (%s); retrying", env.id, exc)
-                        await asyncio.sleep(_REPUBLISH_DELAY)
+                with broker_errors(f"publishing {env.id}"):
+                    await self._publish_until_confirmed(route, message, key)
         except TimeoutError as exc:
             unreachable = f"RabbitMQ unreachable for {self._publish_timeout:g} s: {env.id} not published"
-            raise ConnectionError(unreachable) from exc
+            raise BrokerUnavailable(unreachable) from exc
+
+    async def _publish_until_confirmed(self, route: str, message: aio_pika.Message, key: str) -> None:
+        while True:
+            try:
+                _, exchange = await self._route(route)
+                await self._connected()[1].ready()
+                await exchange.publish(message, routing_key=key, mandatory=True)
+                return
+            except _LOST as exc:
+                log.warning("publishing %s: connection lost (%s); retrying", message.message_id, exc)
+                await asyncio.sleep(_REPUBLISH_DELAY)
 
     @property
     def shards(self) -> int:
@@ -135,6 +166,10 @@ class RabbitBroker:
         back in order. Dead-lettering is asynchronous (a nack has no confirm): one nacked a moment
         ago may not be here yet. Undecodable bodies are skipped (read the queue for raw bytes).
         """
+        with broker_errors("reading dead letters"):
+            return await self._dead_letters(route)
+
+    async def _dead_letters(self, route: str) -> list[Envelope]:
         names, _ = await self._route(route)
         channel = await self._connected()[0].channel(publisher_confirms=False)
         try:
@@ -221,12 +256,14 @@ class RabbitDelivery:
     async def ack(self) -> None:
         """Acknowledge; only the first ack or nack counts, later calls do nothing."""
         if self._claim():
-            await self._message.ack()
+            with broker_errors("acking"):
+                await self._message.ack()
 
     async def nack(self, requeue: bool = True) -> None:
         """Requeue (redelivered, before later messages of its queue) or dead-letter (``requeue=False``)."""
         if self._claim():
-            await self._message.nack(requeue=requeue)
+            with broker_errors("nacking"):
+                await self._message.nack(requeue=requeue)
 
     def _claim(self) -> bool:
         if self._settled or self._consumer._closed:  # closed: RabbitMQ has it back already
@@ -262,7 +299,8 @@ class RabbitConsumer:
 
     async def _deliveries(self) -> AsyncIterator[RabbitDelivery]:
         """Hand out buffered messages in arrival order while fewer than ``prefetch`` are in hand."""
-        await self._subscribe()
+        with broker_errors(f"subscribing to {self._route}"):
+            await self._subscribe()
         while not self._cancelled:
             if not self._buffer or len(self._in_hand) >= self._prefetch:
                 self._wakeup.clear()

@@ -2,7 +2,8 @@
 and node membership: a sorted set of member -> expiry (epoch seconds).
 
 The lock key holds ``"<token>:<holder>"``; the fence counter only grows, so every new holder's
-token is larger than all earlier ones. Lock expiry runs on the Redis server's clock.
+token is larger than all earlier ones. Lock expiry runs on the Redis server's clock. Redis being
+away raises ``StoreUnavailable`` (``transport.redis_errors``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from redis.asyncio import Redis
 
 from engine import defaults
 from transport import keys
+from transport.redis_errors import translate_errors
 
 _ACQUIRE = """
 local current = redis.call('GET', KEYS[1])
@@ -44,6 +46,7 @@ return 0
 """
 
 
+@translate_errors  # redis-py's "server away" errors leave every public method as StoreUnavailable
 class RedisLocks:
     def __init__(self, url: str, *, prefix: str = defaults.NAMESPACE) -> None:
         self._prefix = prefix

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from engine.errors import BrokerUnavailable
 from engine.messages import Envelope
 from transport.memory import MemoryBroker
 
@@ -18,5 +19,5 @@ class PublishFailsOnce(MemoryBroker):
     async def publish(self, route: str, env: Envelope) -> None:
         if route == self._fail_route and not self.failed:
             self.failed = True
-            raise ConnectionError("broker connection lost")
+            raise BrokerUnavailable("broker connection lost")
         await super().publish(route, env)

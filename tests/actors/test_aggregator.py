@@ -17,6 +17,7 @@ from actors.timeouts import TimeoutsActor
 from engine import StateMachineBlueprint, routes
 from engine import group as g
 from engine import job as j
+from engine.errors import BrokerUnavailable, StoreUnavailable
 from engine.group import BranchState, GroupState, encode_group, new_group
 from engine.job import JobState
 from engine.messages import (
@@ -147,7 +148,7 @@ async def test_a_crash_between_commit_and_publish_is_repaired_by_the_redelivery(
     await h.start(1)
     last = envelope(GROUP, TaskDone("t0"), clock(), id=f"result:{GROUP}:t0")
 
-    with pytest.raises(ConnectionError):
+    with pytest.raises(BrokerUnavailable):
         await h.actor.handle(last)
     assert h.to_job() == []
 
@@ -313,7 +314,7 @@ class CommitFailsOnce(MemoryStore):
     ) -> None:
         if state.terminal and not self.failed:
             self.failed = True
-            raise ConnectionError("store connection lost")
+            raise StoreUnavailable("store connection lost")
         await super().commit_group(state, expected_version, branches)
 
 
@@ -325,7 +326,7 @@ async def test_a_crash_before_the_last_commit_is_repaired_by_the_redelivery(cloc
     await h.send(TaskDone("t0", data={"n": 0}), id=f"result:{GROUP}:t0")
     last = envelope(GROUP, TaskDone("t1", data={"n": 1}), clock(), id=f"result:{GROUP}:t1")
 
-    with pytest.raises(ConnectionError):
+    with pytest.raises(StoreUnavailable):
         await h.actor.handle(last)
     assert h.to_job() == []
     assert (await h.group()).settled == 1  # nothing of the failed step was written

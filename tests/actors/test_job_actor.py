@@ -12,7 +12,7 @@ from actors.ports.notices import Subscription
 from actors.runtime import KeyedRunner
 from engine import StateMachineBlueprint, routes
 from engine import job as j
-from engine.errors import VersionConflict
+from engine.errors import BrokerUnavailable, VersionConflict
 from engine.job import JobState
 from engine.messages import Cancel, CancelNotice, Envelope, Start, TaskDone, TaskOffer, TaskStarted, envelope
 from engine.policy import StepPolicy
@@ -231,7 +231,7 @@ async def test_a_crash_between_commit_and_publish_is_repaired_by_the_redelivery(
     actor = actor_for(bp, store, broker, clock)
     start = envelope(JOB, Start(), clock(), id="m-start")
 
-    with pytest.raises(ConnectionError):
+    with pytest.raises(BrokerUnavailable):
         await actor.handle(start)
     committed = await load(store)
     assert committed.status == j.WAITING_FOR_WORKER

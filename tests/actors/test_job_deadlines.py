@@ -17,6 +17,7 @@ from actors.timeouts import TimeoutsActor
 from engine import job as j
 from engine import routes
 from engine.deadlines import deadline_id
+from engine.errors import BrokerUnavailable
 from engine.job import JobState
 from engine.messages import Cancel, Envelope, Start, TaskDone, TaskOffer, TaskStarted, Timeout, envelope
 from engine.policy import StepPolicy
@@ -124,7 +125,7 @@ async def test_the_deadline_is_committed_even_when_the_publish_after_the_commit_
     job = actor(store, broker, clock)
     start = msg(Start(), clock, "m-start")
 
-    with pytest.raises(ConnectionError):
+    with pytest.raises(BrokerUnavailable):
         await job.handle(start)
 
     task = (await load(store)).task

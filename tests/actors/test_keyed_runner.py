@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from actors.runtime import KeyedRunner
-from engine.errors import VersionConflict
+from engine.errors import StoreUnavailable, VersionConflict
 from engine.messages import Envelope, Start, envelope
 from tests.support.clock import FakeClock
 from tests.support.waiting import Eventually
@@ -165,7 +165,7 @@ async def test_infrastructure_errors_are_retried_with_back_off_and_never_dead_le
     async def handler(env: Envelope) -> None:
         attempts[env.id] += 1
         if attempts[env.id] <= 8:
-            raise ConnectionError("store unreachable")
+            raise StoreUnavailable("store unreachable")
 
     await broker.publish(ROUTE, msg("a", 1))
 

@@ -11,6 +11,7 @@ from typing import Any
 from actors.node import Node
 from engine import StateMachineBlueprint, routes
 from engine import job as j
+from engine.errors import BrokerUnavailable
 from engine.job import JobState
 from engine.messages import Envelope, Start, TaskDone, TaskStarted, Timeout, envelope
 from engine.policy import StepPolicy
@@ -65,7 +66,7 @@ class FirstTimeoutPublishFails(MemoryBroker):
     async def publish(self, route: str, env: Envelope) -> None:
         if isinstance(env.body, Timeout) and not self.failed:
             self.failed = True
-            raise ConnectionError("broker connection lost")
+            raise BrokerUnavailable("broker connection lost")
         await super().publish(route, env)
 
 

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from engine.errors import BrokerUnavailable
 from engine.job import CANCELLED, FAILED, FINISHED, PENDING, RUNNING
 from engine.messages import Cancel, Envelope, Start
 from engine.registry import BlueprintRegistry
@@ -198,7 +199,7 @@ class UnreachableBroker(MemoryBroker):
     """A broker whose connection is down: every publish fails."""
 
     async def publish(self, route: str, env: Envelope) -> None:
-        raise ConnectionError("broker unreachable")
+        raise BrokerUnavailable("broker unreachable")
 
 
 async def test_a_job_that_cannot_be_queued_is_503_and_left_failed_not_pending(gw: Gateway) -> None:

@@ -13,6 +13,7 @@ from rxon.models import TaskError, TaskPayload, TaskResult, WorkerEventPayload, 
 from rxon.security import verify_signature
 from rxon.utils import from_dict
 
+from engine.errors import BrokerUnavailable
 from engine.job import CANCELLED, FINISHED
 from engine.messages import Envelope, TaskDone, TaskOffer, TaskStarted
 from engine.registry import BlueprintRegistry
@@ -282,7 +283,7 @@ class StartNotAnnounced(MemoryBroker):
     async def publish(self, route: str, env: Envelope) -> None:
         if isinstance(env.body, TaskStarted) and not self.failed:
             self.failed = True
-            raise ConnectionError("broker unreachable")
+            raise BrokerUnavailable("broker unreachable")
         await super().publish(route, env)
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from engine.errors import StoreUnavailable
 from tests.support.servers import REDIS_URL, server_unavailable
 from transport.redis_store import RedisStore
 
@@ -41,7 +42,7 @@ async def redis_store(prefix: str | None = None, url: str = REDIS_URL, **options
     prefix = prefix or unique_prefix()
     try:
         store = await RedisStore.open(url, prefix=prefix, **options)
-    except (RedisConnectionError, OSError) as exc:
+    except (StoreUnavailable, RedisConnectionError, OSError) as exc:
         server_unavailable(f"Redis is not reachable at {url}: {exc}")
     try:
         yield store

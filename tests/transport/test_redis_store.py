@@ -15,10 +15,9 @@ from urllib.parse import urlsplit
 
 import pytest
 from redis.asyncio import Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
 
 from actors.ports.store import Lease, Scheduled, WorkerRecord
-from engine.errors import VersionConflict
+from engine.errors import StoreUnavailable, VersionConflict
 from engine.group import DONE, BranchState, GroupState
 from engine.history import HistoryEvent
 from engine.job import FINISHED, QUARANTINED, RUNNING, JobState, TaskState
@@ -324,7 +323,7 @@ async def test_close_releases_waiting_takers_and_is_idempotent() -> None:
 
 
 async def test_open_without_a_server_raises_and_leaves_nothing_running() -> None:
-    with pytest.raises(RedisConnectionError):
+    with pytest.raises(StoreUnavailable):
         await RedisStore.open("redis://127.0.0.1:1/0")
 
 

@@ -31,7 +31,7 @@ except ImportError:  # not built for this platform (Windows): plain asyncio
 
 import graphviz
 
-from engine.errors import AvtomatError, BlueprintError, ConfigError
+from engine.errors import AvtomatError, BlueprintError, ConfigError, Unavailable
 from engine.graph import build_graph, to_dot
 from engine.registry import BlueprintRegistry
 from transport.app.loader import load_blueprints
@@ -73,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     node, gateway = ROLES[args.command]
     try:
         _run(_serve(settings, registry, node=node, gateway=gateway))
-    except (OSError, ConnectionError) as exc:
+    except (Unavailable, OSError) as exc:
         print(f"avtomat: cannot start: {exc}", file=sys.stderr)
         return 1
     return 0

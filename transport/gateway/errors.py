@@ -4,9 +4,9 @@
 Handlers signal errors by raising ``web.HTTPException`` subclasses with ``text=`` naming the
 problem; the middleware turns them into JSON. Exceptions aiohttp raises itself (no route, wrong
 method, body too large) get a message written here instead of aiohttp's terse default. The
-broker or store being unreachable (``ConnectionError``, ``TimeoutError``) is a 503 the caller
-can retry. Anything else is a bug: it is logged and answered with a JSON 500 that does not leak
-internals.
+broker or store being away (``engine.errors.Unavailable``, which the adapters raise) is a 503
+with ``Retry-After``, as is every other 503: the caller retries. Anything else is a bug: it is
+logged and answered with a JSON 500 that does not leak internals.
 """
 
 from __future__ import annotations
@@ -19,9 +19,13 @@ import orjson
 from aiohttp import web
 from rxon.constants import PROTOCOL_VERSION, PROTOCOL_VERSION_HEADER
 
+from engine.errors import BrokerUnavailable, StoreUnavailable, Unavailable
+
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+RETRY_AFTER_SECONDS = 1  # what a 503 asks the caller to wait: outages are seconds, not minutes
 
 
 def json_response(data: Any, status: int = 200) -> web.Response:
@@ -42,14 +46,21 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+        headers = {name: exc.headers[name] for name in ("Allow", "Retry-After") if name in exc.headers}
+        if exc.status == 503:
+            headers.setdefault("Retry-After", str(RETRY_AFTER_SECONDS))
         return error_response(exc.status, _message(request, exc), headers)
-    except (ConnectionError, TimeoutError) as exc:
-        log.warning("%s %s: a backing service is unavailable: %s", request.method, request.path, exc)
-        return error_response(503, "the broker or the store is unavailable; retry shortly", {"Retry-After": "1"})
+    except Unavailable as exc:
+        log.warning("%s %s: %s", request.method, request.path, exc)
+        return error_response(503, _unavailable(exc), {"Retry-After": str(RETRY_AFTER_SECONDS)})
     except Exception:
         log.exception("unhandled error in %s %s", request.method, request.path)
         return error_response(500, "internal error; see the orchestrator log")
+
+
+def _unavailable(exc: Unavailable) -> str:
+    service = {StoreUnavailable: "the store", BrokerUnavailable: "the broker"}.get(type(exc), "a backing service")
+    return f"{service} is unavailable; retry shortly"
 
 
 def _message(request: web.Request, exc: web.HTTPException) -> str:

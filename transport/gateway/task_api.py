@@ -38,6 +38,7 @@ from rxon.models import TaskPayload, TaskResult
 from rxon.utils import to_dict
 
 from actors.ports.store import Lease
+from engine.errors import Unavailable
 from engine.job import CANCELLED, JobState
 from engine.messages import TaskDone, TaskOffer, TaskStarted, envelope
 from transport.gateway.auth import authenticate_worker, require_same_worker
@@ -78,9 +79,9 @@ async def next_task(request: web.Request) -> web.StreamResponse:
         # The worker stops waiting SDK_POLL_GRACE seconds after the timeout it asked for: answer before.
         async with asyncio.timeout(max(answer_by - time.monotonic(), MIN_PUBLISH_WAIT)):
             await ctx.broker.publish(mailbox.route, started)
-    except (ConnectionError, TimeoutError):
+    except (Unavailable, TimeoutError) as exc:  # TimeoutError: our own deadline above
         await _put_back(ctx, offer)
-        raise
+        raise web.HTTPServiceUnavailable(text="the task's start could not be announced; poll again") from exc
     payload = TaskPayload(
         job_id=offer.job_id,
         task_id=offer.task_id,
@@ -102,8 +103,8 @@ async def _put_back(ctx: GatewayContext, offer: TaskOffer) -> None:
     try:
         await ctx.store.release_lease(offer.task_id)
         await ctx.store.push_task(offer, now=ctx.clock())
-    except (ConnectionError, TimeoutError):
-        log.warning("task %s could not be queued again; its lease will lapse", offer.task_id)
+    except Unavailable as exc:
+        log.warning("task %s could not be queued again (%s); its lease will lapse", offer.task_id, exc)
 
 
 def _requested_timeout(request: web.Request, capped: float) -> float:

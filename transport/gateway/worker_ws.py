@@ -48,6 +48,7 @@ from rxon.utils import to_dict
 from rxon.validators import is_valid_identifier
 
 from actors.ports.notices import Subscription
+from engine.errors import Unavailable
 from engine.messages import CancelNotice
 from transport.gateway.auth import authenticate_worker, require_same_worker
 from transport.gateway.context import CONTEXT, GatewayContext, context_of
@@ -187,8 +188,8 @@ async def _apply_frame(ctx: GatewayContext, data: str, worker_id: str) -> None:
         log.warning("worker %s sent a frame that is not JSON (%s); dropped", worker_id, exc)
     except web.HTTPException as exc:
         log.warning("worker %s sent an event that was refused (%s: %s); dropped", worker_id, exc.status, exc.text)
-    except (ConnectionError, TimeoutError) as exc:
-        log.warning("worker %s event lost: the store is unavailable (%s)", worker_id, exc)
+    except Unavailable as exc:
+        log.warning("worker %s event lost: %s", worker_id, exc)
 
 
 async def _relay_cancellations(app: web.Application) -> AsyncIterator[None]:

@@ -12,6 +12,7 @@ from redis.exceptions import RedisError
 from actors.ports.notices import Fanout, Subscription
 from engine.messages import CancelNotice
 from transport import keys
+from transport.redis_errors import translate_errors
 from transport.redis_store.client import RedisClient, RedisPart, encoder
 
 log = logging.getLogger(__name__)
@@ -19,6 +20,7 @@ log = logging.getLogger(__name__)
 _notices = msgspec.msgpack.Decoder(list[CancelNotice])
 
 
+@translate_errors  # redis-py\'s "server away" errors leave each public method as StoreUnavailable
 class RedisCancels(RedisPart):
     """``CancelBroadcast`` on Redis; the subscriptions hear what ``_received_cancels`` is given."""
 

@@ -12,6 +12,7 @@ from redis.typing import EncodableT
 
 from actors.ports.store import Scheduled
 from transport import keys
+from transport.redis_errors import translate_errors
 from transport.redis_store.client import RedisClient, RedisPart, encoder
 
 _scheduled = msgspec.msgpack.Decoder(Scheduled)
@@ -22,6 +23,7 @@ def deadline_args(item: Scheduled) -> list[EncodableT]:
     return [item.envelope.id, repr(item.at), encoder.encode(item)]
 
 
+@translate_errors  # redis-py\'s "server away" errors leave each public method as StoreUnavailable
 class RedisDeadlines(RedisPart):
     """``DeadlineStore`` on Redis."""
 

@@ -13,9 +13,11 @@ from redis.typing import EncodableT
 from engine.errors import VersionConflict
 from engine.group import BranchState, GroupState, decode_branch, decode_group, encode_branch, encode_group
 from transport import keys
+from transport.redis_errors import translate_errors
 from transport.redis_store.client import RedisClient, RedisPart, ms
 
 
+@translate_errors  # redis-py\'s "server away" errors leave each public method as StoreUnavailable
 class RedisGroups(RedisPart):
     """``GroupStore`` on Redis."""
 

@@ -20,12 +20,14 @@ from engine.errors import VersionConflict
 from engine.history import HistoryEvent, decode_event, encode_event
 from engine.job import QUARANTINED, JobState, decode_state, encode_state
 from transport import keys
+from transport.redis_errors import translate_errors
 from transport.redis_store.client import RedisClient, RedisPart, encoder, ms
 from transport.redis_store.deadlines import deadline_args
 
 _progress = msgspec.msgpack.Decoder(tuple[float, str | None])
 
 
+@translate_errors  # redis-py\'s "server away" errors leave each public method as StoreUnavailable
 class RedisJobs(RedisPart):
     """``JobStore`` on Redis; a job keeps its newest ``history_limit`` history events."""
 

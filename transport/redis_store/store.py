@@ -13,6 +13,7 @@ from redis.exceptions import RedisError
 
 from engine import defaults
 from transport import keys
+from transport.redis_errors import translate_errors
 from transport.redis_store.cancels import RedisCancels
 from transport.redis_store.client import RedisClient
 from transport.redis_store.deadlines import RedisDeadlines
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 _RECONNECT_DELAY = 1.0
 
 
+@translate_errors  # redis-py\'s "server away" errors leave each public method as StoreUnavailable
 class RedisStore(RedisJobs, RedisGroups, RedisDeadlines, RedisTasks, RedisWorkers, RedisCancels):
     """``Store`` on Redis. Use ``async with RedisStore(url)`` or ``await RedisStore.open(url)``.
 
@@ -71,7 +73,7 @@ class RedisStore(RedisJobs, RedisGroups, RedisDeadlines, RedisTasks, RedisWorker
 
         When it returns, the subscription is confirmed: a push made afterwards on any node wakes
         this store's takers, and a cancellation announced afterwards reaches its subscribers. On
-        failure (``redis.exceptions.ConnectionError``) the store is closed.
+        failure (``StoreUnavailable`` when Redis is away) the store is closed.
         """
         if self._listener is not None:
             return

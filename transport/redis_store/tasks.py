@@ -23,6 +23,7 @@ from redis.typing import EncodableT
 from actors.ports.store import RESERVATION_SCAN_LIMIT, Lease, WorkerRecord
 from engine.messages import TaskOffer
 from transport import keys
+from transport.redis_errors import translate_errors
 from transport.redis_store.client import RedisClient, RedisPart, encoder
 
 # A backstop: leases are released when their task is reported or swept; one that is not (a process
@@ -33,6 +34,7 @@ _offer = msgspec.msgpack.Decoder(TaskOffer)
 _lease = msgspec.msgpack.Decoder(Lease)
 
 
+@translate_errors  # redis-py\'s "server away" errors leave each public method as StoreUnavailable
 class RedisTasks(RedisPart):
     """``TaskQueue`` and ``LeaseStore`` on Redis. ``priority_aging``: seconds of waiting one unit
     of priority is worth; ``poll_interval`` bounds how long a waiting taker can miss a lost

@@ -12,6 +12,7 @@ import msgspec
 
 from actors.ports.store import WorkerRecord
 from transport import keys
+from transport.redis_errors import translate_errors
 from transport.redis_store.client import RedisClient, RedisPart, encoder, ms
 
 WORKER_KEY_GRACE_SECONDS = 60.0  # a record outlives its expires_at a little (clock skew between nodes)
@@ -19,6 +20,7 @@ WORKER_KEY_GRACE_SECONDS = 60.0  # a record outlives its expires_at a little (cl
 _worker = msgspec.msgpack.Decoder(WorkerRecord)
 
 
+@translate_errors  # redis-py\'s "server away" errors leave each public method as StoreUnavailable
 class RedisWorkers(RedisPart):
     """``WorkerRegistry`` on Redis."""
 
