@@ -124,10 +124,6 @@ def quick_blueprint() -> StateMachineBlueprint:
     return bp
 
 
-async def no_sleep(_: float) -> None:
-    await asyncio.sleep(0)
-
-
 @asynccontextmanager
 async def job_runner(
     store: MemoryStore, broker: MemoryBroker, clock: FakeClock, seen: list[tuple[str, int]], settled: list[str]
@@ -136,7 +132,7 @@ async def job_runner(
     registry = BlueprintRegistry()
     registry.register(quick_blueprint())
     actor = JobActor(registry, store, broker, StepPolicy(), clock, cached_jobs=0)
-    runner = KeyedRunner("jobs", actor.handle, max_failures=2, sleep=no_sleep)
+    runner = KeyedRunner("jobs", actor.handle, max_failures=2, sleep=clock.sleep)
     consumer = broker.consume(routes.JOBS, prefetch=10)
     async with asyncio.TaskGroup() as tg:
         tg.create_task(runner.run(Recorded(consumer, seen, settled)))
