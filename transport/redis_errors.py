@@ -15,7 +15,7 @@ import contextlib
 import functools
 import inspect
 from collections.abc import Callable, Coroutine, Iterator
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, NoReturn, ParamSpec, TypeVar
 
 from redis import exceptions as rx
 
@@ -57,17 +57,25 @@ def store_errors() -> Iterator[None]:
     try:
         yield
     except SERVER_AWAY as exc:
-        translated = translate(exc)
-        if translated is exc:
-            raise
-        raise translated from exc
+        _reraise(exc)
+
+
+def _reraise(exc: Exception) -> NoReturn:
+    translated = translate(exc)
+    if translated is exc:
+        raise exc
+    raise translated from exc
 
 
 def translated_method(method: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, Coroutine[Any, Any, R]]:
+    # A plain try, not ``store_errors()``: this wraps every store call, and a generator-based
+    # context manager would cost ten times as much as the call's own frame.
     @functools.wraps(method)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        with store_errors():
+        try:
             return await method(*args, **kwargs)
+        except SERVER_AWAY as exc:
+            _reraise(exc)
 
     return wrapper
 

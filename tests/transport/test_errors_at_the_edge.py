@@ -1,6 +1,6 @@
 """The adapters translate "the server is away" into our own errors, and nothing else.
 
-Real Redis and RabbitMQ behind a TCP proxy the test breaks (``tests/e2e/proxy.py``): a store or
+Real Redis and RabbitMQ behind a TCP proxy the test breaks (``tests/support/proxy.py``): a store or
 broker whose server cannot be reached raises ``StoreUnavailable`` / ``BrokerUnavailable``, with
 the library's exception as the cause, and works again once the server is reachable; an error
 the server answered (a wrong type here; a refused declaration in test_rabbitmq.py) goes through
