@@ -132,6 +132,7 @@ class _GroupStep:
         if isinstance(msg, TaskStarted):
             return tasks.started(task, msg)
         if isinstance(msg, TaskDone):
+            tasks.started_by_result(task, msg, self.now)  # its TaskStarted is late or lost
             return tasks.reported(task, msg, self.policy, salt, self.now)
         if isinstance(msg, TaskLost):
             return tasks.lost(task, msg, self.policy, salt, self.now)

@@ -289,6 +289,8 @@ class _Step:
         task = self.state.task
         if task is None:
             return False
+        if tasks.started_by_result(task, msg, self.now):  # its TaskStarted is late or lost
+            self.record(h.TASK_STARTED, task_id=task.id, worker_id=msg.worker_id, attempt=task.attempt)
         verdict = tasks.reported(task, msg, self.policy, self.state.id, self.now)
         if not isinstance(verdict, tasks.Produced):
             return await self.judged(task, verdict)

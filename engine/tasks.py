@@ -15,6 +15,10 @@ The rules (ARCHITECTURE.md, "Failure semantics"):
   task maps ``cancelled`` to a transition of its own.
 - No pickup before the dispatch deadline fails the task; no result before the result deadline
   (which starts at pickup) retries it.
+- A result may arrive before the task's pickup (``TaskStarted`` goes out without waiting for its
+  confirm, so it can come late or be lost): it counts as the pickup too (``started_by_result``)
+  and is judged as usual; no result deadline is set, the task is over. The late ``TaskStarted``
+  is then ignored.
 - A lost task (its lease ran out: the worker stopped heartbeating it) is retried like a result
   timeout, and counts an attempt: a worker that dies on the task every time does not retry it
   forever. A lost task whose pickup never reached the job (``TaskStarted`` was lost with the
@@ -130,6 +134,17 @@ def started(task: TaskState, msg: TaskStarted) -> Picked | Ignore:
     if task.result_timeout is None:
         return Picked(None, msg.at)
     return Picked(Timeout("result", task.id), msg.at + task.result_timeout)
+
+
+def started_by_result(task: TaskState, msg: TaskDone, now: float) -> bool:
+    """Record the pickup of the current task from its result when no ``TaskStarted`` came first:
+    taken by the reporting worker, dated ``now`` (the result carries no pickup time, so that a
+    resent result stays the identical message). False (nothing changed) if the task is another,
+    waits out a back-off, is taken already, or the result names no worker."""
+    if task.id != msg.task_id or task.waiting_retry or task.worker_id is not None or msg.worker_id is None:
+        return False
+    task.worker_id, task.started_at = msg.worker_id, now
+    return True
 
 
 def reported(task: TaskState, msg: TaskDone, policy: StepPolicy, salt: str, now: float) -> Verdict:

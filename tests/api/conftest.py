@@ -27,6 +27,7 @@ from engine.routes import JOBS
 from tests.support.clock import FakeClock
 from transport.app.settings import Settings
 from transport.gateway import GatewayContext, build_app
+from transport.gateway.announcer import ANNOUNCER
 from transport.gateway.auth import client_id_of
 from transport.memory import MemoryBroker, MemoryStore
 
@@ -47,6 +48,10 @@ class Gateway:
     broker: MemoryBroker
     clock: FakeClock
     settings: Settings
+
+    async def announced(self) -> None:
+        """Wait for the pickups announced so far: ``TaskStarted`` goes out beside a poll's answer."""
+        await self.http.app[ANNOUNCER].drain()
 
     def published(self, kind: type[Any] | None = None) -> list[Envelope]:
         """Envelopes published on the job mailboxes, optionally only those whose body is ``kind``."""

@@ -36,6 +36,7 @@ async def test_sdk_transport_round_trip(gw: Gateway, transport: HttpTransport) -
     task = await transport.poll_task(timeout=1, available_skills=["echo"])
     assert task is not None and task.sig is not None
     assert verify_signature(task, task.sig, "orchestrator-secret", ignore_fields=["sig", "orchestrator_signature"])
+    await gw.announced()
     assert [e.body for e in gw.published(TaskStarted)] == [TaskStarted("t1", "w1", NOW)]
 
     event = WorkerEventPayload(

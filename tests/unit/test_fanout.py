@@ -437,6 +437,20 @@ def test_k_results_produce_exactly_one_aggregate_done_with_every_result() -> Non
     assert send_group(group, TaskDone("t0", data={"again": 1})) == []
 
 
+def test_a_branch_result_before_its_pickup_settles_the_branch_and_the_late_pickup_is_ignored() -> None:
+    group, _ = started_group(2, result_timeout=10.0)
+
+    out = send_group(group, TaskDone("t0", "w1", data={"n": 1}), now=NOW + 2)
+
+    assert group_deadlines(out) == []  # settled: no result deadline
+    [branch] = [b for b in group.branches if b.task.id == "t0"]
+    assert (branch.task.worker_id, branch.task.started_at) == ("w1", NOW + 2)
+    assert branch.result == {"status": "success", "data": {"n": 1}, "error": None}
+    assert send_group(group, TaskStarted("t0", "w1", at=NOW + 1), now=NOW + 3) == []
+    [done] = aggregates(send_group(group, TaskDone("t1", "w2")))
+    assert set(done.results) == {"t0", "t1"}
+
+
 def test_a_custom_status_is_recorded_as_the_branch_status() -> None:
     group, _ = started_group(1)
 

@@ -17,6 +17,7 @@ from rxon.constants import (
 )
 
 from engine import StateMachineBlueprint, routes
+from engine import history as h
 from engine import job as j
 from engine.job import APPLIED_WINDOW, JobState, Outgoing, decode_state, encode_state
 from engine.messages import (
@@ -581,6 +582,38 @@ async def test_second_pickup_of_a_task_is_ignored() -> None:
 
 
 # -- task results -------------------------------------------------------------------------------
+
+
+async def test_a_result_before_its_pickup_completes_the_task_and_records_the_pickup() -> None:
+    """TaskStarted is announced without waiting for its confirm: the result may overtake it."""
+    bp = task_bp()
+    state, offer, _ = await dispatched(bp, dispatch_timeout=30.0)
+
+    step = await apply(bp, POLICY, state, envelope(JOB, TaskDone(offer.task_id, "w1", data={"x": 2}), NOW + 2), NOW + 2)
+
+    assert state.status == j.FINISHED
+    assert state.current_state == "done"
+    assert [(e.event, e.details.get("worker_id")) for e in step.history[:2]] == [
+        (h.TASK_STARTED, "w1"),
+        (h.TASK_FINISHED, "w1"),
+    ]
+    assert step.deadlines == []  # no result deadline: the task is over
+    late = await apply(bp, POLICY, state, envelope(JOB, TaskStarted(offer.task_id, "w1", at=NOW + 1), NOW + 3), NOW + 3)
+    assert not late.changed
+
+
+async def test_a_failed_result_before_its_pickup_retries_and_the_late_pickup_is_ignored() -> None:
+    bp = task_bp()
+    state, offer, _ = await dispatched(bp)
+
+    await send(bp, state, TaskDone(offer.task_id, "w1", error_code=ERROR_CODE_TRANSIENT), now=NOW + 2)
+    before = snapshot(state)
+    out = await send(bp, state, TaskStarted(offer.task_id, "w1", at=NOW + 1), now=NOW + 3)
+
+    assert state.task is not None
+    assert (state.task.attempt, state.task.worker_id, state.task.waiting_retry) == (2, None, True)
+    assert out == []
+    assert snapshot(state) == before
 
 
 async def test_task_done_success_merges_data_and_follows_the_transition() -> None:

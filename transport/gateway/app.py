@@ -12,7 +12,7 @@ from rxon.constants import (
     WS_ENDPOINT,
 )
 
-from transport.gateway import approvals, client_api, task_api, worker_api, worker_ws
+from transport.gateway import announcer, approvals, client_api, task_api, worker_api, worker_ws
 from transport.gateway.blueprint_api import blueprint_graph
 from transport.gateway.context import CONTEXT, GatewayContext
 from transport.gateway.errors import json_errors, stamp_protocol_version
@@ -45,5 +45,6 @@ def build_app(ctx: GatewayContext) -> web.Application:
     router.add_post(ENDPOINT_TASK_RESULT, task_api.task_result)
     router.add_post(ENDPOINT_WORKER_EVENTS, worker_api.event)
     router.add_get(f"{WS_ENDPOINT}/{{worker_id}}", worker_ws.connect)
+    announcer.install(app, ctx.broker)  # the pickups' TaskStarted, published beside the poll's answer
     worker_ws.install(app)  # the open sockets, and the relay of cancellations to them
     return app

@@ -1,12 +1,14 @@
 """RXON task delivery (long-poll) and results.
 
-Poll: the store hands out offers and records a lease of ``TASK_LEASE_SECONDS``, which the
-worker's heartbeats extend; the gateway drops offers that went stale while queued (job gone,
-terminal, or on another task; a fan-out branch settled or retried under another id), releases
-their leases, and keeps waiting for the rest of the requested time. A live offer is announced with
-``TaskStarted`` *before* the payload is returned, so the result deadline is running by the time
-the worker can answer. If the HTTP response is then lost, the worker never heartbeats the task,
-and its lease expiring hands it back to the job.
+Poll: the store hands out offers and records a lease of ``TASK_LEASE_SECONDS`` in the same atomic
+step, which the worker's heartbeats extend; the gateway drops offers that went stale while queued
+(job gone, terminal, or on another task; a fan-out branch settled or retried under another id),
+releases their leases, and keeps waiting for the rest of the requested time. A live offer is
+returned at once, its ``TaskStarted`` published beside (``transport.gateway.announcer``): the
+lease already records the pickup, so the answer does not wait for the confirm. The result may
+then reach the job before the pickup does; it counts as the pickup (``engine.tasks``). If the HTTP
+response is lost, the worker never heartbeats the task, and its lease expiring hands it back to
+the job.
 
 Result: checked against the job and the lease, then forwarded as ``TaskDone`` with the id
 ``result:{job_id}:{task_id}`` (``result:{group_id}:{task_id}`` for a fan-out branch). An
@@ -24,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import time
 
 from aiohttp import web
 from rxon.constants import (
@@ -38,9 +39,9 @@ from rxon.models import TaskPayload, TaskResult
 from rxon.utils import to_dict
 
 from actors.ports.store import Lease
-from engine.errors import Unavailable
 from engine.job import CANCELLED, JobState
 from engine.messages import TaskDone, TaskOffer, TaskStarted, envelope
+from transport.gateway.announcer import announcer_of
 from transport.gateway.auth import authenticate_worker, require_same_worker
 from transport.gateway.bodies import decode_model, read_object
 from transport.gateway.context import GatewayContext, context_of
@@ -50,10 +51,6 @@ from transport.gateway.signing import check_worker_signature, sign_task
 from transport.gateway.worker_api import known_worker
 
 log = logging.getLogger(__name__)
-
-# rxon's HttpTransport gives up on a poll this long after the ``timeout`` it sent.
-SDK_POLL_GRACE = 5.0
-MIN_PUBLISH_WAIT = 0.5  # seconds: the least time given to announcing a task's start
 
 # Not among rxon's IGNORED_REASON_* constants, but part of upstream's vocabulary.
 IGNORED_REASON_TERMINATED = "job_already_terminated"
@@ -66,7 +63,6 @@ async def next_task(request: web.Request) -> web.StreamResponse:
     worker_id = request.match_info["worker_id"]
     require_same_worker(header_id, worker_id, "worker in the path")
     timeout = _poll_timeout(request, ctx.settings.worker_poll_timeout_seconds)
-    answer_by = time.monotonic() + _requested_timeout(request, timeout) + SDK_POLL_GRACE - 1.0
     record = await known_worker(ctx, worker_id, ctx.clock())
     skills = _skills_query(request)
     taken = await _take_live_offer(ctx, worker_id, record.skills if skills is None else skills, timeout)
@@ -74,14 +70,10 @@ async def next_task(request: web.Request) -> web.StreamResponse:
         return web.Response(status=204)
     offer, mailbox = taken
     now = ctx.clock()
-    started = envelope(mailbox.key, TaskStarted(offer.task_id, worker_id, at=now), now)
-    try:
-        # The worker stops waiting SDK_POLL_GRACE seconds after the timeout it asked for: answer before.
-        async with asyncio.timeout(max(answer_by - time.monotonic(), MIN_PUBLISH_WAIT)):
-            await ctx.broker.publish(mailbox.route, started)
-    except (Unavailable, TimeoutError) as exc:  # TimeoutError: our own deadline above
-        await _put_back(ctx, offer)
-        raise web.HTTPServiceUnavailable(text="the task's start could not be announced; poll again") from exc
+    # The pickup is durable already (take_task leased it atomically): no need to hold the answer
+    # for the announcement's confirm (transport.gateway.announcer).
+    started = TaskStarted(offer.task_id, worker_id, at=now)
+    announcer_of(request).announce(mailbox.route, envelope(mailbox.key, started, now))
     payload = TaskPayload(
         job_id=offer.job_id,
         task_id=offer.task_id,
@@ -93,26 +85,6 @@ async def next_task(request: web.Request) -> web.StreamResponse:
         deadline=int(now + offer.result_timeout) if offer.result_timeout is not None else None,
     )
     return json_response(to_dict(sign_task(payload, ctx.settings.orchestrator_secret_key)))
-
-
-async def _put_back(ctx: GatewayContext, offer: TaskOffer) -> None:
-    """The worker will not get this task (its start could not be announced): queue it again for
-    the next poll, as queued now (its priority's aging starts over: a rare path, and the offer
-    does not carry its first queue time). If the store is unreachable too, the lease lapsing puts
-    it back later."""
-    try:
-        await ctx.store.release_lease(offer.task_id)
-        await ctx.store.push_task(offer, now=ctx.clock())
-    except Unavailable as exc:
-        log.warning("task %s could not be queued again (%s); its lease will lapse", offer.task_id, exc)
-
-
-def _requested_timeout(request: web.Request, capped: float) -> float:
-    """The timeout the worker asked for (it waits that long plus SDK_POLL_GRACE), at least ``capped``."""
-    try:
-        return max(float(request.query.get("timeout") or capped), capped)
-    except ValueError:
-        return capped
 
 
 def _poll_timeout(request: web.Request, cap: float) -> float:
