@@ -19,6 +19,11 @@ def job(prefix: str, job_id: str) -> str:
     return f"{prefix}:job:{job_id}"
 
 
+def job_family(prefix: str) -> str:
+    """The common start of every job key; the take script appends the job id of the task it took."""
+    return f"{prefix}:job:"
+
+
 def progress(prefix: str, job_id: str) -> str:
     """String: msgpack ``(progress, message)``; expires with its job."""
     return f"{prefix}:progress:{job_id}"

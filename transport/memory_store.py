@@ -266,6 +266,15 @@ class MemoryStore:
         self._leases[offer.task_id] = Lease(offer.task_id, offer.job_id, worker_id, now, expires_at, offer.group_id)
         return offer
 
+    async def take_task_with_job(
+        self, worker_id: str, skills: Sequence[str], timeout: float, now: float, *, lease_seconds: float
+    ) -> tuple[TaskOffer, JobState | None] | None:
+        offer = await self.take_task(worker_id, skills, timeout, now, lease_seconds=lease_seconds)
+        if offer is None:
+            return None
+        raw = self._jobs.get(offer.job_id)  # no await since the pop: read in the same step
+        return offer, None if raw is None else decode_state(raw)
+
     def _best(self, worker_id: str, skills: Sequence[str], now: float) -> tuple[tuple[str, int] | None, float | None]:
         """The (skill, index) of the best task ``worker_id`` may take at ``now`` (lowest score,
         then first pushed; up to ``RESERVATION_SCAN_LIMIT`` per skill), and the earliest lapse of a

@@ -9,7 +9,7 @@ import asyncio
 
 from actors.ports.store import RESERVATION_SCAN_LIMIT, Lease, Store, WorkerRecord
 from engine import defaults
-from tests.conformance.store_samples import LEASE, offer
+from tests.conformance.store_samples import LEASE, job, offer
 
 
 async def test_tasks_are_taken_by_priority_then_fifo(store: Store) -> None:
@@ -215,3 +215,20 @@ async def test_reservations_count_since_the_last_heartbeat(store: Store) -> None
     assert await store.reservations([beaten]) == {"a": 0}  # a new heartbeat: its tasks are counted there
     await store.push_task(offer("t4"), reserved_for="a", reserved_until=20.0, counted_since=12.5)
     assert await store.reservations([beaten]) == {"a": 1}
+
+
+async def test_take_task_with_job_reads_the_job_in_the_same_step(store: Store) -> None:
+    assert await store.create_job(job("job-1"))
+    await store.push_task(offer("t1", job_id="job-1"))
+    await store.push_task(offer("t2", job_id="gone"))
+
+    first = await store.take_task_with_job("w1", ["echo"], 1.0, now=0.0, lease_seconds=LEASE)
+    second = await store.take_task_with_job("w1", ["echo"], 1.0, now=0.0, lease_seconds=LEASE)
+
+    assert first is not None and second is not None
+    assert first[0].task_id == "t1"
+    assert first[1] == await store.load_job("job-1")
+    assert first[1] is not None and first[1].version == 1
+    assert (second[0].task_id, second[1]) == ("t2", None)
+    assert [(await store.get_lease(t)) is not None for t in ("t1", "t2")] == [True, True]
+    assert await store.take_task_with_job("w1", ["echo"], 0.0, now=0.0, lease_seconds=LEASE) is None

@@ -115,10 +115,13 @@ async def _take_live_offer(
     remaining = wait_seconds
     while True:
         lease_seconds = ctx.settings.task_lease_seconds
-        offer = await ctx.store.take_task(worker_id, skills, remaining, ctx.clock(), lease_seconds=lease_seconds)
-        if offer is None:
+        # The job is read in the same store step as the pop: one round trip.
+        taken = await ctx.store.take_task_with_job(
+            worker_id, skills, remaining, ctx.clock(), lease_seconds=lease_seconds
+        )
+        if taken is None:
             return None
-        job = await ctx.store.load_job(offer.job_id)
+        offer, job = taken
         mailbox = None if job is None else await mailbox_of(ctx.store, job, offer.task_id)
         if mailbox is not None and (offer.group_id is None or offer.group_id == mailbox.key):
             return offer, mailbox

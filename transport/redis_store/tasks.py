@@ -15,12 +15,13 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Iterator, Sequence
-from typing import cast
+from typing import Any, cast
 
 import msgspec
 from redis.typing import EncodableT
 
 from actors.ports.store import RESERVATION_SCAN_LIMIT, Lease, WorkerRecord
+from engine.job import JobState, decode_state
 from engine.messages import TaskOffer
 from transport import keys
 from transport.redis_errors import translate_errors
@@ -88,6 +89,28 @@ class RedisTasks(RedisPart):
         (up to ``RESERVATION_SCAN_LIMIT`` per skill); a parked taker sees a reservation lapse at
         its next periodic re-check (``poll_interval``), its clock being ``now`` plus the time
         it has waited."""
+        raw = await self._take(worker_id, skills, timeout, now, now + lease_seconds, "")
+        return None if raw is None else _offer.decode(raw)
+
+    async def take_task_with_job(
+        self, worker_id: str, skills: Sequence[str], timeout: float, now: float, *, lease_seconds: float
+    ) -> tuple[TaskOffer, JobState | None] | None:
+        """``take_task`` whose script also reads the task's job: the same one round trip."""
+        raw = await self._take(worker_id, skills, timeout, now, now + lease_seconds, keys.job_family(self._prefix))
+        if raw is None:
+            return None
+        offer, version, blob = cast("list[bytes | None]", raw)
+        assert offer is not None
+        if version is None or blob is None:
+            return _offer.decode(offer), None
+        state = decode_state(blob)
+        state.version = int(version)  # ``v`` is authoritative, as in ``load_job``
+        return _offer.decode(offer), state
+
+    async def _take(
+        self, worker_id: str, skills: Sequence[str], timeout: float, now: float, expires_at: float, job_family: str
+    ) -> Any:
+        """The take script's reply for the first attempt that took a task within ``timeout``, or None."""
         loop = asyncio.get_running_loop()
         started = loop.time()
         deadline = started + max(timeout, 0.0)
@@ -96,10 +119,10 @@ class RedisTasks(RedisPart):
             while True:
                 event.clear()  # before the attempt: a push during it sets the event again
                 current = now + (loop.time() - started)
-                offer = await self._take_once(worker_id, skills, now, now + lease_seconds, current)
+                raw = await self._take_once(worker_id, skills, now, expires_at, current, job_family)
                 remaining = deadline - loop.time()
-                if offer is not None or remaining <= 0:
-                    return offer
+                if raw is not None or remaining <= 0:
+                    return raw
                 self._parked += 1
                 try:
                     with contextlib.suppress(TimeoutError):
@@ -128,16 +151,15 @@ class RedisTasks(RedisPart):
         return self._parked
 
     async def _take_once(
-        self, worker_id: str, skills: Sequence[str], now: float, expires_at: float, current: float
-    ) -> TaskOffer | None:
+        self, worker_id: str, skills: Sequence[str], now: float, expires_at: float, current: float, job_family: str
+    ) -> Any:
         p = self._prefix
         take_keys = [keys.task_offers(p), keys.task_jobs(p), keys.task_groups(p), keys.lease_expiry(p)]
         take_keys += [keys.task_reservations(p), *(keys.task_queue(p, skill) for skill in skills)]
         backstop_ms = LEASE_TTL_SECONDS * 1000
         args: list[EncodableT] = [keys.lease_family(p), worker_id, repr(now), backstop_ms, repr(expires_at)]
-        args += [repr(current), RESERVATION_SCAN_LIMIT]
-        raw: bytes | None = await self._batch.script(self._take_task, take_keys, args)
-        return None if raw is None else _offer.decode(raw)
+        args += [repr(current), RESERVATION_SCAN_LIMIT, job_family]
+        return await self._batch.script(self._take_task, take_keys, args)
 
     @contextlib.contextmanager
     def _registered(self, skills: Sequence[str], event: asyncio.Event) -> Iterator[None]:

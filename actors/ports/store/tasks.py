@@ -22,6 +22,7 @@ from typing import Protocol
 import msgspec
 
 from actors.ports.store.workers import WorkerRecord
+from engine.job import JobState
 from engine.messages import TaskOffer
 
 # How many head tasks of each skill's queue a taker looks at, skipping those reserved for others.
@@ -74,6 +75,12 @@ class TaskQueue(Protocol):
         task of priority ``p`` queued at ``t`` goes before any task of priority ``q > p`` queued
         after ``t + (q - p) * priority_aging``: a steady stream of higher priorities cannot
         starve it."""
+
+    async def take_task_with_job(
+        self, worker_id: str, skills: Sequence[str], timeout: float, now: float, *, lease_seconds: float
+    ) -> tuple[TaskOffer, JobState | None] | None:
+        """``take_task``, and the task's job as stored at that moment (None if it is gone), read
+        in the same atomic step as the pop and the lease (one round trip on a remote store)."""
 
     async def reservations(self, workers: Sequence[WorkerRecord]) -> dict[str, int]:
         """Tasks pushed reserved for each worker, with ``counted_since`` its current ``last_seen``,

@@ -1,9 +1,10 @@
 -- KEYS: offers, task jobs, task groups, lease expiry, reservations, then one queue per skill.
 -- ARGV: lease key family, worker id, taken at, lease backstop TTL in ms, expires at, now (for
--- reservations), scan limit. In each queue, the first of its ``scan limit`` head entries not
+-- reservations), scan limit, job key family ("": do not read the job). In each queue, the first of its ``scan limit`` head entries not
 -- reserved for another worker until after ``now`` is that queue's candidate; pops the best
 -- candidate (lowest score, then lowest sequence: see ``push_task``), writes its lease (msgpack map,
--- decoded as ``Lease``) and its expiry, and returns its offer, or nil.
+-- decoded as ``Lease``) and its expiry, and returns its offer, or nil; with a job key family,
+-- {offer, the job's version, the job's state} (both nil if the job is gone).
 local best, best_member, best_score, best_seq
 local now, limit = tonumber(ARGV[6]), tonumber(ARGV[7])
 for i = 6, #KEYS do
@@ -35,4 +36,6 @@ local lease = {task_id = task_id, job_id = job_id, worker_id = ARGV[2], taken_at
 if group_id then lease.group_id = group_id end
 redis.call('SET', ARGV[1] .. task_id, cmsgpack.pack(lease), 'PX', ARGV[4])
 redis.call('ZADD', KEYS[4], ARGV[5], task_id)
-return offer
+if ARGV[8] == '' then return offer end
+local job = redis.call('HMGET', ARGV[8] .. job_id, 'v', 's')
+return {offer, job[1], job[2]}
