@@ -144,6 +144,6 @@ class RedisStore(RedisJobs, RedisGroups, RedisDeadlines, RedisTasks, RedisWorker
             if message["type"] == "message" and bytes(message["channel"]) == self._cancel_channel:
                 self._received_cancels(bytes(message["data"]))
             elif message["type"] == "message":
-                self._wake(bytes(message["data"]).decode())
+                self._announced(bytes(message["data"]).decode())
             elif message["type"] == "subscribe":  # re-subscribed after a reconnect: the gap went unannounced
                 self._wake_all()

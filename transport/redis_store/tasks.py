@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import uuid
 from collections.abc import Iterator, Sequence
 from typing import Any, cast
 
@@ -49,6 +50,7 @@ class RedisTasks(RedisPart):
         self._extend_leases, self._expired_leases = client.script("extend_leases"), client.script("expired_leases")
         self._release_lease = client.script("release_lease")
         self._waiters: dict[str, set[asyncio.Event]] = {}
+        self._origin = uuid.uuid4().hex  # names this store's pushes on the task channel
         self._parked = 0
 
     async def push_task(
@@ -70,7 +72,7 @@ class RedisTasks(RedisPart):
         push_keys += [keys.lease(p, offer.task_id), keys.task_groups(p), keys.task_reservations(p)]
         score = (time.time() if now is None else now) - offer.priority * self._priority_aging
         args: list[EncodableT] = [offer.task_id, offer.job_id, repr(score), encoder.encode(offer)]
-        args += [keys.task_channel(p), offer.type, offer.group_id or ""]
+        args += [keys.task_channel(p), f"{offer.type}\0{self._origin}", offer.group_id or ""]
         if reserved_for is None:
             args += [b"", "", ""]
         else:
@@ -174,6 +176,14 @@ class RedisTasks(RedisPart):
                     events.discard(event)
                     if not events:
                         del self._waiters[skill]
+
+    def _announced(self, message: str) -> None:
+        """A push announced on the task channel: ``skill``, or ``skill NUL origin``. This store's
+        own pushes woke its takers already (``push_task``): waking them again would only make
+        every parked taker run the take script once more for nothing."""
+        skill, _, origin = message.partition("\0")
+        if origin != self._origin:
+            self._wake(skill)
 
     def _wake(self, skill: str) -> None:
         for event in self._waiters.get(skill, ()):

@@ -1,5 +1,5 @@
 -- KEYS: skill queue, offers, task jobs, sequence, lease, task groups, reservations, worker loads.
--- ARGV: task id, job id, score (``push_task``), offer, channel, skill, group id ('' for a job's own task),
+-- ARGV: task id, job id, score (``push_task``), offer, channel, message (skill NUL origin), group id ('' for a job's own task),
 -- reservation (msgpack [worker id, until], '' for none), reserved worker id and its last_seen
 -- ('' for no load count). Queues the task unless it is queued or leased; returns 1 if queued.
 -- A load entry is "last_seen:count"; a new last_seen starts the count over.
