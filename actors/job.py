@@ -35,8 +35,9 @@ from actors.cancellations import AnnouncerStore, announce
 from actors.ports.broker import Publisher
 from actors.ports.store import DeadlineStore, JobStore, Scheduled
 from actors.publisher import apply_once
-from engine.job import JobState, Outgoing
-from engine.messages import Envelope, StartChild
+from engine.errors import VersionConflict
+from engine.job import JobState, Outgoing, decode_state
+from engine.messages import Envelope, Start, StartChild
 from engine.policy import StepPolicy
 from engine.registry import BlueprintRegistry
 from engine.step import JobStep, apply, fail_unrunnable
@@ -68,7 +69,11 @@ class JobActor:
     async def handle(self, env: Envelope) -> None:
         # Taken out while the message is handled: a failure leaves no half-applied copy behind.
         state = self._cached.pop(env.key, None)
-        if state is None or not await self._apply(state, env):
+        if state is None and isinstance(env.body, Start) and env.body.created is not None:
+            state = await self._apply_created(env, env.body.created)
+        elif state is not None and not await self._apply(state, env):
+            state = None
+        if state is None:
             state = await self._store.load_job(env.key)
             if state is None and isinstance(env.body, StartChild):
                 state = await self._create_child(env.key, env.body)
@@ -80,6 +85,16 @@ class JobActor:
             self._cached[env.key] = state
             if len(self._cached) > self._cache_size:
                 self._cached.popitem(last=False)
+
+    async def _apply_created(self, env: Envelope, created: bytes) -> JobState | None:
+        """Apply a ``Start`` on the state the gateway created, which it carries, without loading
+        the job: the state it left, or None if the job has changed since (the commit's
+        compare-and-set failed, or the step ignored it): then it is applied on the stored job."""
+        state = decode_state(created)
+        try:
+            return state if await self._apply(state, env) else None
+        except VersionConflict:
+            return None
 
     async def _create_child(self, job_id: str, start: StartChild) -> JobState | None:
         """Store the child job ``start`` asks for (version 1, pending), unless a redelivery of

@@ -24,7 +24,12 @@ class _Message(msgspec.Struct, frozen=True, tag_field="msg"):
 
 
 class Start(_Message, frozen=True, tag="start"):
-    """Run a job whose state the gateway has just created (status ``pending``)."""
+    """Run a job whose state the gateway has just created (status ``pending``). ``created``: that
+    state as stored (``engine.job.encode_state``, version 1), so the job actor need not load it
+    first; only a guess (the job may have changed since), which the commit's compare-and-set
+    checks."""
+
+    created: bytes | None = None
 
 
 class TaskStarted(_Message, frozen=True, tag="task_started"):

@@ -13,7 +13,7 @@ from actors.runtime import KeyedRunner
 from engine import StateMachineBlueprint, routes
 from engine import job as j
 from engine.errors import BrokerUnavailable, VersionConflict
-from engine.job import JobState
+from engine.job import JobState, encode_state
 from engine.messages import Cancel, CancelNotice, Envelope, Start, TaskDone, TaskOffer, TaskStarted, envelope
 from engine.policy import StepPolicy
 from engine.registry import BlueprintRegistry
@@ -350,3 +350,49 @@ async def _true(value: object) -> bool:
 async def _status(store: MemoryStore, status: str) -> bool:
     state = await store.load_job(JOB)
     return state is not None and state.status == status
+
+
+# -- a Start carrying the state the gateway created ------------------------------------------------
+
+
+async def created_start(store: MemoryStore, id: str, clock: FakeClock) -> Envelope:
+    """A ``Start`` as the gateway sends it: with the job as it was just stored."""
+    return envelope(JOB, Start(encode_state(await load(store))), clock(), id=id)
+
+
+async def test_a_start_carrying_the_created_job_is_applied_on_it(
+    bp: StateMachineBlueprint, store: MemoryStore, clock: FakeClock
+) -> None:
+    broker = MemoryBroker()
+    start = await created_start(store, "m-start", clock)
+
+    await actor_for(bp, store, broker, clock).handle(start)
+
+    state = await load(store)
+    assert (state.version, state.status, state.applied) == (2, j.WAITING_FOR_WORKER, ["m-start"])
+    assert len(offers_on_router(broker)) == 1
+
+
+async def test_a_start_whose_carried_job_is_stale_is_applied_on_the_stored_job(
+    bp: StateMachineBlueprint, store: MemoryStore, clock: FakeClock
+) -> None:
+    """Its redelivery after it was applied (the carried state is version 1, the job is at 2)
+    changes nothing and republishes its outbox; a job cancelled since is not started."""
+    broker = MemoryBroker()
+    start = await created_start(store, "m-start", clock)
+    await actor_for(bp, store, broker, clock).handle(start)
+    before = await load(store)
+
+    await actor_for(bp, store, broker, clock).handle(start)  # another node: no kept copy
+
+    assert await load(store) == before
+    [first, second] = offers_on_router(broker)
+    assert first == second
+
+    other = MemoryStore()
+    await create_job(other, bp, clock)
+    stale = await created_start(other, "m-start-2", clock)
+    await actor_for(bp, other, broker, clock).handle(envelope(JOB, Cancel("by the client"), clock(), id="m-cancel"))
+    await actor_for(bp, other, broker, clock).handle(stale)
+    state = await load(other)
+    assert (state.status, state.applied) == (j.CANCELLED, ["m-cancel"])

@@ -12,11 +12,12 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import msgspec
 from aiohttp import web
 
 from actors.ports.store import WorkerRecord
 from engine.blueprint import StateMachineBlueprint
-from engine.job import FAILED, QUARANTINED, WAITING_FOR_HUMAN, JobState
+from engine.job import FAILED, QUARANTINED, WAITING_FOR_HUMAN, JobState, encode_state
 from engine.messages import Cancel, Redrive, Start, envelope
 from engine.routes import JOBS
 from transport.gateway.auth import authenticate_client
@@ -63,7 +64,9 @@ def create_job_handler(bp: StateMachineBlueprint) -> Callable[[web.Request], Awa
         if not await ctx.store.create_job(state):
             raise web.HTTPConflict(text=f"job {state.id} exists already")
         try:
-            await ctx.broker.publish(JOBS, envelope(state.id, Start(), now))
+            # The state as stored rides along: the job actor steps on it without loading it.
+            created = encode_state(msgspec.structs.replace(state, version=1))
+            await ctx.broker.publish(JOBS, envelope(state.id, Start(created), now))
         except Exception as exc:
             await _abandon(ctx, state, f"could not be queued: {exc}")
             raise web.HTTPServiceUnavailable(text="the job could not be queued; try again") from exc
