@@ -27,6 +27,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +43,6 @@ from transport.app.loader import load_blueprints
 from transport.app.settings import Settings
 from transport.app.wiring import runtime
 from transport.redis_store.client import lua
-
-LUA_DIR = Path(__file__).resolve().parent.parent / "transport" / "redis_store" / "lua"
 
 
 @dataclass
@@ -62,8 +61,9 @@ class Counts:
 
 def _script_names() -> dict[str, str]:
     names = {}
-    for path in LUA_DIR.glob("*.lua"):
-        names[hashlib.sha1(lua(path.stem).encode()).hexdigest()] = path.stem
+    for path in resources.files("transport.redis_store").joinpath("lua").iterdir():
+        name = path.name.removesuffix(".lua")
+        names[hashlib.sha1(lua(name).encode()).hexdigest()] = name
     return names
 
 
