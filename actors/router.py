@@ -2,7 +2,8 @@
 
 On a ``TaskOffer`` it reads the live workers having the task's skill (the store's capability
 set), ranks them with ``engine.routing`` (hot first, then least loaded, then by id) and pushes the
-task reserved for the first for ``reservation_seconds``: only that worker may take it until
+task reserved for the first for ``reservation_seconds`` (the store finishes the ranking with the
+loads it counts, in the same step as the push: ``push_task_reserved``): only that worker may take it until
 then, anyone capable afterwards. With no eligible worker the task is pushed unreserved and waits
 until one polls for it, or until the job's dispatch deadline fails it. The worker still pulls its
 task; the reservation only decides who gets first pick, so a reserved worker that died strands
@@ -10,8 +11,8 @@ nothing.
 
 Load is a worker's ``current_tasks`` at its last heartbeat plus the reservations made for it
 since (the optimistic increment), counted in the store so every node's router sees them; a new
-heartbeat (a new ``last_seen``) restarts the count. The push counts the reservation in the same
-atomic store step, and pushing is idempotent by task id, so a redelivered offer is queued and
+heartbeat (a new ``last_seen``) restarts the count. The push reads the counts, chooses and counts
+the reservation in one atomic store step, and pushing is idempotent by task id, so a redelivered offer is queued and
 counted once.
 
 The capability set of a skill is read at most every ``workers_cache_seconds`` (half a second by
@@ -29,13 +30,13 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from actors.ports.store import TaskQueue, WorkerRecord, WorkerRegistry
+from actors.ports.store import Contender, TaskQueue, WorkerRecord, WorkerRegistry
 from engine.messages import Envelope, TaskOffer
-from engine.routing import Candidate, choose
+from engine.routing import Candidate, tiered
 
 
 class RouterStore(TaskQueue, WorkerRegistry, Protocol):
-    """What the router needs of the store: the capable workers, their reservations, the queue."""
+    """What the router needs of the store: the capable workers, and the queue that reserves."""
 
 
 class RouterActor:
@@ -58,17 +59,17 @@ class RouterActor:
             await self._route(env.body)
 
     async def _route(self, offer: TaskOffer) -> None:
+        """One store round trip (the capability set cached): the store picks among the eligible
+        workers by tier, then their load as it counts it, in the same step as the push."""
         now = self._clock()
-        workers = await self._capable_workers(offer.type, now)
-        reserved = await self._store.reservations(workers)
-        candidates = [_candidate(w, reserved.get(w.worker_id, 0)) for w in workers]
-        chosen = choose(candidates, offer.type, offer.params)
-        if chosen is None:
+        workers = {w.worker_id: w for w in await self._capable_workers(offer.type, now)}
+        tiered_ = tiered((_candidate(w) for w in workers.values()), offer.type, offer.params)
+        contenders = [Contender(c.worker_id, workers[c.worker_id].last_seen, c.load, t) for c, t in tiered_]
+        if not contenders:
             await self._store.push_task(offer, now=now)
             return
-        seen = next(w.last_seen for w in workers if w.worker_id == chosen)
         until = now + self._reservation_seconds
-        await self._store.push_task(offer, reserved_for=chosen, reserved_until=until, counted_since=seen, now=now)
+        await self._store.push_task_reserved(offer, contenders, reserved_until=until, now=now)
 
     async def _capable_workers(self, skill: str, now: float) -> list[WorkerRecord]:
         cached = self._capable.get(skill)
@@ -79,6 +80,6 @@ class RouterActor:
         return workers
 
 
-def _candidate(worker: WorkerRecord, reserved: int) -> Candidate:
-    load = len(worker.current_tasks) + reserved
-    return Candidate(worker.worker_id, worker.status, frozenset(worker.hot_skills), load)
+def _candidate(worker: WorkerRecord) -> Candidate:
+    """The worker as its last heartbeat reported it; the store adds its reservations since."""
+    return Candidate(worker.worker_id, worker.status, frozenset(worker.hot_skills), len(worker.current_tasks))

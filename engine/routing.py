@@ -37,11 +37,18 @@ def model_name(params: Mapping[str, Any]) -> str | None:
     return name if isinstance(name, str) and name else None
 
 
+def tiered(candidates: Iterable[Candidate], skill: str, params: Mapping[str, Any]) -> list[tuple[Candidate, int]]:
+    """Eligible candidates with their tier (0: hot, 1: not), by tier then worker id: ``rank``'s
+    order but for the load, for a store that adds the loads it counts and picks atomically."""
+    wanted = {skill} | ({model} if (model := model_name(params)) else set())
+    eligible = [(c, 0 if wanted & c.hot else 1) for c in candidates if c.status not in EXCLUDED_STATUSES]
+    return sorted(eligible, key=lambda ct: (ct[1], ct[0].worker_id))
+
+
 def rank(candidates: Iterable[Candidate], skill: str, params: Mapping[str, Any]) -> list[Candidate]:
     """Eligible candidates, best first (hot, then least loaded, then by worker id)."""
-    wanted = {skill} | ({model} if (model := model_name(params)) else set())
-    eligible = [c for c in candidates if c.status not in EXCLUDED_STATUSES]
-    return sorted(eligible, key=lambda c: (not (wanted & c.hot), c.load, c.worker_id))
+    ranked = sorted(tiered(candidates, skill, params), key=lambda ct: (ct[1], ct[0].load, ct[0].worker_id))
+    return [c for c, _ in ranked]
 
 
 def choose(candidates: Iterable[Candidate], skill: str, params: Mapping[str, Any]) -> str | None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import msgspec
 
 from actors.ports.notices import Fanout, Subscription
-from actors.ports.store import RESERVATION_SCAN_LIMIT, Lease, Scheduled, WorkerRecord
+from actors.ports.store import RESERVATION_SCAN_LIMIT, Contender, Lease, Scheduled, WorkerRecord
 from engine.defaults import JOB_HISTORY_LIMIT, TASK_PRIORITY_AGING_SECONDS
 from engine.errors import VersionConflict
 from engine.group import BranchState, GroupState, decode_branch, decode_group, encode_branch, encode_group
@@ -238,6 +238,26 @@ class MemoryStore:
         bisect.insort(self._tasks.setdefault(offer.type, []), queued)
         async with self._task_added:
             self._task_added.notify_all()
+
+    async def push_task_reserved(
+        self, offer: TaskOffer, contenders: Sequence[Contender], *, reserved_until: float, now: float | None = None
+    ) -> str | None:
+        if offer.task_id in self._queued_ids or offer.task_id in self._leases:
+            return None
+        best: tuple[int, int, int] | None = None
+        chosen: Contender | None = None
+        for order, contender in enumerate(contenders):
+            since, count = self._reservations.get(contender.worker_id, (contender.last_seen, 0))
+            load = contender.base_load + (count if since == contender.last_seen else 0)
+            if best is None or (contender.tier, load, order) < best:
+                best, chosen = (contender.tier, load, order), contender
+        if chosen is None:
+            await self.push_task(offer, now=now)
+            return None
+        await self.push_task(
+            offer, reserved_for=chosen.worker_id, reserved_until=reserved_until, counted_since=chosen.last_seen, now=now
+        )
+        return chosen.worker_id
 
     async def take_task(
         self, worker_id: str, skills: Sequence[str], timeout: float, now: float, *, lease_seconds: float

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 
-from actors.ports.store import RESERVATION_SCAN_LIMIT, Lease, Store, WorkerRecord
+from actors.ports.store import RESERVATION_SCAN_LIMIT, Contender, Lease, Store, WorkerRecord
 from engine import defaults
 from tests.conformance.store_samples import LEASE, job, offer
 
@@ -232,3 +232,36 @@ async def test_take_task_with_job_reads_the_job_in_the_same_step(store: Store) -
     assert (second[0].task_id, second[1]) == ("t2", None)
     assert [(await store.get_lease(t)) is not None for t in ("t1", "t2")] == [True, True]
     assert await store.take_task_with_job("w1", ["echo"], 0.0, now=0.0, lease_seconds=LEASE) is None
+
+
+async def test_push_task_reserved_chooses_by_tier_then_counted_load_then_order(store: Store) -> None:
+    a, b = Contender("a", last_seen=10.0, base_load=1), Contender("b", last_seen=10.0, base_load=2)
+
+    # a: 1 + 0 reserved < b: 2; then a: 1 + 1 = 2 ties with b: a comes first; then b: 2 < a: 3
+    chosen = [await store.push_task_reserved(offer(f"t{i}"), [a, b], reserved_until=20.0) for i in range(3)]
+    assert chosen == ["a", "a", "b"]
+    workers = [WorkerRecord(worker_id=w, skills=["echo"], last_seen=10.0, expires_at=100.0) for w in ("a", "b")]
+    assert await store.reservations(workers) == {"a": 2, "b": 1}
+
+    hot_but_busy = Contender("c", last_seen=10.0, base_load=9, tier=0)
+    idle = Contender("d", last_seen=10.0, base_load=0, tier=1)
+    assert await store.push_task_reserved(offer("t3"), [hot_but_busy, idle], reserved_until=20.0) == "c"
+    assert await take_now(store, "d", now=19.0) is None  # reserved for c until 20
+    assert await take_now(store, "d", now=20.0) == "t0"  # a's reservation lapsed: the oldest goes
+
+
+async def test_push_task_reserved_of_a_queued_task_changes_nothing(store: Store) -> None:
+    a = Contender("a", last_seen=10.0, base_load=0)
+    assert await store.push_task_reserved(offer("t1"), [a], reserved_until=20.0) == "a"
+    assert await store.push_task_reserved(offer("t1"), [a], reserved_until=20.0) is None  # a redelivery
+    assert await store.push_task_reserved(offer("t2"), [], reserved_until=20.0) is None  # queued unreserved
+    record = WorkerRecord(worker_id="a", skills=["echo"], last_seen=10.0, expires_at=100.0)
+    assert await store.reservations([record]) == {"a": 1}
+    assert await take_now(store, "z", now=0.0) == "t2"
+    assert await take_now(store, "a", now=0.0) == "t1"
+
+
+async def test_push_task_reserved_counts_only_since_the_contender_s_heartbeat(store: Store) -> None:
+    await store.push_task(offer("old"), reserved_for="a", reserved_until=20.0, counted_since=5.0)
+    beaten, b = Contender("a", last_seen=10.0, base_load=0), Contender("b", last_seen=10.0, base_load=0)
+    assert await store.push_task_reserved(offer("t1"), [beaten, b], reserved_until=20.0) == "a"  # 0 since 10

@@ -21,7 +21,7 @@ from typing import Any, cast
 import msgspec
 from redis.typing import EncodableT
 
-from actors.ports.store import RESERVATION_SCAN_LIMIT, Lease, WorkerRecord
+from actors.ports.store import RESERVATION_SCAN_LIMIT, Contender, Lease, WorkerRecord
 from engine.job import JobState, decode_state
 from engine.messages import TaskOffer
 from transport import keys
@@ -67,19 +67,38 @@ class RedisTasks(RedisPart):
         task id is queued or leased (one script). Its score in the skill's sorted set is ``now``
         (default: this process's clock) minus ``priority * priority_aging``; ties are taken in push
         order across all nodes. Nodes' clocks should agree to well within ``priority_aging``."""
+        if reserved_for is None:
+            reservation: list[EncodableT] = [b"", "", ""]
+        else:
+            since = "" if counted_since is None else repr(counted_since)
+            reservation = [encoder.encode((reserved_for, reserved_until)), reserved_for, since]
+        await self._push(offer, now, reservation)
+
+    async def push_task_reserved(
+        self, offer: TaskOffer, contenders: Sequence[Contender], *, reserved_until: float, now: float | None = None
+    ) -> str | None:
+        """One script: reads the contenders' counts, chooses, queues and counts (``push_task``)."""
+        if not contenders:
+            await self.push_task(offer, now=now)
+            return None
+        chosen: list[EncodableT] = [b"", "", "", repr(reserved_until)]
+        for c in contenders:
+            chosen += [c.worker_id, repr(c.last_seen), c.base_load, c.tier]
+        reply = await self._push(offer, now, chosen)
+        return reply.decode() if isinstance(reply, bytes) else None
+
+    async def _push(self, offer: TaskOffer, now: float | None, reservation: list[EncodableT]) -> Any:
+        """Run the push script (``lua/push_task.lua``) with ``reservation``'s arguments; its reply."""
         p = self._prefix
         push_keys = [keys.task_queue(p, offer.type), keys.task_offers(p), keys.task_jobs(p), keys.task_seq(p)]
         push_keys += [keys.lease(p, offer.task_id), keys.task_groups(p), keys.task_reservations(p)]
         score = (time.time() if now is None else now) - offer.priority * self._priority_aging
         args: list[EncodableT] = [offer.task_id, offer.job_id, repr(score), encoder.encode(offer)]
-        args += [keys.task_channel(p), f"{offer.type}\0{self._origin}", offer.group_id or ""]
-        if reserved_for is None:
-            args += [b"", "", ""]
-        else:
-            since = "" if counted_since is None else repr(counted_since)
-            args += [encoder.encode((reserved_for, reserved_until)), reserved_for, since]
-        if await self._batch.script(self._push_task, [*push_keys, keys.worker_load(p)], args):
+        args += [keys.task_channel(p), f"{offer.type}\0{self._origin}", offer.group_id or "", *reservation]
+        reply = await self._batch.script(self._push_task, [*push_keys, keys.worker_load(p)], args)
+        if reply:
             self._wake(offer.type)  # our own takers need not wait for the round trip through pub/sub
+        return reply
 
     async def take_task(
         self, worker_id: str, skills: Sequence[str], timeout: float, now: float, *, lease_seconds: float

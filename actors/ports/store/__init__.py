@@ -22,12 +22,13 @@ from actors.ports.store.cancels import CancelBroadcast
 from actors.ports.store.deadlines import DeadlineStore, Scheduled
 from actors.ports.store.groups import GroupStore
 from actors.ports.store.jobs import JobStore
-from actors.ports.store.tasks import RESERVATION_SCAN_LIMIT, Lease, LeaseStore, TaskQueue
+from actors.ports.store.tasks import RESERVATION_SCAN_LIMIT, Contender, Lease, LeaseStore, TaskQueue
 from actors.ports.store.workers import WorkerRecord, WorkerRegistry
 
 __all__ = [
     "RESERVATION_SCAN_LIMIT",
     "CancelBroadcast",
+    "Contender",
     "DeadlineStore",
     "GroupStore",
     "JobStore",

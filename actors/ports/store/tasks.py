@@ -42,6 +42,17 @@ class Lease(msgspec.Struct, frozen=True):
     group_id: str | None = None
 
 
+class Contender(msgspec.Struct, frozen=True):
+    """A worker a task may be reserved for (``TaskQueue.push_task_reserved``): ``tier`` (lower
+    goes first), its load at its heartbeat of ``last_seen`` (``base_load``: the tasks it
+    reported), to which the reservations counted for it since that heartbeat add."""
+
+    worker_id: str
+    last_seen: float
+    base_load: int
+    tier: int = 0
+
+
 class TaskQueue(Protocol):
     async def push_task(
         self,
@@ -60,6 +71,18 @@ class TaskQueue(Protocol):
         capable may. With ``counted_since`` too (the worker's ``last_seen``), the reservation
         counts towards the worker's load in ``reservations`` (the optimistic increment), in the
         same atomic step and only if this push queued the task: a redelivered offer counts once."""
+
+    async def push_task_reserved(
+        self, offer: TaskOffer, contenders: Sequence[Contender], *, reserved_until: float, now: float | None = None
+    ) -> str | None:
+        """``push_task`` reserved until ``reserved_until`` for the best of ``contenders``, chosen in
+        the same atomic step from the loads as they stand then: lowest ``tier``, then least loaded
+        (``base_load`` plus its count in ``reservations``), then first in ``contenders``; the
+        reservation counts for it (``counted_since`` its ``last_seen``). One round trip where
+        reading the counts first took two, and two routers cannot both pick the worker a count
+        read before the other's push made look idle. Returns the chosen worker if this queued the
+        task; None if it was queued or leased already (nothing changes) or there were no
+        contenders (queued unreserved)."""
 
     async def take_task(
         self, worker_id: str, skills: Sequence[str], timeout: float, now: float, *, lease_seconds: float
