@@ -292,6 +292,50 @@ async def test_each_task_goes_to_exactly_one_of_many_waiting_takers(nodes: Nodes
         assert lease.worker_id == worker_id
 
 
+def parked_takers(store: RedisStore, worker_id: str, n: int) -> list[asyncio.Future[TaskOffer | None]]:
+    return [
+        asyncio.ensure_future(store.take_task(worker_id, ["echo"], 30.0, 0.0, lease_seconds=LEASE)) for _ in range(n)
+    ]
+
+
+@pytest.mark.parametrize("pusher", ["same", "other"])
+async def test_a_push_wakes_one_parked_taker_of_a_worker_and_each_further_push_another(
+    nodes: Nodes, pusher: str
+) -> None:
+    """A push wakes one of a worker's parked polls, not all; none is stranded. The takers re-check
+    only every 60 s: each task taken here was a wake-up's."""
+    a, b = nodes
+    source = a if pusher == "same" else b
+    takers = parked_takers(a, "w1", 3)
+    await eventually(lambda: a.waiting_takers == 3, "the takers to park")
+
+    await source.push_task(offer("t0"))
+    [first], _ = await asyncio.wait(takers, timeout=5.0, return_when=asyncio.FIRST_COMPLETED)
+    await eventually(lambda: a.waiting_takers == 2, "the woken taker to be done")
+    assert first.result() is not None
+
+    await source.push_task(offer("t1"))
+    await source.push_task(offer("t2"))  # wakes a taker not woken yet, not the one t1 woke
+    taken = await asyncio.wait_for(asyncio.gather(*takers), 5.0)
+    assert sorted(t.task_id for t in taken if t is not None) == ["t0", "t1", "t2"]
+
+
+@pytest.mark.parametrize("pusher", ["same", "other"])
+async def test_a_task_reserved_for_one_worker_wakes_its_taker_not_the_others(nodes: Nodes, pusher: str) -> None:
+    a, b = nodes
+    source = a if pusher == "same" else b
+    [other] = parked_takers(a, "w1", 1)
+    [mine] = parked_takers(a, "w2", 1)
+    await eventually(lambda: a.waiting_takers == 2, "the takers to park")
+
+    await source.push_task(offer("t1"), reserved_for="w2", reserved_until=time.time() + 60)
+    taken = await asyncio.wait_for(mine, 5.0)
+
+    assert taken is not None and taken.task_id == "t1"
+    assert a.waiting_takers == 1 and not other.done()
+    other.cancel()
+
+
 async def test_a_cancellation_announced_on_one_node_reaches_the_subscribers_of_another(nodes: Nodes) -> None:
     a, b = nodes
     notice = CancelNotice("job-1", "t1", "w1")

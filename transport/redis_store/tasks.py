@@ -49,9 +49,9 @@ class RedisTasks(RedisPart):
         self._push_task, self._take_task = client.script("push_task"), client.script("take_task")
         self._extend_leases, self._expired_leases = client.script("extend_leases"), client.script("expired_leases")
         self._release_lease = client.script("release_lease")
-        self._waiters: dict[str, set[asyncio.Event]] = {}
+        self._waiters: dict[str, dict[asyncio.Event, str]] = {}  # skill -> waiting takers -> their worker
         self._origin = uuid.uuid4().hex  # names this store's pushes on the task channel
-        self._parked = 0
+        self._parked_events: set[asyncio.Event] = set()  # of takers waiting on their event
 
     async def push_task(
         self,
@@ -72,7 +72,7 @@ class RedisTasks(RedisPart):
         else:
             since = "" if counted_since is None else repr(counted_since)
             reservation = [encoder.encode((reserved_for, reserved_until)), reserved_for, since]
-        await self._push(offer, now, reservation)
+        await self._push(offer, now, reservation, reserved_for)
 
     async def push_task_reserved(
         self, offer: TaskOffer, contenders: Sequence[Contender], *, reserved_until: float, now: float | None = None
@@ -84,11 +84,14 @@ class RedisTasks(RedisPart):
         chosen: list[EncodableT] = [b"", "", "", repr(reserved_until)]
         for c in contenders:
             chosen += [c.worker_id, repr(c.last_seen), c.base_load, c.tier]
-        reply = await self._push(offer, now, chosen)
+        reply = await self._push(offer, now, chosen, None)
         return reply.decode() if isinstance(reply, bytes) else None
 
-    async def _push(self, offer: TaskOffer, now: float | None, reservation: list[EncodableT]) -> Any:
-        """Run the push script (``lua/push_task.lua``) with ``reservation``'s arguments; its reply."""
+    async def _push(
+        self, offer: TaskOffer, now: float | None, reservation: list[EncodableT], reserved_for: str | None
+    ) -> Any:
+        """Run the push script (``lua/push_task.lua``) with ``reservation``'s arguments; its reply.
+        A queued task wakes this store's takers it may be for (``_wake``)."""
         p = self._prefix
         push_keys = [keys.task_queue(p, offer.type), keys.task_offers(p), keys.task_jobs(p), keys.task_seq(p)]
         push_keys += [keys.lease(p, offer.task_id), keys.task_groups(p), keys.task_reservations(p)]
@@ -96,8 +99,8 @@ class RedisTasks(RedisPart):
         args: list[EncodableT] = [offer.task_id, offer.job_id, repr(score), encoder.encode(offer)]
         args += [keys.task_channel(p), f"{offer.type}\0{self._origin}", offer.group_id or "", *reservation]
         reply = await self._batch.script(self._push_task, [*push_keys, keys.worker_load(p)], args)
-        if reply:
-            self._wake(offer.type)  # our own takers need not wait for the round trip through pub/sub
+        if reply:  # our own takers need not wait for the round trip through pub/sub
+            self._wake(offer.type, reply.decode() if isinstance(reply, bytes) else reserved_for)
         return reply
 
     async def take_task(
@@ -136,7 +139,7 @@ class RedisTasks(RedisPart):
         started = loop.time()
         deadline = started + max(timeout, 0.0)
         event = asyncio.Event()
-        with self._registered(skills, event):
+        with self._registered(worker_id, skills, event):
             while True:
                 event.clear()  # before the attempt: a push during it sets the event again
                 current = now + (loop.time() - started)
@@ -144,13 +147,13 @@ class RedisTasks(RedisPart):
                 remaining = deadline - loop.time()
                 if raw is not None or remaining <= 0:
                     return raw
-                self._parked += 1
+                self._parked_events.add(event)
                 try:
                     with contextlib.suppress(TimeoutError):
                         async with asyncio.timeout(min(remaining, self._poll_interval)):
                             await event.wait()
                 finally:
-                    self._parked -= 1
+                    self._parked_events.discard(event)
                 if self._client.closed:
                     return None
 
@@ -169,7 +172,7 @@ class RedisTasks(RedisPart):
     @property
     def waiting_takers(self) -> int:
         """``take_task`` calls of this store parked, waiting for a push (a gauge for metrics)."""
-        return self._parked
+        return len(self._parked_events)
 
     async def _take_once(
         self, worker_id: str, skills: Sequence[str], now: float, expires_at: float, current: float, job_family: str
@@ -183,34 +186,57 @@ class RedisTasks(RedisPart):
         return await self._batch.script(self._take_task, take_keys, args)
 
     @contextlib.contextmanager
-    def _registered(self, skills: Sequence[str], event: asyncio.Event) -> Iterator[None]:
+    def _registered(self, worker_id: str, skills: Sequence[str], event: asyncio.Event) -> Iterator[None]:
         for skill in skills:
-            self._waiters.setdefault(skill, set()).add(event)
+            self._waiters.setdefault(skill, {})[event] = worker_id
         try:
             yield
         finally:
             for skill in skills:
-                events = self._waiters.get(skill)
-                if events is not None:
-                    events.discard(event)
-                    if not events:
+                takers = self._waiters.get(skill)
+                if takers is not None:
+                    takers.pop(event, None)
+                    if not takers:
                         del self._waiters[skill]
 
     def _announced(self, message: str) -> None:
-        """A push announced on the task channel: ``skill``, or ``skill NUL origin``. This store's
-        own pushes woke its takers already (``push_task``): waking them again would only make
-        every parked taker run the take script once more for nothing."""
-        skill, _, origin = message.partition("\0")
-        if origin != self._origin:
-            self._wake(skill)
+        """A push announced on the task channel: ``skill NUL origin NUL reserved worker`` (or
+        ``skill`` alone: all its takers wake). This store's own pushes woke its takers already."""
+        skill, origin, reserved_for = (*message.split("\0", 2), "", "")[:3]
+        if not origin:
+            self._wake_all_of(skill)
+        elif origin != self._origin:
+            self._wake(skill, reserved_for or None)
 
-    def _wake(self, skill: str) -> None:
-        for event in self._waiters.get(skill, ()):
+    def _wake(self, skill: str, reserved_for: str | None) -> None:
+        """Wake the takers a pushed task may be for: those of ``reserved_for`` (reserved for it),
+        else those of every worker; of each such worker, one parked taker not woken yet: one
+        taker gets the task, and a worker's takers are alike. A worker with none such has its
+        takers that are trying right now woken (each tries again unless it got a task), and its
+        takers woken already will try anyway. A taker cancelled right after its wake leaves its
+        worker's others to their re-check (``poll_interval``), as a lost notification does."""
+        woken: set[str] = set()
+        trying: dict[str, list[asyncio.Event]] = {}
+        for event, worker in self._waiters.get(skill, {}).items():
+            if worker in woken or (reserved_for is not None and worker != reserved_for):
+                continue
+            if event not in self._parked_events:
+                trying.setdefault(worker, []).append(event)
+            elif not event.is_set():
+                event.set()
+                woken.add(worker)
+        for worker, events in trying.items():
+            if worker not in woken:
+                for event in events:
+                    event.set()
+
+    def _wake_all_of(self, skill: str) -> None:
+        for event in self._waiters.get(skill, {}):
             event.set()
 
     def _wake_all(self) -> None:
-        for events in self._waiters.values():
-            for event in events:
+        for takers in self._waiters.values():
+            for event in takers:
                 event.set()
 
     # -- leases ----------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 -- KEYS: skill queue, offers, task jobs, sequence, lease, task groups, reservations, worker loads.
--- ARGV: task id, job id, score (``push_task``), offer, channel, message (skill NUL origin), group id
+-- ARGV: task id, job id, score (``push_task``), offer, channel, message (skill NUL origin: the
+-- reserved worker is appended, NUL first), group id
 -- ('' for a job's own task), reservation (msgpack [worker id, until], '' for none), reserved worker
 -- id and its last_seen ('' for no load count); then, to let the script choose the worker
 -- (``push_task_reserved``; ARGV 8 to 10 are then ignored): reserved until, and per contender its
@@ -35,6 +36,6 @@ if reservation ~= '' then redis.call('HSET', KEYS[7], ARGV[1], reservation) end
 if since ~= '' then
   redis.call('HSET', KEYS[8], reserved_for, since .. ':' .. (count_of(reserved_for, since) + 1))
 end
-redis.call('PUBLISH', ARGV[5], ARGV[6])
+redis.call('PUBLISH', ARGV[5], ARGV[6] .. '\0' .. reserved_for)
 if #ARGV > 11 then return reserved_for end
 return 1
