@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -177,3 +178,23 @@ def _spread(values: list[float | None]) -> str:
         return "n/a"
     median, low, high = median_and_spread(finite)
     return f"{median:.2f}" if len(finite) == 1 else f"{median:.2f} ({low:.2f}..{high:.2f})"
+
+
+_FRAMES = re.compile(r"published (\d+) envelopes in (\d+) frames")
+
+
+def frames_table(log_root: Path) -> str:
+    """Mean envelopes per AMQP message each process of a run published (warm-up included), from
+    the summary the RabbitMQ broker logs at close (ADR 0013); empty when no log has one."""
+    rows = []
+    for log in sorted(log_root.glob("*/*/*.log")):
+        found = _FRAMES.findall(log.read_text(errors="replace"))
+        if found:
+            envelopes, frames = (int(n) for n in found[-1])
+            mean = envelopes / frames if frames else 0.0
+            where = f"{log.parent.parent.name} | {log.parent.name} | {log.stem}"
+            rows.append(f"| {where} | {envelopes} | {frames} | {mean:.2f} |")
+    if not rows:
+        return ""
+    head = "| target | run | process | envelopes published | frames | envelopes per frame |\n|---|---|---|---|---|---|"
+    return "\n".join([head, *rows])
