@@ -180,21 +180,25 @@ def _spread(values: list[float | None]) -> str:
     return f"{median:.2f}" if len(finite) == 1 else f"{median:.2f} ({low:.2f}..{high:.2f})"
 
 
-_FRAMES = re.compile(r"published (\d+) envelopes in (\d+) frames")
+_FRAMES = re.compile(r"(published|consumed) (\d+) envelopes in (\d+) frames")
 
 
 def frames_table(log_root: Path) -> str:
-    """Mean envelopes per AMQP message each process of a run published (warm-up included), from
-    the summary the RabbitMQ broker logs at close (ADR 0013); empty when no log has one."""
+    """Mean envelopes per AMQP message each process of a run published and consumed (warm-up
+    included), from the summary the RabbitMQ broker logs at close (ADR 0013); empty when no log
+    has one."""
     rows = []
     for log in sorted(log_root.glob("*/*/*.log")):
-        found = _FRAMES.findall(log.read_text(errors="replace"))
+        summaries = _FRAMES.findall(log.read_text(errors="replace"))
+        found = {what: (int(envelopes), int(frames)) for what, envelopes, frames in summaries}
         if found:
-            envelopes, frames = (int(n) for n in found[-1])
-            mean = envelopes / frames if frames else 0.0
-            where = f"{log.parent.parent.name} | {log.parent.name} | {log.stem}"
-            rows.append(f"| {where} | {envelopes} | {frames} | {mean:.2f} |")
+            cells = [_mean_per_frame(*found.get(what, (0, 0))) for what in ("published", "consumed")]
+            rows.append(f"| {log.parent.parent.name} | {log.parent.name} | {log.stem} | {' | '.join(cells)} |")
     if not rows:
         return ""
-    head = "| target | run | process | envelopes published | frames | envelopes per frame |\n|---|---|---|---|---|---|"
-    return "\n".join([head, *rows])
+    head = "| target | run | process | published: envelopes / frames = mean | consumed: envelopes / frames = mean |"
+    return "\n".join([head, "|---|---|---|---|---|", *rows])
+
+
+def _mean_per_frame(envelopes: int, frames: int) -> str:
+    return f"{envelopes} / {frames} = {envelopes / frames:.2f}" if frames else "0"

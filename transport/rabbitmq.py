@@ -12,6 +12,10 @@ topology and restores every consumer not cancelled; deliveries of the lost chann
 (already requeued), and settling one raises ``BrokerUnavailable`` instead of settling whichever
 message now has its delivery tag.
 
+Frames (ADR 0013, ``transport.frames``): the envelopes that queue up for one shard queue behind
+a publish awaiting its confirm leave as one AMQP message; the consumer hands out one
+``Delivery`` per envelope and settles the message once, after the last of them.
+
 Errors: RabbitMQ being away (no connection, a channel lost with it, a publish unconfirmed past
 its timeout) leaves every public method as ``engine.errors.BrokerUnavailable``; a refusal
 (``PRECONDITION_FAILED``, an unroutable publish) or bad credentials go through unchanged.
@@ -430,8 +434,10 @@ class RabbitConsumer:
 
     Subscribes to the queues in shard order on first iteration, so of two consumers the first
     to subscribe is the single active consumer of every queue. RabbitMQ's prefetch counts per
-    queue (quorum queues refuse a channel-wide one), so up to ``prefetch`` per queue may be
-    buffered here, unacked; the iterator hands out at most ``prefetch`` unsettled deliveries.
+    queue (quorum queues refuse a channel-wide one) and counts AMQP messages, so up to
+    ``prefetch`` messages per queue, each up to ``MAX_FRAME_ENVELOPES`` envelopes, may be
+    buffered here, unacked; the iterator hands out at most ``prefetch`` unsettled envelopes
+    (deliveries) and holds the rest back, so the runner's concurrency stays bounded.
     """
 
     def __init__(self, broker: RabbitBroker, route: str, prefetch: int, shards: tuple[int, ...]) -> None:
