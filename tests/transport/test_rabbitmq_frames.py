@@ -13,10 +13,11 @@ from collections.abc import AsyncIterator
 import aio_pika
 import pytest
 
+from engine.errors import BrokerUnavailable
 from engine.messages import Envelope, Start, encode, envelope
 from tests.conformance.conftest import Inbox
 from tests.conformance.rabbitmq_case import quiet, rabbit_broker
-from tests.transport.test_rabbitmq import depth, raw_channel
+from tests.transport.test_rabbitmq import depth, rabbitmq_proxy, raw_channel, through
 from transport.frames import ENVELOPE_CONTENT_TYPE, FRAME_CONTENT_TYPE, MAX_FRAME_ENVELOPES, encode_frame
 from transport.names import routing_key
 from transport.rabbitmq import RabbitBroker
@@ -213,3 +214,61 @@ async def test_a_frame_dead_lettered_whole_reads_back_envelope_by_envelope(broke
         await exchange.publish(aio_pika.Message(body, content_type=FRAME_CONTENT_TYPE), routing_key="")
 
     assert await broker.dead_letters(ROUTE) == [msg("a"), msg("b")]
+
+
+async def test_every_sender_of_an_unroutable_frame_hears_the_refusal(broker: RabbitBroker) -> None:
+    key, *others = same_shard_keys(6)
+    await broker.publish(ROUTE, msg(key))
+    async with raw_channel() as channel:
+        await channel.queue_delete(broker.names(ROUTE).shard_queues[0])
+
+    outcomes = await asyncio.gather(*(broker.publish(ROUTE, msg(k)) for k in others), return_exceptions=True)
+
+    assert all(isinstance(outcome, aio_pika.exceptions.DeliveryError) for outcome in outcomes), outcomes
+
+
+async def test_a_lost_connection_returns_a_half_acked_frame_whole(inboxes: list[Inbox]) -> None:
+    proxy = rabbitmq_proxy()
+    await proxy.start()
+    try:
+        async with rabbit_broker(shards=SHARDS, url=through(proxy)) as broker:
+            frame = [msg("a"), msg("b"), msg("c")]
+            await publish_frame(broker, frame)
+            inbox = open_inbox(broker, inboxes)
+            first, second, _ = await inbox.take(3)
+            await first.ack()
+
+            proxy.cut()
+            again = await inbox.take(3)  # the robust connection restored the consumer
+            with pytest.raises(BrokerUnavailable):
+                await second.ack()  # its channel is gone: it must not settle the frame now held again
+            for delivery in again:
+                await delivery.ack()
+            await inbox.assert_idle()
+
+        assert [d.envelope for d in again] == frame
+        assert all(d.redelivered for d in again)
+    finally:
+        await proxy.close()
+
+
+async def test_publishes_queued_in_a_lane_survive_a_lost_connection(inboxes: list[Inbox]) -> None:
+    proxy = rabbitmq_proxy()
+    await proxy.start()
+    try:
+        async with rabbit_broker(shards=SHARDS, url=through(proxy)) as broker:
+            keys = same_shard_keys(40)
+            await broker.publish(ROUTE, msg(keys[0], -1))
+            sending = [asyncio.ensure_future(broker.publish(ROUTE, msg(key))) for key in keys]
+            await asyncio.sleep(0)  # the first is in flight, the others queue up behind it
+            proxy.cut()
+            await asyncio.gather(*sending)  # retried on the restored channel: every one confirmed
+
+            inbox = open_inbox(broker, inboxes, prefetch=200)
+            received: set[str] = set()
+            while not {f"{key}#0" for key in keys} <= received:
+                delivery = await inbox.get()
+                received.add(delivery.envelope.id)
+                await delivery.ack()
+    finally:
+        await proxy.close()
