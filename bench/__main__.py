@@ -133,6 +133,8 @@ def _report(
         print("\n" + ratios)
     if slices:
         print("\n" + report.slices_table(slices))
+    if frames := report.frames_table(log_root):
+        print("\n" + frames)
     print(f"\nmachine: {_machine_line(machine)}")
     meta: dict[str, object] = {"argv": ["python", "-m", "bench", *argv], "options": vars(args), "machine": machine}
     if "avtomatika" in args.targets:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -177,3 +178,27 @@ def _spread(values: list[float | None]) -> str:
         return "n/a"
     median, low, high = median_and_spread(finite)
     return f"{median:.2f}" if len(finite) == 1 else f"{median:.2f} ({low:.2f}..{high:.2f})"
+
+
+_FRAMES = re.compile(r"(published|consumed) (\d+) envelopes in (\d+) frames")
+
+
+def frames_table(log_root: Path) -> str:
+    """Mean envelopes per AMQP message each process of a run published and consumed (warm-up
+    included), from the summary the RabbitMQ broker logs at close (ADR 0013); empty when no log
+    has one."""
+    rows = []
+    for log in sorted(log_root.glob("*/*/*.log")):
+        summaries = _FRAMES.findall(log.read_text(errors="replace"))
+        found = {what: (int(envelopes), int(frames)) for what, envelopes, frames in summaries}
+        if found:
+            cells = [_mean_per_frame(*found.get(what, (0, 0))) for what in ("published", "consumed")]
+            rows.append(f"| {log.parent.parent.name} | {log.parent.name} | {log.stem} | {' | '.join(cells)} |")
+    if not rows:
+        return ""
+    head = "| target | run | process | published: envelopes / frames = mean | consumed: envelopes / frames = mean |"
+    return "\n".join([head, "|---|---|---|---|---|", *rows])
+
+
+def _mean_per_frame(envelopes: int, frames: int) -> str:
+    return f"{envelopes} / {frames} = {envelopes / frames:.2f}" if frames else "0"

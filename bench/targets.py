@@ -70,7 +70,8 @@ def avtomat_distributed(log_dir: Path, servers: Servers, nodes: int = 1, gateway
     RabbitMQ and Redis, in a fresh namespace that is purged afterwards."""
     log_dir.mkdir(parents=True, exist_ok=True)
     namespace = fresh_namespace()
-    env = {**_avtomat_env(), **servers.avtomat_env(namespace)}
+    # INFO: the RabbitMQ broker's one-line frame summary at close (bench/report.py's frames table)
+    env = {**_avtomat_env(), **servers.avtomat_env(namespace), "LOG_LEVEL": "INFO"}
     topology = LocalTopology(env, nodes=nodes, gateways=gateways, log_dir=log_dir)
     try:
         topology.start()

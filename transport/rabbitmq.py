@@ -12,6 +12,10 @@ topology and restores every consumer not cancelled; deliveries of the lost chann
 (already requeued), and settling one raises ``BrokerUnavailable`` instead of settling whichever
 message now has its delivery tag.
 
+Frames (ADR 0013, ``transport.frames``): the envelopes that queue up for one shard queue behind
+a publish awaiting its confirm leave as one AMQP message; the consumer hands out one
+``Delivery`` per envelope and settles the message once, after the last of them.
+
 Errors: RabbitMQ being away (no connection, a channel lost with it, a publish unconfirmed past
 its timeout) leaves every public method as ``engine.errors.BrokerUnavailable``; a refusal
 (``PRECONDITION_FAILED``, an unroutable publish) or bad credentials go through unchanged.
@@ -41,12 +45,23 @@ from aio_pika.exceptions import (
 from engine import defaults
 from engine.errors import BrokerUnavailable, MessageDecodeError
 from engine.messages import Envelope, decode, encode
+from transport.frames import (
+    ENVELOPE_CONTENT_TYPE,
+    FRAME_CONTENT_TYPE,
+    FrameCounts,
+    Lane,
+    Pending,
+    encode_frame,
+    resolve,
+    split_frame,
+)
 from transport.names import RouteNames, route_names, routing_key
 from transport.sharding import shard_of
 
 log = logging.getLogger(__name__)
 
-CONTENT_TYPE = "application/msgpack"
+CONTENT_TYPE = ENVELOPE_CONTENT_TYPE  # of a lone envelope; a frame has FRAME_CONTENT_TYPE
+_PERSISTENT = aio_pika.DeliveryMode.PERSISTENT
 _CANCEL_TIMEOUT = 10.0  # seconds; past it (say, mid-reconnect) the consumer's channel is closed instead
 _SETTLE_ERRORS = (AMQPError, ChannelInvalidStateError)
 # A publish that lost its connection or channel before the confirm: retried (see ``publish``).
@@ -94,6 +109,10 @@ class RabbitBroker:
         self._routes: dict[str, tuple[RouteNames, AbstractExchange]] = {}
         self._declaring = asyncio.Lock()
         self._consumers: set[RabbitConsumer] = set()
+        self._lanes: dict[tuple[str, int], Lane] = {}  # (route, shard): see ``publish``
+        self._draining: set[asyncio.Task[None]] = set()
+        self._dead_exchanges: dict[str, AbstractExchange] = {}  # by dead-letter exchange name
+        self.counts = FrameCounts()
         self._closed = False
 
     async def connect(self) -> None:
@@ -121,36 +140,109 @@ class RabbitBroker:
         return route_names(self._prefix, route, self._queue_type, self._shards)
 
     async def publish(self, route: str, env: Envelope) -> None:
-        """Return once RabbitMQ confirmed the message (persistent, routed to its shard queue).
+        """Return once RabbitMQ confirmed the AMQP message carrying ``env`` (persistent, routed to
+        its shard queue): alone, or in a frame with the envelopes that queued up behind the
+        previous publish to that queue (``transport.frames``). Per-key order is kept: one lane
+        per shard queue, one frame in flight on it at a time.
 
         A connection or channel lost before the confirm (a broker restart, a network cut) is
-        retried on the restored channel until ``publish_timeout``, then ``BrokerUnavailable``: the
-        caller is told only when the broker stayed unreachable. A retry after a lost confirm may
-        publish the message twice; receivers de-duplicate by envelope id. ``DeliveryError``
-        (refused or unroutable) is not retried.
+        retried on the restored channel; past ``publish_timeout`` from this call,
+        ``BrokerUnavailable``: the caller is told only when the broker stayed unreachable. A retry
+        after a lost confirm may publish the message twice; receivers de-duplicate by envelope
+        id. ``DeliveryError`` (refused or unroutable) is not retried. Every sender of a frame
+        hears what its publish raised. A sender that gives up (timeout, cancel) before its
+        envelope left takes it out of the lane.
         """
-        message = aio_pika.Message(
-            encode(env), message_id=env.id, content_type=CONTENT_TYPE, delivery_mode=aio_pika.DeliveryMode.PERSISTENT
-        )
-        key = routing_key(shard_of(env.key, self._shards))
+        self._connected()
+        shard = shard_of(env.key, self._shards)
+        lane = self._lanes.get((route, shard))
+        if lane is None:
+            lane = self._lanes[(route, shard)] = Lane(routing_key(shard))
         try:
             async with asyncio.timeout(self._publish_timeout):
-                try:  # not ``broker_errors()``: a plain try costs a tenth on this hot path
-                    await self._publish_until_confirmed(route, message, key)
-                except _AWAY as exc:
-                    _reraise(exc, f"publishing {env.id}")
+                if lane.busy:  # queue up behind the publish in flight; leave in the next frame
+                    future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+                    lane.pending.append(Pending(encode(env), env.id, future))
+                    await future
+                    return
+                lane.busy = True  # the lane is idle: go at once, alone, from this task
+                try:
+                    await self._publish_alone(route, lane.routing_key, env)
+                finally:
+                    self._hand_over(route, lane)
         except TimeoutError as exc:
             unreachable = f"RabbitMQ unreachable for {self._publish_timeout:g} s: {env.id} not published"
             raise BrokerUnavailable(unreachable) from exc
 
-    async def _publish_until_confirmed(self, route: str, message: aio_pika.Message, key: str) -> None:
+    async def _publish_alone(self, route: str, key: str, env: Envelope) -> None:
+        message = aio_pika.Message(encode(env), message_id=env.id, content_type=CONTENT_TYPE, delivery_mode=_PERSISTENT)
+        try:  # not ``broker_errors()``: a plain try costs a tenth on this hot path
+            _, exchange = await self._route(route)
+            await self._publish_until_confirmed(exchange, message, key)
+        except _AWAY as exc:
+            _reraise(exc, f"publishing {env.id}")
+        self.counts.envelopes_published += 1
+        self.counts.frames_published += 1
+
+    def _hand_over(self, route: str, lane: Lane) -> None:
+        """The publish in flight on ``lane`` is over: what queued up behind it leaves now, in frames."""
+        if not lane.pending:
+            lane.busy = False
+            return
+        task = asyncio.create_task(self._drain(route, lane))
+        self._draining.add(task)
+        task.add_done_callback(self._draining.discard)
+
+    async def _drain(self, route: str, lane: Lane) -> None:
+        """Send the lane's envelopes, a frame at a time, until it is empty; at close, every
+        sender still waiting hears ``BrokerUnavailable``."""
+        try:
+            while batch := lane.take():
+                await self._send(route, lane.routing_key, batch)
+        finally:
+            lane.busy = False
+            if lane.pending:  # cancelled (the broker closes)
+                resolve(lane.pending, BrokerUnavailable("the RabbitMQ broker closed before publishing"))
+                lane.pending.clear()
+
+    async def _send(self, route: str, key: str, batch: list[Pending]) -> None:
+        message = _amqp_message(batch)
+        error: BaseException | None = None
+        try:
+            async with asyncio.timeout(self._publish_timeout):
+                _, exchange = await self._route(route)
+                await self._publish_until_confirmed(exchange, message, key, batch)
+            self.counts.envelopes_published += len(batch)
+            self.counts.frames_published += 1
+        except asyncio.CancelledError:
+            resolve(batch, BrokerUnavailable("the RabbitMQ broker closed before the confirm"))
+            raise
+        except TimeoutError as exc:
+            unreachable = f"RabbitMQ unreachable for {self._publish_timeout:g} s: {len(batch)} envelopes not published"
+            error = BrokerUnavailable(unreachable)
+            error.__cause__ = exc
+        except _MISCONFIGURED as exc:
+            error = exc
+        except _AWAY as exc:
+            error = BrokerUnavailable(f"RabbitMQ is unavailable (publishing): {type(exc).__name__}: {exc}")
+            error.__cause__ = exc
+        except Exception as exc:  # a refusal (DeliveryError...): every sender of the frame hears it
+            error = exc
+        resolve(batch, error)
+
+    async def _publish_until_confirmed(
+        self, exchange: AbstractExchange, message: aio_pika.Message, key: str, batch: Sequence[Pending] = ()
+    ) -> None:
+        """Publish and await the confirm, again after a lost connection, until every sender of
+        ``batch`` (if any) gave up."""
         while True:
             try:
-                _, exchange = await self._route(route)
                 await self._connected()[1].ready()
                 await exchange.publish(message, routing_key=key, mandatory=True)
                 return
             except _LOST as exc:
+                if batch and all(item.future.done() for item in batch):
+                    return  # nobody waits for it any more
                 log.warning("publishing %s: connection lost (%s); retrying", message.message_id, exc)
                 await asyncio.sleep(_REPUBLISH_DELAY)
 
@@ -183,8 +275,9 @@ class RabbitBroker:
             queue = await channel.get_queue(names.dead_letter_queue, ensure=False)
             envelopes: list[Envelope] = []
             while (message := await queue.get(no_ack=False, fail=False)) is not None:
-                try:
-                    envelopes.append(decode(message.body))
+                try:  # a frame past the delivery limit is dead-lettered whole: read its envelopes
+                    frame = message.content_type == FRAME_CONTENT_TYPE
+                    envelopes.extend(map(decode, split_frame(message.body) if frame else [message.body]))
                 except MessageDecodeError:
                     log.warning("%s: undecodable dead letter %s skipped", route, message.message_id)
             return envelopes
@@ -198,8 +291,12 @@ class RabbitBroker:
         self._closed = True
         for consumer in list(self._consumers):
             await consumer.close()
+        for task in list(self._draining):
+            task.cancel()
+        await asyncio.gather(*self._draining, return_exceptions=True)
         if self._connection is not None:
             await self._connection.close()
+        log.info("RabbitMQ broker: %s", self.counts.summary())
 
     def _connected(self) -> tuple[aio_pika.abc.AbstractRobustConnection, AbstractRobustChannel]:
         if self._connection is None or self._publisher is None or self._closed:
@@ -216,6 +313,10 @@ class RabbitBroker:
                 self._routes[route] = (names, await self._declare(names))
             return self._routes[route]
 
+    async def _dead_letter_exchange(self, route: str) -> AbstractExchange:
+        names, _ = await self._route(route)
+        return self._dead_exchanges[names.dead_letter_exchange]
+
     async def _declare(self, names: RouteNames) -> AbstractExchange:
         """Declare one route's topology on the (robust) publishing channel, which re-declares it
         after a reconnect. An existing queue with other arguments fails with PRECONDITION_FAILED."""
@@ -227,6 +328,7 @@ class RabbitBroker:
             names.dead_letter_queue, durable=True, arguments={"x-queue-type": self._queue_type}
         )
         await dead_queue.bind(dead_exchange, routing_key="")
+        self._dead_exchanges[names.dead_letter_exchange] = dead_exchange
         exchange = await channel.declare_exchange(names.exchange, aio_pika.ExchangeType.DIRECT, durable=True)
         for shard, name in enumerate(names.shard_queues):
             queue = await channel.declare_queue(name, durable=True, arguments=self._shard_arguments(names))
@@ -247,24 +349,64 @@ class RabbitBroker:
         return arguments
 
 
-class RabbitDelivery:
-    """One received message. ``delivery_count`` is exact on quorum queues (``x-delivery-count``,
-    the number of earlier failed deliveries, plus one); classic queues count nothing, so there it
-    is 1, or 2 for "redelivered at least once"."""
+def _amqp_message(batch: Sequence[Pending]) -> aio_pika.Message:
+    """A lone envelope as before frames existed (any consumer reads it), else a frame."""
+    if len(batch) == 1:
+        item = batch[0]
+        return aio_pika.Message(
+            item.body, message_id=item.id, content_type=ENVELOPE_CONTENT_TYPE, delivery_mode=_PERSISTENT
+        )
+    body = encode_frame([item.body for item in batch])
+    return aio_pika.Message(body, message_id=batch[0].id, content_type=FRAME_CONTENT_TYPE, delivery_mode=_PERSISTENT)
 
-    def __init__(self, consumer: RabbitConsumer, message: AbstractIncomingMessage, env: Envelope) -> None:
+
+class _Frame:
+    """One received AMQP message and what its envelopes' deliveries decided; settled once, when
+    the last of them is: acked if none asked for a requeue, else requeued whole."""
+
+    __slots__ = ("message", "requeue", "size", "unsettled", "void")
+
+    def __init__(self, message: AbstractIncomingMessage, size: int) -> None:
+        self.message, self.size, self.unsettled = message, size, size
+        self.requeue = self.void = False
+
+    async def settle(self, requeue: bool) -> None:
+        if self.void:  # its channel is gone: RabbitMQ has the message back already
+            raise BrokerUnavailable(f"the channel of {self.message.message_id} was lost; it will be redelivered")
+        self.requeue |= requeue
+        self.unsettled -= 1
+        if self.unsettled == 0:
+            await (self.message.nack(requeue=True) if self.requeue else self.message.ack())
+
+
+class RabbitDelivery:
+    """One envelope of a received message (a lone envelope, or one of a frame).
+
+    ``redelivered`` and ``delivery_count`` are the message's: exact on quorum queues
+    (``x-delivery-count``, the number of earlier failed deliveries, plus one); classic queues
+    count nothing, so there it is 1, or 2 for "redelivered at least once".
+
+    Settling an envelope of a frame (ADR 0013): ``ack`` counts it done; ``nack(requeue=True)``
+    has the whole frame requeued once every envelope is settled (the others re-apply
+    idempotently by envelope id); ``nack(requeue=False)`` publishes this envelope alone,
+    confirmed, to the route's dead-letter exchange, then counts it done. The frame is acked or
+    requeued when its last envelope is settled.
+    """
+
+    def __init__(self, consumer: RabbitConsumer, frame: _Frame, env: Envelope, body: bytes) -> None:
         self.envelope = env
+        message = frame.message
         self.redelivered = bool(message.redelivered)
         earlier = message.headers.get("x-delivery-count")  # quorum queues only; absent on a first delivery
         self.delivery_count = earlier + 1 if type(earlier) is int else 1 + self.redelivered
-        self._consumer, self._message = consumer, message
+        self._consumer, self._frame, self._body = consumer, frame, body
         self._settled = False
 
     async def ack(self) -> None:
         """Acknowledge; only the first ack or nack counts, later calls do nothing."""
         if self._claim():
-            try:  # a plain try, as in ``publish``: once per message
-                await self._message.ack()
+            try:  # a plain try, as in ``publish``: once per envelope
+                await self._frame.settle(requeue=False)
             except _AWAY as exc:
                 _reraise(exc, "acking")
 
@@ -272,7 +414,12 @@ class RabbitDelivery:
         """Requeue (redelivered, before later messages of its queue) or dead-letter (``requeue=False``)."""
         if self._claim():
             with broker_errors("nacking"):
-                await self._message.nack(requeue=requeue)
+                if self._frame.size == 1:
+                    await self._frame.message.nack(requeue=requeue)
+                    return
+                if not requeue:
+                    await self._consumer._dead_letter_alone(self._body, self.envelope.id, self._frame)
+                await self._frame.settle(requeue)
 
     def _claim(self) -> bool:
         if self._settled or self._consumer._closed:  # closed: RabbitMQ has it back already
@@ -287,8 +434,10 @@ class RabbitConsumer:
 
     Subscribes to the queues in shard order on first iteration, so of two consumers the first
     to subscribe is the single active consumer of every queue. RabbitMQ's prefetch counts per
-    queue (quorum queues refuse a channel-wide one), so up to ``prefetch`` per queue may be
-    buffered here, unacked; the iterator hands out at most ``prefetch`` unsettled deliveries.
+    queue (quorum queues refuse a channel-wide one) and counts AMQP messages, so up to
+    ``prefetch`` messages per queue, each up to ``MAX_FRAME_ENVELOPES`` envelopes, may be
+    buffered here, unacked; the iterator hands out at most ``prefetch`` unsettled envelopes
+    (deliveries) and holds the rest back, so the runner's concurrency stays bounded.
     """
 
     def __init__(self, broker: RabbitBroker, route: str, prefetch: int, shards: tuple[int, ...]) -> None:
@@ -297,7 +446,8 @@ class RabbitConsumer:
         self._broker, self._route, self._prefetch, self._shards = broker, route, prefetch, shards
         self._channel: AbstractRobustChannel | None = None
         self._subscriptions: list[tuple[AbstractQueue, str]] = []  # (queue, consumer tag)
-        self._buffer: deque[AbstractIncomingMessage] = deque()  # received, not yet handed out
+        self._buffer: deque[AbstractIncomingMessage] = deque()  # received, not yet opened
+        self._ready: deque[RabbitDelivery] = deque()  # envelopes of opened messages, not yet handed out
         self._in_hand: set[RabbitDelivery] = set()  # handed out, not yet settled
         self._wakeup = asyncio.Event()
         self._lock = asyncio.Lock()  # subscribe and cancel never interleave
@@ -307,23 +457,69 @@ class RabbitConsumer:
         return self._deliveries()
 
     async def _deliveries(self) -> AsyncIterator[RabbitDelivery]:
-        """Hand out buffered messages in arrival order while fewer than ``prefetch`` are in hand."""
+        """Hand out the envelopes of the buffered messages in arrival order (a frame's in its
+        order) while fewer than ``prefetch`` envelopes are in hand."""
         with broker_errors(f"subscribing to {self._route}"):
             await self._subscribe()
         while not self._cancelled:
-            if not self._buffer or len(self._in_hand) >= self._prefetch:
-                self._wakeup.clear()
-                await self._wakeup.wait()
+            if not self._ready:
+                if self._buffer:
+                    await self._open(self._buffer.popleft())
+                    continue
+            elif len(self._in_hand) < self._prefetch:
+                delivery = self._ready.popleft()
+                self._in_hand.add(delivery)
+                yield delivery
                 continue
-            message = self._buffer.popleft()
-            try:
-                env = decode(message.body)
-            except MessageDecodeError as exc:
-                await self._dead_letter(message, exc)
-                continue
-            delivery = RabbitDelivery(self, message, env)
-            self._in_hand.add(delivery)
-            yield delivery
+            self._wakeup.clear()
+            await self._wakeup.wait()
+
+    async def _open(self, message: AbstractIncomingMessage) -> None:
+        """Decode a received message into deliveries, one per envelope. An undecodable message
+        is dead-lettered whole; an undecodable envelope of a frame alone."""
+        try:
+            if message.content_type != FRAME_CONTENT_TYPE:  # a lone envelope (any earlier version's)
+                frame = _Frame(message, 1)
+                self._ready.append(RabbitDelivery(self, frame, decode(message.body), message.body))
+                self._count(1)
+                return
+            bodies = split_frame(message.body)
+            frame = _Frame(message, len(bodies))
+            self._count(len(bodies))
+            for body in bodies:
+                try:
+                    self._ready.append(RabbitDelivery(self, frame, decode(body), body))
+                except MessageDecodeError as exc:
+                    await self._dead_letter_envelope(body, frame, exc)
+        except MessageDecodeError as exc:
+            await self._dead_letter(message, exc)
+
+    async def _dead_letter_envelope(self, body: bytes, frame: _Frame, exc: MessageDecodeError) -> None:
+        frame_id = frame.message.message_id or ""
+        log.error("%s: dead-lettering an undecodable envelope of %s: %s", self._route, frame_id, exc)
+        try:
+            await self._dead_letter_alone(body, frame_id, frame)
+            await frame.settle(requeue=False)
+        except (*_AWAY, *_SETTLE_ERRORS, BrokerUnavailable) as error:
+            log.warning("%s: %r; %s will be redelivered", self._route, error, frame_id)
+
+    def _count(self, envelopes: int) -> None:
+        counts = self._broker.counts
+        counts.frames_consumed += 1
+        counts.envelopes_consumed += envelopes
+
+    async def _dead_letter_alone(self, body: bytes, envelope_id: str, frame: _Frame) -> None:
+        """Publish one envelope of ``frame`` by itself to the route's dead-letter exchange, confirmed."""
+        if frame.void:
+            raise BrokerUnavailable(f"the channel of {frame.message.message_id} was lost; it will be redelivered")
+        queue = frame.message.routing_key or ""
+        headers: dict[str, FieldValue] = {"x-avtomat-death": "rejected", "x-avtomat-routing-key": queue}
+        message = aio_pika.Message(
+            body, message_id=envelope_id, content_type=ENVELOPE_CONTENT_TYPE, delivery_mode=_PERSISTENT, headers=headers
+        )
+        exchange = await self._broker._dead_letter_exchange(self._route)
+        async with asyncio.timeout(self._broker._publish_timeout):
+            await self._broker._publish_until_confirmed(exchange, message, "")
 
     async def _subscribe(self) -> None:
         async with self._lock:
@@ -344,7 +540,10 @@ class RabbitConsumer:
 
     def _on_channel_lost(self, _channel: object, _exc: BaseException | None) -> None:
         """The channel closed (reconnect, or our close): RabbitMQ has requeued all it held."""
+        for delivery in (*self._in_hand, *self._ready):
+            delivery._frame.void = True
         self._buffer.clear()
+        self._ready.clear()
         self._in_hand.clear()
         self._wakeup.set()
 
