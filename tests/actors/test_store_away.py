@@ -25,13 +25,12 @@ from engine.job import JobState
 from engine.messages import Start, envelope
 from engine.policy import StepPolicy
 from engine.registry import BlueprintRegistry
+from tests.actors.test_job_actor import JOB, create_job
+from tests.support.clock import FakeClock
 from transport.memory import MemoryBroker, MemoryStore
 
-JOB = "job-1"
-
-# Fixtures of tests/actors/conftest.py: ``clock`` is a FakeClock, ``eventually(condition, what)``
-# waits until an async condition holds.
-FakeClock = Any
+# Fixture of tests/actors/conftest.py: ``eventually(condition, what)`` waits until an async
+# condition holds.
 Eventually = Any
 
 
@@ -143,17 +142,7 @@ async def job_runner(
 
 
 async def start_job(store: MemoryStore, broker: MemoryBroker, clock: FakeClock) -> None:
-    bp = quick_blueprint()
-    state = JobState(
-        id=JOB,
-        blueprint=bp.name,
-        client_id="c",
-        current_state=bp.start_state,
-        initial_data={},
-        created_at=clock(),
-        updated_at=clock(),
-    )
-    assert await store.create_job(state)
+    await create_job(store, quick_blueprint(), clock)
     await broker.publish(routes.JOBS, envelope(JOB, Start(), clock(), id="m-start"))
 
 

@@ -37,14 +37,6 @@ async def broker() -> AsyncIterator[RabbitBroker]:
         yield broker
 
 
-@pytest.fixture
-async def inboxes() -> AsyncIterator[list[Inbox]]:
-    opened: list[Inbox] = []
-    yield opened
-    for inbox in opened:
-        await inbox.close()
-
-
 def open_inbox(broker: RabbitBroker, inboxes: list[Inbox], prefetch: int = 100) -> Inbox:
     inbox = Inbox(broker.consume(ROUTE, prefetch=prefetch), quiet)
     inboxes.append(inbox)
