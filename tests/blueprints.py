@@ -21,3 +21,18 @@ def one_task(name: str, skill: str = "echo", params: dict[str, Any] | None = Non
         pass
 
     return bp
+
+
+def tiny_blueprint() -> StateMachineBlueprint:
+    """``start`` goes straight to ``end``, the end state: a job that needs no worker."""
+    bp = StateMachineBlueprint("tiny")
+
+    @bp.handler_for("start", is_start=True)
+    async def start(actions: Any) -> None:
+        actions.transition_to("end")
+
+    @bp.handler_for("end", is_end=True)
+    async def end() -> None:
+        return None
+
+    return bp

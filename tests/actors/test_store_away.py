@@ -17,8 +17,8 @@ from actors.job import JobActor
 from actors.ports.broker import Consumer, Delivery
 from actors.ports.store import Scheduled
 from actors.runtime import KeyedRunner
-from engine import StateMachineBlueprint, routes
 from engine import job as j
+from engine import routes
 from engine.errors import StoreUnavailable
 from engine.history import HistoryEvent
 from engine.job import JobState
@@ -26,6 +26,7 @@ from engine.messages import Start, envelope
 from engine.policy import StepPolicy
 from engine.registry import BlueprintRegistry
 from tests.actors.test_job_actor import JOB, create_job
+from tests.blueprints import tiny_blueprint
 from tests.support.clock import FakeClock
 from transport.memory import MemoryBroker, MemoryStore
 
@@ -109,27 +110,13 @@ class Noted:
         await self._delivery.nack(requeue)
 
 
-def quick_blueprint() -> StateMachineBlueprint:
-    bp = StateMachineBlueprint("quick")
-
-    @bp.handler_for("start", is_start=True)
-    async def start(actions: Any) -> None:
-        actions.transition_to("end")
-
-    @bp.handler_for("end", is_end=True)
-    async def end() -> None:
-        return None
-
-    return bp
-
-
 @asynccontextmanager
 async def job_runner(
     store: MemoryStore, broker: MemoryBroker, clock: FakeClock, seen: list[tuple[str, int]], settled: list[str]
 ) -> AsyncIterator[None]:
     """A job actor on the jobs route, which dead-letters a poison message at its second failure."""
     registry = BlueprintRegistry()
-    registry.register(quick_blueprint())
+    registry.register(tiny_blueprint())
     actor = JobActor(registry, store, broker, StepPolicy(), clock, cached_jobs=0)
     runner = KeyedRunner("jobs", actor.handle, max_failures=2, sleep=clock.sleep)
     consumer = broker.consume(routes.JOBS, prefetch=10)
@@ -142,7 +129,7 @@ async def job_runner(
 
 
 async def start_job(store: MemoryStore, broker: MemoryBroker, clock: FakeClock) -> None:
-    await create_job(store, quick_blueprint(), clock)
+    await create_job(store, tiny_blueprint(), clock)
     await broker.publish(routes.JOBS, envelope(JOB, Start(), clock(), id="m-start"))
 
 

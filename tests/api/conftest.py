@@ -19,11 +19,11 @@ from rxon.models import SecurityContext
 from rxon.security import sign_payload
 from rxon.utils import json_dumps
 
-from engine.blueprint import StateMachineBlueprint
 from engine.job import WAITING_FOR_WORKER, JobState, TaskState
 from engine.messages import Envelope
 from engine.registry import BlueprintRegistry
 from engine.routes import JOBS
+from tests.blueprints import tiny_blueprint
 from tests.support.clock import FakeClock
 from transport.app.settings import Settings
 from transport.gateway import GatewayContext, build_app
@@ -56,20 +56,6 @@ class Gateway:
     def published(self, kind: type[Any] | None = None) -> list[Envelope]:
         """Envelopes published on the job mailboxes, optionally only those whose body is ``kind``."""
         return [e for e in self.broker.pending(JOBS) if kind is None or isinstance(e.body, kind)]
-
-
-def tiny_blueprint() -> StateMachineBlueprint:
-    bp = StateMachineBlueprint("tiny")
-
-    @bp.handler_for("start", is_start=True)
-    async def start(actions: Any) -> None:
-        actions.transition_to("end")
-
-    @bp.handler_for("end", is_end=True)
-    async def end() -> None:
-        return None
-
-    return bp
 
 
 @pytest.fixture

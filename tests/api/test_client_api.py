@@ -11,7 +11,8 @@ from engine.errors import BrokerUnavailable
 from engine.job import CANCELLED, FAILED, FINISHED, PENDING, RUNNING
 from engine.messages import Cancel, Envelope, Start
 from engine.registry import BlueprintRegistry
-from tests.api.conftest import CLIENT, CLIENT_ID, NOW, Gateway, put_job, tiny_blueprint
+from tests.api.conftest import CLIENT, CLIENT_ID, NOW, Gateway, put_job
+from tests.blueprints import tiny_blueprint
 from transport.gateway import GatewayContext, build_app
 from transport.memory import MemoryBroker, MemoryStore
 

@@ -25,10 +25,10 @@ from tests.api.conftest import (
     put_job,
     sdk_signed,
     set_status,
-    tiny_blueprint,
     wire,
     worker_headers,
 )
+from tests.blueprints import tiny_blueprint
 from transport.gateway import GatewayContext, build_app
 from transport.gateway.announcer import ANNOUNCER
 from transport.memory import MemoryBroker

@@ -15,8 +15,9 @@ from rxon.models import Heartbeat, WorkerRegistration
 from engine.errors import BrokerUnavailable, StoreUnavailable
 from engine.messages import Envelope
 from engine.registry import BlueprintRegistry
-from tests.api.conftest import CLIENT, NOW, Gateway, tiny_blueprint, wire, worker_headers
+from tests.api.conftest import CLIENT, NOW, Gateway, wire, worker_headers
 from tests.api.test_tasks import result
+from tests.blueprints import tiny_blueprint
 from transport.gateway import GatewayContext, build_app
 from transport.memory import MemoryBroker, MemoryStore
 
