@@ -184,24 +184,33 @@ class Load:
             self.rejected += 1
             await asyncio.sleep(0.2)
 
-    async def wait_all(self, deadline: float) -> dict[str, dict[str, Any]]:
-        """Poll every job until it is over; returns each job's last view. Stops at ``deadline``
-        (``time.monotonic()``) with the views read so far: the caller reports what is stuck."""
+    async def wait_all(
+        self, deadline: float, *, submitting: asyncio.Task[None] | None = None, unavailable_ok: bool = False
+    ) -> dict[str, dict[str, Any]]:
+        """Poll every job until it is over; returns each job's last view. With ``submitting``, reads
+        from the first submission on, until that task is done and every job is over. With
+        ``unavailable_ok``, a 503 is read again at the next round, as a client does during an
+        outage; otherwise every read must answer 200. Stops at ``deadline`` (``time.monotonic()``)
+        with the views read so far: the caller reports what is stuck."""
         views: dict[str, dict[str, Any]] = {}
-        pending = set(self.jobs)
         gate = asyncio.Semaphore(16)
 
         async def read(job_id: str) -> None:
             async with gate, self.http.get(f"{self.system.url}/api/v1/jobs/{job_id}") as resp:
+                if unavailable_ok and resp.status == 503:
+                    return
                 assert resp.status == 200, await resp.text()
                 views[job_id] = dict(await resp.json())
 
-        while pending:
+        def pending() -> list[str]:
+            return [job_id for job_id in list(self.jobs) if views.get(job_id, {}).get("status") not in TERMINAL]
+
+        while True:
+            submitted = submitting is None or submitting.done()
             async with asyncio.TaskGroup() as tg:
-                for job_id in pending:
+                for job_id in pending():
                     tg.create_task(read(job_id))
-            pending = {job_id for job_id in pending if views[job_id]["status"] not in TERMINAL}
-            if not pending or time.monotonic() > deadline:
+            if (submitted and not pending()) or time.monotonic() > deadline:
                 break
             await asyncio.sleep(0.25)
         return views

@@ -36,7 +36,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.e2e.test_crash import TERMINAL, Load, System, audit, figures, first_problems, running_system
+from tests.e2e.test_crash import Load, System, audit, figures, first_problems, running_system
 from tests.support.servers import server_unavailable
 from transport.app.processes import Process
 
@@ -152,34 +152,6 @@ def counting_statuses(statuses: Counter[int]) -> aiohttp.TraceConfig:
     return trace
 
 
-async def read_until_over(
-    http: aiohttp.ClientSession, url: str, load: Load, submitting: asyncio.Task[None], deadline: float
-) -> dict[str, dict[str, Any]]:
-    """Read every accepted job, from the first submission on, until the submissions are done and
-    every job is over, as a client does: a 503 is read again at the next round. Stops at
-    ``deadline`` with the views read so far."""
-    views: dict[str, dict[str, Any]] = {}
-    gate = asyncio.Semaphore(16)
-
-    async def read(job_id: str) -> None:
-        async with gate, http.get(f"{url}/api/v1/jobs/{job_id}") as resp:
-            if resp.status == 503:
-                return
-            assert resp.status == 200, await resp.text()
-            views[job_id] = dict(await resp.json())
-
-    while time.monotonic() < deadline:
-        done = submitting.done()
-        pending = [job_id for job_id in list(load.jobs) if views.get(job_id, {}).get("status") not in TERMINAL]
-        if done and not pending:
-            break
-        async with asyncio.TaskGroup() as tg:
-            for job_id in pending:
-                tg.create_task(read(job_id))
-        await asyncio.sleep(0.25)
-    return views
-
-
 async def _outage_run(system: System, redis: PrivateRedis) -> str:
     statuses: Counter[int] = Counter()
     timeout = aiohttp.ClientTimeout(total=45)
@@ -194,7 +166,7 @@ async def _outage_run(system: System, redis: PrivateRedis) -> str:
         async with asyncio.TaskGroup() as tg:
             submitting = tg.create_task(load.submit_steadily(JOBS, SUBMIT_RATE, deadline=deadline))
             chaos = tg.create_task(kill_and_restart(redis, load))
-            reading = tg.create_task(read_until_over(http, system.url, load, submitting, deadline))
+            reading = tg.create_task(load.wait_all(deadline, submitting=submitting, unavailable_ok=True))
         outage, views = chaos.result(), reading.result()
         wall = time.monotonic() - started
 
