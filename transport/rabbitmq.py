@@ -47,7 +47,7 @@ from transport.frames import (
 )
 from transport.names import RouteNames, route_names, routing_key
 from transport.rabbitmq_consumer import RabbitConsumer
-from transport.rabbitmq_errors import AWAY, broker_errors, reraise, translated
+from transport.rabbitmq_errors import AWAY, broker_errors, reraise, translate
 from transport.sharding import shard_of
 
 log = logging.getLogger(__name__)
@@ -194,7 +194,7 @@ class RabbitBroker:
             error = BrokerUnavailable(unreachable)
             error.__cause__ = exc
         except AWAY as exc:
-            error = translated(exc, "publishing")
+            error = translate(exc, "publishing")
         except Exception as exc:  # a refusal (DeliveryError...): every sender of the frame hears it
             error = exc
         resolve(batch, error)

@@ -35,7 +35,7 @@ def broker_errors(doing: str) -> Iterator[None]:
         reraise(exc, doing)
 
 
-def translated(exc: Exception, doing: str) -> Exception:
+def translate(exc: Exception, doing: str) -> Exception:
     """``exc`` itself if no retry cures it, else ``BrokerUnavailable`` (caused by ``exc``) naming
     what was being done."""
     if isinstance(exc, _MISCONFIGURED):
@@ -46,6 +46,6 @@ def translated(exc: Exception, doing: str) -> Exception:
 
 
 def reraise(exc: Exception, doing: str) -> NoReturn:
-    """Raise ``translated(exc, doing)``. For hot paths that catch ``AWAY`` with a plain ``try``
+    """Raise ``translate(exc, doing)``. For hot paths that catch ``AWAY`` with a plain ``try``
     (a tenth of ``broker_errors``' cost)."""
-    raise translated(exc, doing)
+    raise translate(exc, doing)

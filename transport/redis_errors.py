@@ -15,7 +15,7 @@ import contextlib
 import functools
 import inspect
 from collections.abc import Callable, Coroutine, Iterator
-from typing import Any, NoReturn, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from redis import exceptions as rx
 
@@ -57,14 +57,7 @@ def store_errors() -> Iterator[None]:
     try:
         yield
     except SERVER_AWAY as exc:
-        _reraise(exc)
-
-
-def _reraise(exc: Exception) -> NoReturn:
-    translated = translate(exc)
-    if translated is exc:
-        raise exc
-    raise translated from exc
+        raise translate(exc)  # noqa: B904 (translate sets the cause, or returns exc itself)
 
 
 def translated_method(method: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, Coroutine[Any, Any, R]]:
@@ -75,7 +68,7 @@ def translated_method(method: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P
         try:
             return await method(*args, **kwargs)
         except SERVER_AWAY as exc:
-            _reraise(exc)
+            raise translate(exc)  # noqa: B904 (translate sets the cause, or returns exc itself)
 
     return wrapper
 
