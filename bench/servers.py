@@ -14,7 +14,7 @@ import aio_pika
 import redis.asyncio as redis
 
 from bench import procs
-from engine import routes
+from engine import defaults, routes
 from transport.app.processes import cpu_seconds
 from transport.names import route_names
 
@@ -23,7 +23,7 @@ from transport.names import route_names
 class Servers:
     rabbitmq_url: str = "amqp://guest:guest@127.0.0.1:5672/"
     redis_url: str = "redis://127.0.0.1:6379/0"
-    shards: int = 16
+    shards: int = defaults.JOB_SHARDS
     queue_type: str = "classic"
 
     def avtomat_env(self, namespace: str) -> dict[str, str]:

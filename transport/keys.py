@@ -45,6 +45,12 @@ def claim(prefix: str, name: str) -> str:
     return f"{prefix}:claim:{name}"
 
 
+def pinned_setting(prefix: str, variable: str) -> str:
+    """String, no TTL: the value of ``variable`` the namespace was first started with
+    (``JOB_SHARDS``: every node and gateway of a namespace must agree on it)."""
+    return f"{prefix}:pinned:{variable}"
+
+
 # -- fan-out groups ---------------------------------------------------------------------------
 
 

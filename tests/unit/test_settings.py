@@ -76,6 +76,7 @@ def test_values_are_parsed() -> None:
             "DISPATCH_TIMEOUT_SECONDS": "12.5",
             "TASK_LEASE_SECONDS": "2.5",
             "ROUTER_RESERVATION_SECONDS": "0.5",
+            "PICKUP_ANNOUNCE_DELAY_SECONDS": "0",
             "LOG_LEVEL": "debug",
             "LOG_FORMAT": "JSON",
         }
@@ -86,6 +87,7 @@ def test_values_are_parsed() -> None:
     assert s.dispatch_timeout_seconds == 12.5
     assert s.task_lease_seconds == 2.5
     assert s.router_reservation_seconds == 0.5
+    assert s.pickup_announce_delay_seconds == 0
     assert s.log_level == "DEBUG"
     assert s.log_format == "json"
 
@@ -117,6 +119,8 @@ def test_existing_blueprints_dir_is_accepted(tmp_path: Path) -> None:
         ("TASK_LEASE_SECONDS", "0"),
         ("TASK_LEASE_SECONDS", "inf"),
         ("ROUTER_RESERVATION_SECONDS", "0"),
+        ("PICKUP_ANNOUNCE_DELAY_SECONDS", "-0.1"),
+        ("PICKUP_ANNOUNCE_DELAY_SECONDS", "inf"),
         ("JOB_SHARDS", "many"),
     ],
 )

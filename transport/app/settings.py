@@ -14,6 +14,10 @@ several times the workers' heartbeat interval.
 before any capable worker may take it (docs/adr/0006-routing-by-reservation.md). Keep it above a
 worker's poll round trip and well below ``DISPATCH_TIMEOUT_SECONDS``.
 
+``PICKUP_ANNOUNCE_DELAY_SECONDS`` is how long a task's pickup (``TaskStarted``) waits at the
+gateway for the task's result before it is published; a result accepted meanwhile stands in for
+it (``transport/gateway/announcer.py``). 0 announces every pickup at once.
+
 ``TASK_PRIORITY_AGING_SECONDS`` is what one unit of ``dispatch_task(priority=)`` is worth in
 seconds of waiting: a queued task is served before any task of its skill queued more
 than ``(its priority - theirs) * TASK_PRIORITY_AGING_SECONDS`` after it, so higher priorities go
@@ -68,6 +72,7 @@ class Settings:
     worker_poll_timeout_seconds: float = defaults.WORKER_POLL_TIMEOUT_SECONDS
     task_lease_seconds: float = defaults.TASK_LEASE_SECONDS
     router_reservation_seconds: float = defaults.ROUTER_RESERVATION_SECONDS
+    pickup_announce_delay_seconds: float = defaults.PICKUP_ANNOUNCE_DELAY_SECONDS
     task_priority_aging_seconds: float = defaults.TASK_PRIORITY_AGING_SECONDS
     worker_health_check_interval_seconds: float = defaults.WORKER_HEALTH_CHECK_INTERVAL_SECONDS
     executor_max_concurrent_jobs: int = defaults.EXECUTOR_MAX_CONCURRENT_JOBS
@@ -150,6 +155,9 @@ class Settings:
             router_reservation_seconds=r.get(
                 "ROUTER_RESERVATION_SECONDS", _positive_float, d.router_reservation_seconds
             ),
+            pickup_announce_delay_seconds=r.get(
+                "PICKUP_ANNOUNCE_DELAY_SECONDS", _non_negative_float, d.pickup_announce_delay_seconds
+            ),
             task_priority_aging_seconds=r.get(
                 "TASK_PRIORITY_AGING_SECONDS", _positive_float, d.task_priority_aging_seconds
             ),
@@ -206,6 +214,13 @@ def _positive_float(raw: str) -> float:
     value = float(raw)
     if not (value > 0 and math.isfinite(value)):
         raise ValueError("must be a positive, finite number")
+    return value
+
+
+def _non_negative_float(raw: str) -> float:
+    value = float(raw)
+    if not (value >= 0 and math.isfinite(value)):
+        raise ValueError("must be zero or a positive, finite number")
     return value
 
 

@@ -21,6 +21,7 @@ from actors.node import Node
 from actors.ports.broker import Broker
 from actors.ports.store import Store
 from actors.shards import ShardBalancer
+from engine.errors import ConfigError
 from engine.policy import StepPolicy
 from engine.registry import BlueprintRegistry
 from transport.app.settings import Settings
@@ -90,7 +91,20 @@ async def transports(
         priority_aging=settings.task_priority_aging_seconds,
     )
     async with broker, store, RedisLocks(settings.redis_url, prefix=settings.namespace) as locks:
+        await _agree_on_shards(store, settings)
         yield broker, store, locks
+
+
+async def _agree_on_shards(store: RedisStore, settings: Settings) -> None:
+    """Stop a process whose ``JOB_SHARDS`` differs from the namespace's: it would route a job's
+    messages to another queue than its peers do, out of order, or to a queue no node consumes."""
+    first = await store.pin_setting("JOB_SHARDS", str(settings.job_shards))
+    if first != str(settings.job_shards):
+        raise ConfigError(
+            "JOB_SHARDS",
+            f"{settings.job_shards} differs from the {first} namespace {settings.namespace!r} was first started with;"
+            " every node and gateway of a namespace must use the same count (changing it needs the mailboxes drained)",
+        )
 
 
 def _balancer(settings: Settings, locks: MemoryLocks | RedisLocks, node_id: str) -> ShardBalancer | None:

@@ -45,6 +45,7 @@ def build_app(ctx: GatewayContext) -> web.Application:
     router.add_post(ENDPOINT_TASK_RESULT, task_api.task_result)
     router.add_post(ENDPOINT_WORKER_EVENTS, worker_api.event)
     router.add_get(f"{WS_ENDPOINT}/{{worker_id}}", worker_ws.connect)
-    announcer.install(app, ctx.broker)  # the pickups' TaskStarted, published beside the poll's answer
+    # The pickups' TaskStarted, published beside the poll's answer unless the result comes first.
+    announcer.install(app, ctx.broker, delay=ctx.settings.pickup_announce_delay_seconds)
     worker_ws.install(app)  # the open sockets, and the relay of cancellations to them
     return app

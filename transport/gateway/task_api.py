@@ -68,12 +68,13 @@ async def next_task(request: web.Request) -> web.StreamResponse:
     taken = await _take_live_offer(ctx, worker_id, record.skills if skills is None else skills, timeout)
     if taken is None:
         return web.Response(status=204)
-    offer, mailbox = taken
+    offer, job, mailbox = taken
     now = ctx.clock()
     # The pickup is durable already (take_task leased it atomically): no need to hold the answer
     # for the announcement's confirm (transport.gateway.announcer).
-    started = TaskStarted(offer.task_id, worker_id, at=now)
-    announcer_of(request).announce(mailbox.route, envelope(mailbox.key, started, now))
+    started = envelope(mailbox.key, TaskStarted(offer.task_id, worker_id, at=now), now)
+    at_once = _near_dispatch_deadline(offer, job, now, ctx.settings.pickup_announce_delay_seconds)
+    announcer_of(request).announce(mailbox.route, started, task_id=offer.task_id, at_once=at_once)
     payload = TaskPayload(
         job_id=offer.job_id,
         task_id=offer.task_id,
@@ -85,6 +86,17 @@ async def next_task(request: web.Request) -> web.StreamResponse:
         deadline=int(now + offer.result_timeout) if offer.result_timeout is not None else None,
     )
     return json_response(to_dict(sign_task(payload, ctx.settings.orchestrator_secret_key)))
+
+
+def _near_dispatch_deadline(offer: TaskOffer, job: JobState, now: float, delay: float) -> bool:
+    """Whether the pickup must go out at once: delayed, it could reach the job after the task's
+    dispatch deadline failed it. A branch's deadline is in its group, not at hand: always."""
+    if offer.group_id is not None:
+        return True
+    task = job.task
+    if task is None or task.id != offer.task_id or task.dispatch_timeout is None:
+        return False
+    return task.dispatched_at + task.dispatch_timeout - now < 2 * delay + 1.0
 
 
 def _poll_timeout(request: web.Request, cap: float) -> float:
@@ -110,7 +122,7 @@ def _skills_query(request: web.Request) -> list[str] | None:
 
 async def _take_live_offer(
     ctx: GatewayContext, worker_id: str, skills: list[str], wait_seconds: float
-) -> tuple[TaskOffer, Mailbox] | None:
+) -> tuple[TaskOffer, JobState, Mailbox] | None:
     deadline = ctx.clock() + wait_seconds
     remaining = wait_seconds
     while True:
@@ -123,8 +135,8 @@ async def _take_live_offer(
             return None
         offer, job = taken
         mailbox = None if job is None else await mailbox_of(ctx.store, job, offer.task_id)
-        if mailbox is not None and (offer.group_id is None or offer.group_id == mailbox.key):
-            return offer, mailbox
+        if job is not None and mailbox is not None and (offer.group_id is None or offer.group_id == mailbox.key):
+            return offer, job, mailbox
         await ctx.store.release_lease(offer.task_id)
         remaining = deadline - ctx.clock()
         if remaining <= 0:
@@ -147,6 +159,8 @@ async def task_result(request: web.Request) -> web.Response:
     # Read together: one round trip on a pipelining store.
     lease, job = await asyncio.gather(ctx.store.get_lease(result.task_id), ctx.store.load_job(result.job_id))
     answer = await _forward(ctx, result, worker_id, lease, job, now)
+    if answer["status"] == "accepted":
+        announcer_of(request).withdraw(result.task_id)  # the result is the pickup now
     if lease is not None and (lease.worker_id, lease.job_id) == (worker_id, result.job_id):
         await ctx.store.release_lease(result.task_id)
     return json_response(answer)

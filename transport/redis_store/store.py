@@ -94,6 +94,15 @@ class RedisStore(RedisJobs, RedisGroups, RedisDeadlines, RedisTasks, RedisWorker
             raise
         self._listener = asyncio.create_task(self._listen(pubsub), name=f"redis-store-listener:{self._prefix}")
 
+    async def pin_setting(self, variable: str, value: str) -> str:
+        """Record ``value`` as the namespace's ``variable`` unless one is recorded; return the
+        recorded one (the first start's). One round trip, atomic: two first starts agree."""
+        key = keys.pinned_setting(self._prefix, variable)
+        recorded = await self._redis.set(key, value, nx=True, get=True)
+        if recorded is None:
+            return value
+        return recorded.decode() if isinstance(recorded, bytes) else str(recorded)
+
     async def close(self) -> None:
         """Stop the listener, release waiting takers (they return None), end the cancellation
         subscriptions, close the pool. Idempotent.
