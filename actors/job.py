@@ -70,7 +70,7 @@ class JobActor:
         # Taken out while the message is handled: a failure leaves no half-applied copy behind.
         state = self._cached.pop(env.key, None)
         if state is None and isinstance(env.body, Start) and env.body.created is not None:
-            state = await self._apply_created(env, env.body.created)
+            state = await self._apply_created(env, env.body.created, create=env.body.create)
         elif state is not None and not await self._apply(state, env):
             state = None
         if state is None:
@@ -86,11 +86,15 @@ class JobActor:
             if len(self._cached) > self._cache_size:
                 self._cached.popitem(last=False)
 
-    async def _apply_created(self, env: Envelope, created: bytes) -> JobState | None:
+    async def _apply_created(self, env: Envelope, created: bytes, *, create: bool) -> JobState | None:
         """Apply a ``Start`` on the state the gateway created, which it carries, without loading
         the job: the state it left, or None if the job has changed since (the commit's
-        compare-and-set failed, or the step ignored it): then it is applied on the stored job."""
+        compare-and-set failed, or the step ignored it): then it is applied on the stored job.
+        With ``create`` (a scheduled fire) the state is stored first, unless its id exists: a
+        redelivered or repeated fire finds its job and changes nothing."""
         state = decode_state(created)
+        if create:
+            await self._store.create_job(state)
         try:
             return state if await self._apply(state, env) else None
         except VersionConflict:

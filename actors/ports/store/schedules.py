@@ -16,7 +16,8 @@ import msgspec
 
 
 class Fire(msgspec.Struct, frozen=True):
-    """A fire made: its instant (whole epoch seconds) and the id of the job it started."""
+    """A fire made: its instant (whole epoch seconds) and the id of the job it started. An empty
+    ``job_id`` marks where a schedule that never fired starts: its fires come after ``at``."""
 
     at: int
     job_id: str
