@@ -21,6 +21,9 @@ ignores is judged again on the stored state (it may be about the job's newer tas
 
 A step that cancelled the job while a worker may be running its task (``JobStep.stopped``) is
 announced after the commit (``actors.cancellations``: best effort, the heartbeat is the sure way).
+
+A ``Start`` with ``create`` (a scheduled fire, ADR 0014) stores the job it carries first, unless a
+job has its id: however often a fire's ``Start`` comes, it makes one job.
 """
 
 from __future__ import annotations
