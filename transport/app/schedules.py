@@ -196,7 +196,7 @@ class _Table:
             raise self.error("input_data", f"must be a table, got {value!r}")
         bad = _not_json(value)
         if bad is not None:
-            raise self.error("input_data", f"holds {bad} (a date or time): only strings, numbers, booleans, arrays, tables")
+            raise self.error("input_data", f"holds {bad} (a date or time): JSON carries none")
         return value
 
 
