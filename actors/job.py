@@ -21,6 +21,9 @@ ignores is judged again on the stored state (it may be about the job's newer tas
 
 A step that cancelled the job while a worker may be running its task (``JobStep.stopped``) is
 announced after the commit (``actors.cancellations``: best effort, the heartbeat is the sure way).
+
+A ``Start`` with ``create`` (a scheduled fire, ADR 0014) stores the job it carries first, unless a
+job has its id: however often a fire's ``Start`` comes, it makes one job.
 """
 
 from __future__ import annotations
@@ -70,7 +73,7 @@ class JobActor:
         # Taken out while the message is handled: a failure leaves no half-applied copy behind.
         state = self._cached.pop(env.key, None)
         if state is None and isinstance(env.body, Start) and env.body.created is not None:
-            state = await self._apply_created(env, env.body.created)
+            state = await self._apply_created(env, env.body.created, create=env.body.create)
         elif state is not None and not await self._apply(state, env):
             state = None
         if state is None:
@@ -86,11 +89,15 @@ class JobActor:
             if len(self._cached) > self._cache_size:
                 self._cached.popitem(last=False)
 
-    async def _apply_created(self, env: Envelope, created: bytes) -> JobState | None:
+    async def _apply_created(self, env: Envelope, created: bytes, *, create: bool) -> JobState | None:
         """Apply a ``Start`` on the state the gateway created, which it carries, without loading
         the job: the state it left, or None if the job has changed since (the commit's
-        compare-and-set failed, or the step ignored it): then it is applied on the stored job."""
+        compare-and-set failed, or the step ignored it): then it is applied on the stored job.
+        With ``create`` (a scheduled fire) the state is stored first, unless its id exists: a
+        redelivered or repeated fire finds its job and changes nothing."""
         state = decode_state(created)
+        if create:
+            await self._store.create_job(state)
         try:
             return state if await self._apply(state, env) else None
         except VersionConflict:

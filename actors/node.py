@@ -1,7 +1,8 @@
 """A node: the set of actors one process runs, wired to a broker and a store.
 
-``async with Node(...)`` starts the job, aggregator, router and webhook consumers and the
-timeouts actor (only the leader's fires; see ``actors.timeouts``) in one TaskGroup, each
+``async with Node(...)`` starts the job, aggregator, router and webhook consumers, the
+timeouts actor (only the leader's fires; see ``actors.timeouts``) and, given schedules, the
+scheduler (only the leader's fires; see ``actors.scheduler``) in one TaskGroup, each
 supervised: a crash (say, the broker connection dropped) is logged and the loop restarts after a
 back-off instead of taking the node down. Leaving the block (or ``close()``, idempotent) stops
 consuming, gives in-flight messages ``grace`` seconds to finish and ack, then returns whatever is
@@ -13,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import Protocol
 
@@ -21,9 +22,11 @@ from actors.aggregator import AggregatorActor, AggregatorStore
 from actors.job import JobActor, JobActorStore
 from actors.ports.broker import Broker, Consumer
 from actors.ports.locks import Locks
+from actors.ports.store import ScheduleStore
 from actors.publisher import LocalRoutes
 from actors.router import RouterActor, RouterStore
 from actors.runtime import KeyedRunner
+from actors.scheduler import SchedulerActor
 from actors.shards import ShardBalancer
 from actors.timeouts import TimeoutsActor, TimeoutsStore
 from actors.webhooks import Notifier, WebhookActor
@@ -31,11 +34,12 @@ from engine import defaults, routes
 from engine.errors import Unavailable
 from engine.policy import StepPolicy
 from engine.registry import BlueprintRegistry
+from engine.schedules import Schedule
 
 log = logging.getLogger(__name__)
 
 
-class NodeStore(JobActorStore, AggregatorStore, RouterStore, TimeoutsStore, Protocol):
+class NodeStore(JobActorStore, AggregatorStore, RouterStore, TimeoutsStore, ScheduleStore, Protocol):
     """What the actors of a node need of the store, together (closing it is the caller's)."""
 
 
@@ -55,11 +59,17 @@ class Node:
         instance_id: str = "node",
         balancer: ShardBalancer | None = None,
         reservation_seconds: float = defaults.ROUTER_RESERVATION_SECONDS,
+        schedules: Sequence[Schedule] = (),
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        # ``sleep`` paces the timeouts actor's ticks and the restart back-off; a test on a fake clock
-        # passes the clock's
+        # ``sleep`` paces the timeouts actor's and the scheduler's ticks and the restart back-off; a
+        # test on a fake clock passes the clock's
         self.timeouts = TimeoutsActor(store, broker, clock, locks=locks, holder=instance_id, sleep=sleep)
+        self.scheduler = (
+            SchedulerActor(schedules, registry, store, broker, clock, locks=locks, holder=instance_id, sleep=sleep)
+            if schedules
+            else None
+        )
         self._sleep = sleep
         router = RouterActor(store, clock=clock, reservation_seconds=reservation_seconds)
         # Offers from this node's jobs and groups go straight to its router (ADR 0009); the
@@ -84,7 +94,7 @@ class Node:
         self._assignment_changed = asyncio.Event()
         self._group: asyncio.TaskGroup | None = None
         self._consuming: list[asyncio.Task[None]] = []
-        self._ticker: asyncio.Task[None] | None = None
+        self._tickers: list[asyncio.Task[None]] = []  # the timeouts actor, the scheduler
         self._closing = False
 
     async def __aenter__(self) -> Node:
@@ -93,7 +103,9 @@ class Node:
         for route, runner, prefetch in self._plan:
             consume = self._consume_with(route, runner, prefetch)
             self._consuming.append(self._group.create_task(self._supervise(runner.name, consume)))
-        self._ticker = self._group.create_task(self._supervise("timeouts", self.timeouts.run))
+        self._tickers = [self._group.create_task(self._supervise("timeouts", self.timeouts.run))]
+        if self.scheduler is not None:
+            self._tickers.append(self._group.create_task(self._supervise("scheduler", self.scheduler.run)))
         if self._balancer is not None:
             self._balancing = self._group.create_task(self._supervise("shards", self._balance))
         return self
@@ -169,8 +181,8 @@ class Node:
             return
         self._closing = True
         self._assignment_changed.set()
-        if self._ticker is not None:
-            self._ticker.cancel()
+        for ticker in self._tickers:
+            ticker.cancel()
         for consumer in list(self._consumers):
             await consumer.cancel()
         _, stuck = await asyncio.wait(self._consuming, timeout=self._grace)

@@ -11,11 +11,10 @@ aggregator for a fan-out branch) with ``TaskLost`` (envelope id ``lost:{task id}
 the lease. A crash in between reports it again; the owner ignores the duplicate, and any
 ``TaskLost`` that no longer applies (the task was reported or retried meanwhile).
 
-With ``locks``, only the leader fires: every node runs the actor, one holds the ``timeouts``
-lock (renewed every third of ``lease`` seconds) and the others retry taking it at the same
-pace, so a leader that dies is replaced within about ``lease * 4/3`` seconds. A leader whose
-renewal fails stops firing at once; if a paused ex-leader still fires a batch, the duplicates
-are harmless (idempotent receivers).
+With ``locks``, only the leader fires (``actors.leadership``, lock ``timeouts``): a leader that
+dies is replaced within about ``lease * 4/3`` seconds, and one whose renewal fails stops firing
+at once; if a paused ex-leader still fires a batch, the duplicates are harmless (idempotent
+receivers).
 """
 
 from __future__ import annotations
@@ -25,11 +24,11 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
+from actors.leadership import Leadership
 from actors.ports.broker import Broker
 from actors.ports.locks import Locks
 from actors.ports.store import DeadlineStore, Lease, LeaseStore
 from engine import defaults, routes
-from engine.errors import Unavailable
 from engine.messages import TaskLost, envelope
 
 log = logging.getLogger(__name__)
@@ -57,16 +56,14 @@ class TimeoutsActor:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._store, self._broker, self._clock = store, broker, clock
-        self._locks, self._holder, self._lease = locks, holder, lease
+        self._leadership = Leadership(locks, LOCK_NAME, holder, clock, lease)
         self._tick, self._batch, self._sweep_every = tick, batch, sweep_every
         self._sleep = sleep  # between ticks; tests inject a fake clock's
-        self._token: int | None = None
-        self._checked_at = float("-inf")
         self._swept_at = float("-inf")
 
     @property
     def leading(self) -> bool:
-        return self._locks is None or self._token is not None
+        return self._leadership.leading
 
     async def fire_due(self) -> int:
         """Publish every entry due now; returns how many fired."""
@@ -104,22 +101,8 @@ class TimeoutsActor:
             await self.sweep_leases()
 
     async def lead(self) -> bool:
-        """Take or keep leadership; talks to the lock store at most every ``lease / 3`` seconds."""
-        if self._locks is None:
-            return True
-        now = self._clock()
-        if now - self._checked_at < self._lease / 3:
-            return self._token is not None
-        self._checked_at = now
-        if self._token is not None:
-            if await self._locks.renew(LOCK_NAME, self._holder, self._token, self._lease):
-                return True
-            log.warning("%s lost the timeouts lock (token %d)", self._holder, self._token)
-            self._token = None
-        self._token = await self._locks.acquire(LOCK_NAME, self._holder, self._lease)
-        if self._token is not None:
-            log.info("%s leads the timeouts actor (fencing token %d)", self._holder, self._token)
-        return self._token is not None
+        """Take or keep leadership (``Leadership.lead``)."""
+        return await self._leadership.lead()
 
     async def run(self) -> None:
         try:
@@ -133,15 +116,7 @@ class TimeoutsActor:
                         wait = min(self._tick, max(next_at - self._clock(), 0.0))
                 await self._sleep(wait)
         finally:
-            await self._resign()
-
-    async def _resign(self) -> None:
-        token, self._token = self._token, None
-        if self._locks is not None and token is not None:
-            try:
-                await self._locks.release(LOCK_NAME, self._holder, token)
-            except Unavailable as exc:
-                log.warning("%s could not release the timeouts lock (%s); it lapses instead", self._holder, exc)
+            await self._leadership.resign()
 
 
 def _owner(lease: Lease) -> tuple[str, str]:

@@ -151,6 +151,8 @@ class JobState(Versioned, kw_only=True):
     deadlines: list[str] = msgspec.field(default_factory=list)
     error: str | None = None
     finished_at: float | None = None
+    schedule: str | None = None  # the schedule whose fire made the job (engine.schedules)...
+    scheduled_for: float | None = None  # ...and that fire's instant
 
     @property
     def terminal(self) -> bool:

@@ -27,9 +27,13 @@ class Start(_Message, frozen=True, tag="start"):
     """Run a job whose state the gateway has just created (status ``pending``). ``created``: that
     state as stored (``engine.job.encode_state``, version 1), so the job actor need not load it
     first; only a guess (the job may have changed since), which the commit's compare-and-set
-    checks."""
+    checks.
+
+    ``create``: nobody stored the job yet; the job actor stores ``created`` first unless a job
+    with its id exists (a scheduled fire, whose job id is the fire's: ``engine.schedules``)."""
 
     created: bytes | None = None
+    create: bool = False
 
 
 class TaskStarted(_Message, frozen=True, tag="task_started"):

@@ -167,6 +167,14 @@ def worker_index_registry(prefix: str) -> str:
     return f"{prefix}:worker-index-keys"
 
 
+# -- schedules --------------------------------------------------------------------------------
+
+
+def schedule_fires(prefix: str) -> str:
+    """Hash: schedule name -> ``"<at>:<job id>"`` of its last fire (``at`` in whole epoch seconds)."""
+    return f"{prefix}:schedule-fires"
+
+
 # -- leader locks -----------------------------------------------------------------------------
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import msgspec
 
 from actors.ports.notices import Fanout, Subscription
-from actors.ports.store import RESERVATION_SCAN_LIMIT, Contender, Lease, Scheduled, WorkerRecord
+from actors.ports.store import RESERVATION_SCAN_LIMIT, Contender, Fire, Lease, Scheduled, WorkerRecord
 from engine.defaults import JOB_HISTORY_LIMIT, TASK_PRIORITY_AGING_SECONDS
 from engine.errors import VersionConflict
 from engine.group import BranchState, GroupState, decode_branch, decode_group, encode_branch, encode_group
@@ -72,6 +72,7 @@ class MemoryStore:
         self._workers: dict[str, bytes] = {}
         self._reservations: dict[str, tuple[float, int]] = {}  # worker -> (heartbeat, reserved since)
         self._cancels: Fanout[CancelNotice] = Fanout()
+        self._fires: dict[str, Fire] = {}  # schedule name -> its last fire
 
     # -- jobs ------------------------------------------------------------------------------
 
@@ -355,6 +356,18 @@ class MemoryStore:
             since, count = self._reservations.get(worker.worker_id, (worker.last_seen, 0))
             counts[worker.worker_id] = count if since == worker.last_seen else 0
         return counts
+
+    # -- schedules -------------------------------------------------------------------------
+
+    async def last_fires(self, names: Sequence[str]) -> dict[str, Fire]:
+        return {name: self._fires[name] for name in names if name in self._fires}
+
+    async def record_fire(self, name: str, fire: Fire) -> bool:
+        last = self._fires.get(name)
+        if last is not None and last.at >= fire.at:
+            return False
+        self._fires[name] = fire
+        return True
 
     # -- cancellation notices --------------------------------------------------------------
 

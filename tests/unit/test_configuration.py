@@ -39,9 +39,9 @@ def honoured() -> set[str]:
 
 
 def test_each_set_variable_is_reported_once_in_list_order() -> None:
-    env = {"TZ": "Europe/Berlin", "S3_ENDPOINT_URL": "http://minio:9000", "API_PORT": "9000"}
+    env = {"CLIENTS_CONFIG_PATH": "clients.toml", "S3_ENDPOINT_URL": "http://minio:9000", "API_PORT": "9000"}
 
-    assert [name for name, _ in ignored(env)] == ["S3_ENDPOINT_URL", "TZ"]
+    assert [name for name, _ in ignored(env)] == ["S3_ENDPOINT_URL", "CLIENTS_CONFIG_PATH"]
 
 
 def test_warnings_name_the_variable_and_what_avtomat_does_instead(caplog: pytest.LogCaptureFixture) -> None:
@@ -57,7 +57,7 @@ def test_warnings_name_the_variable_and_what_avtomat_does_instead(caplog: pytest
 
 
 def test_honoured_and_blank_variables_give_no_warning(caplog: pytest.LogCaptureFixture) -> None:
-    env = {name: "1" for name in honoured()} | {"TZ": "  "}
+    env = {name: "1" for name in honoured()} | {"CLIENTS_CONFIG_PATH": "  "}
 
     with caplog.at_level(logging.WARNING):
         assert warn_ignored(env) == []
@@ -115,14 +115,14 @@ def test_avtomat_up_warns_at_start_up(
     for name in ("ENVIRONMENT", "ENV", "RABBITMQ_URL", "REDIS_URL", "LOG_LEVEL", *(n for n, _ in IGNORED)):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("BLUEPRINTS_DIR", str(tmp_path))
-    monkeypatch.setenv("SCHEDULES_CONFIG_PATH", "schedules.toml")
+    monkeypatch.setenv("CLIENTS_CONFIG_PATH", "clients.toml")
     monkeypatch.setenv("LOG_FORMAT", "json")
 
     assert main(["up"]) == 2  # the broken blueprint stops it once the warnings are out
 
     err = capsys.readouterr().err
     assert err.count("is set but avtomat ignores it") == 1
-    assert "SCHEDULES_CONFIG_PATH is set but avtomat ignores it: no scheduler yet" in err
+    assert "CLIENTS_CONFIG_PATH is set but avtomat ignores it: no clients.toml yet" in err
     assert "broken.py" in err
 
 

@@ -8,9 +8,10 @@
   ``FILE`` in the format its suffix names (``.dot``/``.gv``, ``.svg``, ``.png``; the images need
   Graphviz's ``dot`` executable).
 
-Settings come from the environment and are validated first: a bad value exits with status 2 and
-a message naming the variable. Then each upstream avtomatika variable that is set but ignored
-gets one warning in the log (``transport/app/upstream.py``).
+Settings come from the environment and are validated first, then the blueprints and
+``schedules.toml`` are loaded: a bad value exits with status 2 and a message naming the variable
+(for ``schedules.toml``, also the file, the table and the key). Then each upstream avtomatika
+variable that is set but ignored gets one warning in the log (``transport/app/upstream.py``).
 """
 
 from __future__ import annotations
@@ -34,8 +35,10 @@ import graphviz
 from engine.errors import AvtomatError, BlueprintError, ConfigError, Unavailable
 from engine.graph import build_graph, to_dot
 from engine.registry import BlueprintRegistry
+from engine.schedules import Schedule
 from transport.app.loader import load_blueprints
 from transport.app.logs import configure_logging
+from transport.app.schedules import load_schedules
 from transport.app.settings import Settings
 from transport.app.upstream import warn_ignored
 from transport.app.wiring import Runtime, runtime
@@ -67,12 +70,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         warn_ignored(os.environ)
         registry = BlueprintRegistry()
         load_blueprints(settings.blueprints_dir, registry)
+        schedules = load_schedules(settings, registry)
     except AvtomatError as exc:
         print(f"avtomat: {exc}", file=sys.stderr)
         return 2
     node, gateway = ROLES[args.command]
     try:
-        _run(_serve(settings, registry, node=node, gateway=gateway))
+        _run(_serve(settings, registry, schedules, node=node, gateway=gateway))
     except (Unavailable, OSError) as exc:
         print(f"avtomat: cannot start: {exc}", file=sys.stderr)
         return 1
@@ -125,12 +129,14 @@ def _run(main: Coroutine[Any, Any, None]) -> None:
         uvloop.run(main)
 
 
-async def _serve(settings: Settings, registry: BlueprintRegistry, *, node: bool, gateway: bool) -> None:
+async def _serve(
+    settings: Settings, registry: BlueprintRegistry, schedules: Sequence[Schedule], *, node: bool, gateway: bool
+) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with runtime(settings, registry, node=node, gateway=gateway) as running:
+    async with runtime(settings, registry, node=node, gateway=gateway, schedules=schedules) as running:
         _banner(running, registry)
         await stop.wait()
     print("avtomat: stopped", flush=True)

@@ -24,6 +24,10 @@ than ``(its priority - theirs) * TASK_PRIORITY_AGING_SECONDS`` after it, so high
 first among tasks queued close together, and no task waits behind newer ones forever. Larger
 values come closer to strict priority.
 
+``SCHEDULES_CONFIG_PATH`` names ``schedules.toml`` (read at start-up by
+``transport/app/schedules.py``); ``TZ`` is the IANA time zone of the schedules that name none
+(log timestamps stay UTC).
+
 ``RABBITMQ_URL`` and ``REDIS_URL`` go together: both set is the distributed runtime, neither the
 embedded one; only one of them is a ``ConfigError`` naming both, never a silent fall-back.
 
@@ -42,6 +46,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from engine import defaults
 from engine.errors import ConfigError
@@ -86,6 +91,8 @@ class Settings:
     finished_job_ttl_seconds: float = defaults.FINISHED_JOB_TTL_SECONDS
     log_level: str = defaults.LOG_LEVEL
     log_format: str = defaults.LOG_FORMAT
+    schedules_config_path: str = ""
+    timezone: str = defaults.TIMEZONE
     generated: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
@@ -177,6 +184,8 @@ class Settings:
             finished_job_ttl_seconds=r.get("FINISHED_JOB_TTL_SECONDS", _positive_float, d.finished_job_ttl_seconds),
             log_level=r.get("LOG_LEVEL", _log_level, d.log_level),
             log_format=r.get("LOG_FORMAT", _log_format, d.log_format),
+            schedules_config_path=r.get("SCHEDULES_CONFIG_PATH", _file, d.schedules_config_path),
+            timezone=r.get("TZ", _zone, d.timezone),
             generated=tuple(generated),
         )
         return settings
@@ -235,6 +244,22 @@ def _directory(raw: str) -> str:
     if not Path(raw).is_dir():
         raise ValueError("is not a directory")
     return raw
+
+
+def _file(raw: str) -> str:
+    if not Path(raw).is_file():
+        raise ValueError("is not a file")
+    return raw
+
+
+def _zone(raw: str) -> str:
+    """An IANA time zone name (``Europe/Berlin``); glibc's leading ``:`` is allowed."""
+    name = raw.removeprefix(":")
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError("must be an IANA time zone name, such as UTC or Europe/Berlin") from None
+    return name
 
 
 def _url(schemes: tuple[str, ...]) -> Callable[[str], str]:

@@ -64,8 +64,6 @@ IGNORED: tuple[tuple[str, str], ...] = (
     ("RATE_LIMIT_POLL_LIMIT", _RATES),
     ("WORKERS_CONFIG_PATH", "no workers.toml yet: every worker uses GLOBAL_WORKER_TOKEN"),
     ("CLIENTS_CONFIG_PATH", "no clients.toml yet: every client uses CLIENT_TOKEN, without quotas"),
-    ("SCHEDULES_CONFIG_PATH", "no scheduler yet: schedules.toml is not read"),
-    ("TZ", "log timestamps are always UTC (ISO 8601)"),
     ("DISPATCHER_SOFT_LIMIT", "the router reserves each task for one worker (ROUTER_RESERVATION_SECONDS)"),
     ("DISPATCHER_MAX_CANDIDATES", "the router considers every worker with the task's skill"),
     ("WORK_STEALING_ENABLED", "a reserved task goes to any capable worker once ROUTER_RESERVATION_SECONDS lapse"),

@@ -5,13 +5,15 @@
 - Distributed: RabbitMQ mailboxes and the Redis store; ``avtomat node`` runs the actors,
   ``avtomat gateway`` the HTTP gateway, ``avtomat up`` both in one process. Any number of each
   can run against one RabbitMQ and one Redis.
+
+Every node runs the scheduler of ``schedules.toml`` (its leader fires); every gateway lists them.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
@@ -24,6 +26,8 @@ from actors.shards import ShardBalancer
 from engine.errors import ConfigError
 from engine.policy import StepPolicy
 from engine.registry import BlueprintRegistry
+from engine.schedules import Schedule
+from transport.app.schedules import load_schedules
 from transport.app.settings import Settings
 from transport.gateway import GatewayContext, build_app
 from transport.memory import MemoryBroker, MemoryStore
@@ -114,10 +118,15 @@ def _balancer(settings: Settings, locks: MemoryLocks | RedisLocks, node_id: str)
 
 @asynccontextmanager
 async def serve_gateway(
-    settings: Settings, registry: BlueprintRegistry, broker: Broker, store: Store, clock: Clock
+    settings: Settings,
+    registry: BlueprintRegistry,
+    broker: Broker,
+    store: Store,
+    clock: Clock,
+    schedules: Sequence[Schedule] = (),
 ) -> AsyncIterator[str]:
     """Serve the HTTP gateway; yields its base URL. Stops accepting requests on exit."""
-    app = build_app(GatewayContext(settings, store, broker, registry, clock))
+    app = build_app(GatewayContext(settings, store, broker, registry, clock, tuple(schedules)))
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
     await runner.setup()
     try:
@@ -137,8 +146,14 @@ async def runtime(
     node: bool = True,
     gateway: bool = True,
     clock: Clock = time.time,
+    schedules: Sequence[Schedule] | None = None,
 ) -> AsyncIterator[Runtime]:
-    """Start what is asked for; on exit the gateway stops first, then the node, then transports."""
+    """Start what is asked for; on exit the gateway stops first, then the node, then transports.
+
+    ``schedules``: those of ``SCHEDULES_CONFIG_PATH`` unless given (``ConfigError`` before anything
+    starts if the file is wrong)."""
+    if schedules is None:
+        schedules = load_schedules(settings, registry)
     async with AsyncExitStack() as stack:
         broker, store, locks = await stack.enter_async_context(transports(settings, clock))
         running: Node | None = None
@@ -158,9 +173,10 @@ async def runtime(
                     instance_id=node_id,
                     balancer=_balancer(settings, locks, node_id),
                     reservation_seconds=settings.router_reservation_seconds,
+                    schedules=schedules,
                 )
             )
         url = None
         if gateway:
-            url = await stack.enter_async_context(serve_gateway(settings, registry, broker, store, clock))
+            url = await stack.enter_async_context(serve_gateway(settings, registry, broker, store, clock, schedules))
         yield Runtime(settings, broker, store, running, url)

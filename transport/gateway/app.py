@@ -12,7 +12,7 @@ from rxon.constants import (
     WS_ENDPOINT,
 )
 
-from transport.gateway import announcer, approvals, client_api, task_api, worker_api, worker_ws
+from transport.gateway import announcer, approvals, client_api, schedule_api, task_api, worker_api, worker_ws
 from transport.gateway.blueprint_api import blueprint_graph
 from transport.gateway.context import CONTEXT, GatewayContext
 from transport.gateway.errors import json_errors, stamp_protocol_version
@@ -38,6 +38,7 @@ def build_app(ctx: GatewayContext) -> web.Application:
     router.add_get(f"{CLIENT_API}/jobs/{{job_id}}/history", client_api.job_history)
     router.add_post("/_public/webhooks/approval/{job_id}", approvals.decide)
     router.add_get(f"{CLIENT_API}/workers", client_api.list_workers)
+    router.add_get(f"{CLIENT_API}/schedules", schedule_api.list_schedules)
     router.add_get(f"{CLIENT_API}/blueprints/{{name}}/graph", blueprint_graph)
     router.add_post(ENDPOINT_WORKER_REGISTER, worker_api.register)
     router.add_patch(ENDPOINT_WORKER_HEARTBEAT, worker_api.heartbeat)

@@ -159,7 +159,8 @@ def _owned(state: JobState | None, client_id: str, job_id: str) -> JobState:
 
 
 def job_view(state: JobState, progress: tuple[float, str | None] | None) -> dict[str, Any]:
-    """What a client sees of a job; ``result`` only once the job is terminal."""
+    """What a client sees of a job; ``result`` only once the job is terminal, ``schedule`` and
+    ``scheduled_for`` only for a job a schedule made."""
     view: dict[str, Any] = {
         "id": state.id,
         "job_id": state.id,
@@ -175,6 +176,8 @@ def job_view(state: JobState, progress: tuple[float, str | None] | None) -> dict
         "parent_job_id": state.parent_id,
         "child_job_id": state.child.id if state.child is not None else None,
     }
+    if state.schedule is not None:  # made by the scheduler: which schedule, for which fire
+        view["schedule"], view["scheduled_for"] = state.schedule, state.scheduled_for
     if state.status == WAITING_FOR_HUMAN and state.approval is not None:
         view["approval"] = state.approval.view()
     if state.terminal:

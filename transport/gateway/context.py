@@ -1,4 +1,5 @@
-"""What every gateway handler works with: settings, store, broker, blueprints and the clock."""
+"""What every gateway handler works with: settings, store, broker, blueprints, the clock and the
+schedules."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from aiohttp import web
 from actors.ports.broker import Broker
 from actors.ports.store import Store
 from engine.registry import BlueprintRegistry
+from engine.schedules import Schedule
 from transport.app.settings import Settings
 
 
@@ -24,6 +26,7 @@ class GatewayContext:
     broker: Broker
     registry: BlueprintRegistry
     clock: Callable[[], float] = time.time
+    schedules: tuple[Schedule, ...] = ()  # those of schedules.toml, for GET /api/v1/schedules
 
 
 CONTEXT = web.AppKey("gateway_context", GatewayContext)

@@ -1,19 +1,19 @@
 """The Redis store: the ``Store`` contract on Redis, shared by every node of a deployment.
 
 One module per concern, each a part of ``RedisStore`` on the one shared client (``client``):
-``jobs``, ``groups``, ``deadlines``, ``tasks`` (queue and leases), ``workers``, ``cancels``; the
-Lua scripts are in ``lua/``, each file saying what it takes and returns; every key name comes
-from ``transport.keys``. ``store`` composes the parts and runs the pub/sub listener.
+``jobs``, ``groups``, ``deadlines``, ``tasks`` (queue and leases), ``workers``, ``cancels``,
+``schedules``; the Lua scripts are in ``lua/``, each file saying what it takes and returns; every
+key name comes from ``transport.keys``. ``store`` composes the parts and runs the pub/sub listener.
 
 Atomicity and crashes: every method is one atomic server step (a Lua script, or one read), so a
 write is whole or absent, and what a returned call wrote survives the caller (Redis's own
 persistence is the deployment's choice). A command whose connection breaks is re-sent, up to 3
 times; that is harmless everywhere except where the first send had already taken effect:
-``create_job`` then answers False for the job it created, ``commit_job`` raises
-``VersionConflict`` for the state it wrote (the redelivered message is then found applied), and
-``take_task`` leaves the first task leased to a worker that never got it, as does a
-``take_task`` cancelled while its script runs; that lease expires unextended and the sweeper
-hands the task back to its job.
+``create_job`` then answers False for the job it created (``record_fire`` for the fire it
+recorded), ``commit_job`` raises ``VersionConflict`` for the state it wrote (the redelivered
+message is then found applied), and ``take_task`` leaves the first task leased to a worker that
+never got it, as does a ``take_task`` cancelled while its script runs; that lease expires
+unextended and the sweeper hands the task back to its job.
 
 One pub/sub subscription per store wakes its waiting takers for pushes made on other nodes and
 carries the cancellation notices (``announce_cancels``) to its ``cancel_notices`` subscribers.

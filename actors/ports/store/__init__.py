@@ -8,6 +8,7 @@ implement them all.
   and the leases of taken tasks (``Lease``).
 - ``WorkerRegistry`` (``workers``): registered workers (``WorkerRecord``).
 - ``CancelBroadcast`` (``cancels``): cancellation notices to every process sharing the store.
+- ``ScheduleStore`` (``schedules``): the last fire of each schedule (``Fire``).
 
 Each actor is typed with the protocols it uses (an intersection of them where it needs several);
 ``Store`` is all of them and ``close``, for the composition root and the gateway. Each module
@@ -22,6 +23,7 @@ from actors.ports.store.cancels import CancelBroadcast
 from actors.ports.store.deadlines import DeadlineStore, Scheduled
 from actors.ports.store.groups import GroupStore
 from actors.ports.store.jobs import JobStore
+from actors.ports.store.schedules import Fire, ScheduleStore
 from actors.ports.store.tasks import RESERVATION_SCAN_LIMIT, Contender, Lease, LeaseStore, TaskQueue
 from actors.ports.store.workers import WorkerRecord, WorkerRegistry
 
@@ -30,10 +32,12 @@ __all__ = [
     "CancelBroadcast",
     "Contender",
     "DeadlineStore",
+    "Fire",
     "GroupStore",
     "JobStore",
     "Lease",
     "LeaseStore",
+    "ScheduleStore",
     "Scheduled",
     "Store",
     "TaskQueue",
@@ -42,7 +46,9 @@ __all__ = [
 ]
 
 
-class Store(JobStore, GroupStore, DeadlineStore, TaskQueue, LeaseStore, WorkerRegistry, CancelBroadcast, Protocol):
+class Store(
+    JobStore, GroupStore, DeadlineStore, TaskQueue, LeaseStore, WorkerRegistry, CancelBroadcast, ScheduleStore, Protocol
+):
     """The whole store: every concern, and closing it."""
 
     async def close(self) -> None: ...
