@@ -161,6 +161,14 @@ def worker_index_registry(prefix: str) -> str:
     return f"{prefix}:worker-index-keys"
 
 
+# -- Pure Holon mode ---------------------------------------------------------------------------
+
+
+def holon_tasks(prefix: str) -> str:
+    """Hash: task id -> ``accepted_at`` (epoch seconds, as text) of every parent task running here."""
+    return f"{prefix}:holon-tasks"
+
+
 # -- leader locks -----------------------------------------------------------------------------
 
 

@@ -8,6 +8,7 @@ implement them all.
   and the leases of taken tasks (``Lease``).
 - ``WorkerRegistry`` (``workers``): registered workers (``WorkerRecord``).
 - ``CancelBroadcast`` (``cancels``): cancellation notices to every process sharing the store.
+- ``HolonTasks`` (``holon``): the parent orchestrator's tasks running here (Pure Holon mode).
 
 Each actor is typed with the protocols it uses (an intersection of them where it needs several);
 ``Store`` is all of them and ``close``, for the composition root and the gateway. Each module
@@ -21,6 +22,7 @@ from typing import Protocol
 from actors.ports.store.cancels import CancelBroadcast
 from actors.ports.store.deadlines import DeadlineStore, Scheduled
 from actors.ports.store.groups import GroupStore
+from actors.ports.store.holon import HolonTasks
 from actors.ports.store.jobs import JobStore
 from actors.ports.store.tasks import RESERVATION_SCAN_LIMIT, Contender, Lease, LeaseStore, TaskQueue
 from actors.ports.store.workers import WorkerRecord, WorkerRegistry
@@ -31,6 +33,7 @@ __all__ = [
     "Contender",
     "DeadlineStore",
     "GroupStore",
+    "HolonTasks",
     "JobStore",
     "Lease",
     "LeaseStore",
@@ -42,7 +45,9 @@ __all__ = [
 ]
 
 
-class Store(JobStore, GroupStore, DeadlineStore, TaskQueue, LeaseStore, WorkerRegistry, CancelBroadcast, Protocol):
+class Store(
+    JobStore, GroupStore, DeadlineStore, TaskQueue, LeaseStore, WorkerRegistry, CancelBroadcast, HolonTasks, Protocol
+):
     """The whole store: every concern, and closing it."""
 
     async def close(self) -> None: ...
