@@ -5,6 +5,8 @@
 - Distributed: RabbitMQ mailboxes and the Redis store; ``avtomat node`` runs the actors,
   ``avtomat gateway`` the HTTP gateway, ``avtomat up`` both in one process. Any number of each
   can run against one RabbitMQ and one Redis.
+- Pure Holon mode (``PARENT_ORCHESTRATOR_URL``): every process that serves the gateway also runs
+  the holon, a worker of the parent orchestrator (``actors.holon``), all under one worker id.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from actors.holon import Holon, HolonConfig
+from actors.holon_loops import HolonLoops
 from actors.node import Node
 from actors.ports.broker import Broker
 from actors.ports.store import Store
@@ -25,8 +29,10 @@ from engine.policy import StepPolicy
 from engine.registry import BlueprintRegistry
 from transport.app.settings import Settings
 from transport.gateway import GatewayContext, build_app
+from transport.gateway.auth import client_id_of
 from transport.memory import MemoryBroker, MemoryStore
 from transport.memory_locks import MemoryLocks
+from transport.parent import RxonParent
 from transport.rabbitmq import RabbitBroker
 from transport.redis_locks import RedisLocks
 from transport.redis_store import RedisStore
@@ -42,6 +48,7 @@ class Runtime:
     store: Store
     node: Node | None
     url: str | None
+    holon: HolonLoops | None = None
 
     @property
     def kind(self) -> str:
@@ -124,7 +131,8 @@ async def runtime(
     gateway: bool = True,
     clock: Clock = time.time,
 ) -> AsyncIterator[Runtime]:
-    """Start what is asked for; on exit the gateway stops first, then the node, then transports."""
+    """Start what is asked for; on exit the holon (if any) stops first, then the gateway, then
+    the node, then the transports."""
     async with AsyncExitStack() as stack:
         broker, store, locks = await stack.enter_async_context(transports(settings, clock))
         running: Node | None = None
@@ -146,7 +154,28 @@ async def runtime(
                     reservation_seconds=settings.router_reservation_seconds,
                 )
             )
-        url = None
+        url, holon = None, None
         if gateway:
             url = await stack.enter_async_context(serve_gateway(settings, registry, broker, store, clock))
-        yield Runtime(settings, broker, store, running, url)
+            holon = await stack.enter_async_context(serve_holon(settings, registry, broker, store, clock))
+        yield Runtime(settings, broker, store, running, url, holon)
+
+
+@asynccontextmanager
+async def serve_holon(
+    settings: Settings, registry: BlueprintRegistry, broker: Broker, store: Store, clock: Clock
+) -> AsyncIterator[HolonLoops | None]:
+    """Pure Holon mode: work for the parent orchestrator of ``settings.parent`` (None: not set)."""
+    parent = settings.parent
+    if parent is None:
+        yield None
+        return
+    config = HolonConfig(
+        client_id=client_id_of(settings.client_token),
+        capacity=parent.max_concurrent_tasks,
+        heartbeat_interval=parent.heartbeat_interval,
+        max_transitions=settings.max_transitions_per_job,
+    )
+    link = RxonParent(parent.url, parent.worker_id, parent.worker_token, secret=parent.secret_key, clock=clock)
+    async with link, HolonLoops(Holon(link, registry, store, broker, config, clock), broker) as loops:
+        yield loops
