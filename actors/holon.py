@@ -8,7 +8,7 @@ module decides what each event means; ``actors.holon_loops`` runs it against the
   and a second delivery of a task whose job ended announces that end again.
 - Accepting is: record the task (``HolonTasks``), create the job, publish its ``Start``, each
   step idempotent. A crash in between leaves a record without a job, or a pending job;
-  ``reconcile`` (at start-up) drops or starts them.
+  ``reconcile`` (at start-up, and once more ``grace`` later) drops or starts them.
 - A job's end reaches the holon on the ``holon`` mailbox: the ``JobEvent`` its final commit sent
   (``engine.step``), never by reading jobs. ``answer`` sends the result, then forgets the record;
   the runtime acks after. A crash in between answers again; the parent applies a result once.

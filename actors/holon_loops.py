@@ -1,8 +1,8 @@
 """The holon's loops (Pure Holon mode, ADR 0016): what drives ``actors.holon.Holon``.
 
 ``async with HolonLoops(holon, broker)`` registers with the parent (retrying until it answers),
-repairs what a crash left (``Holon.reconcile``), then runs three loops in one TaskGroup, each
-supervised (an error is logged and the loop restarts after a back-off):
+repairs what a crash left (``Holon.reconcile``, again ``grace`` later), then runs three loops in
+one TaskGroup, each supervised (an error is logged and the loop restarts after a back-off):
 
 - heartbeats, every ``heartbeat_interval``; a heartbeat the parent refuses (it forgot this worker)
   registers again;
@@ -82,6 +82,7 @@ class HolonLoops:
         self._loops = [
             self._group.create_task(self._supervise("heartbeats", self._heartbeats)),
             self._group.create_task(self._supervise("polls", self._polls)),
+            self._group.create_task(self._supervise("reconciliation", self._reconcile_later)),
         ]
         await self._supervise("answers", self._answers)
 
@@ -89,6 +90,12 @@ class HolonLoops:
         await self.holon.parent.register(self.holon.skills)
         self.registered.set()
         log.info("registered with the parent orchestrator as worker %s", self.holon.parent.worker_id)
+
+    async def _reconcile_later(self) -> None:
+        """Once more, ``grace`` after start-up: what a crash just before it left was too young to
+        repair then (it might have been another process's accept in progress)."""
+        await self._sleep(self.holon.config.grace)
+        await self.holon.reconcile()
 
     async def _heartbeats(self) -> None:
         while True:

@@ -270,7 +270,8 @@ async def test_an_answer_the_parent_could_not_take_is_sent_again(clock: FakeCloc
 
 async def test_at_start_up_what_a_crash_left_is_repaired(clock: FakeClock, eventually: Eventually) -> None:
     """Records older than the grace: without a job (dropped), with a pending job (started), with
-    an ended job (answered again); a young record without a job may be mid-accept: kept."""
+    an ended job (answered again); a young record without a job may be mid-accept: kept, until
+    the second pass a grace later."""
     store = MemoryStore()
     old, young = clock() - 120.0, clock()
     for task_id, at in (("no-job", old), ("pending", old), ("ended", old), ("young", young)):
@@ -290,9 +291,14 @@ async def test_at_start_up_what_a_crash_left_is_repaired(clock: FakeClock, event
         )
         assert await store.create_job(state)
 
+    async def none_left() -> bool:
+        return await store.holon_tasks() == {}
+
     async with holarchy(clock, store=store) as h:
         await eventually(lambda: h.answers("pending") and h.answers("ended"), "both jobs to be answered")
         running = await store.holon_tasks()
+        clock.advance(60.0)  # the second pass, a grace after start-up
+        await eventually(none_left, "the young record to be dropped")
 
     assert [a.data for a in h.answers("pending")] == [{"doubled": 10}]
     assert [a.data for a in h.answers("ended")] == [{"doubled": 8}]
