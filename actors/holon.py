@@ -63,7 +63,7 @@ class HolonConfig:
     heartbeat_interval: float = defaults.PARENT_HEARTBEAT_INTERVAL
     poll_seconds: float = defaults.PARENT_POLL_SECONDS
     max_transitions: int = defaults.MAX_TRANSITIONS_PER_JOB
-    grace: float = 60.0
+    grace: float = defaults.HOLON_REPAIR_GRACE_SECONDS
 
 
 class Holon:

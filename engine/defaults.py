@@ -36,5 +36,6 @@ ENABLE_CLIENT_API = True  # ENABLE_CLIENT_API: false takes /api/v1 away (Pure Ho
 PARENT_MAX_CONCURRENT_TASKS = 10  # PARENT_MAX_CONCURRENT_TASKS: a holon's parent tasks running at once
 PARENT_HEARTBEAT_INTERVAL = 15.0  # PARENT_HEARTBEAT_INTERVAL: seconds between a holon's heartbeats
 PARENT_POLL_SECONDS = 30.0  # not a setting: a holon's longest long-poll of its parent
+HOLON_REPAIR_GRACE_SECONDS = 60.0  # not a setting: how old a holon's task record is before a repair touches it
 LOG_LEVEL = "INFO"  # LOG_LEVEL
 LOG_FORMAT = "text"  # LOG_FORMAT: text or json
