@@ -5,8 +5,9 @@
   canonical form with the worker token, ``signer_id`` = the worker id) and carries a
   ``timestamp``; a parent that checks signatures accepts it, one that does not ignores them.
 - With ``secret`` (the parent's ``ORCHESTRATOR_SECRET_KEY``), a task must carry a valid ``sig``,
-  as the SDK requires: one that does not is answered at once with a ``SECURITY_ERROR`` failure
-  (the parent quarantines it) and never reaches the holon. Without a secret, ``sig`` is not read.
+  as the SDK requires: one that does not never reaches the holon, and is answered at once with a
+  ``SECURITY_ERROR`` failure (the parent quarantines it; the SDK answers nothing and leaves the
+  task to its lease). Without a secret, ``sig`` is not read.
 - Errors: no answer (connection refused, timeout, 429) raises ``ParentUnavailable``; an error
   status raises ``ParentRefused`` with it. Results go out once per call (the holon's runtime
   retries, with back-off); ``HttpTransport``'s own retries are not used.
