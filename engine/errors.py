@@ -97,3 +97,22 @@ class BrokerUnavailable(Unavailable):
     publishes the outbox again, and receivers de-duplicate by envelope id (the message may
     have gone out before the confirm was lost).
     """
+
+
+class ParentUnavailable(Unavailable):
+    """The parent orchestrator (Pure Holon mode) did not answer: a network error or a timeout.
+
+    Unlike ``ParentRefused``, the parent never answered: the same call may succeed later, and one
+    that raised may have taken effect (a result the parent applied before the reply was lost), so
+    the holon repeats only what the parent de-duplicates.
+    """
+
+
+class ParentRefused(AvtomatError):
+    """The parent orchestrator answered with an error status (a 4xx or 5xx): it will not take
+    this call as it is. ``status`` is the HTTP status. Unlike ``ParentUnavailable``, repeating the
+    same call does not help; a heartbeat refused as "not found" means: register again."""
+
+    def __init__(self, status: int, message: str) -> None:
+        self.status = status
+        super().__init__(message)

@@ -8,7 +8,7 @@ import msgspec
 from rxon.constants import JOB_STATUS_WAITING_FOR_PARALLEL
 
 from engine import defaults
-from engine.messages import Envelope
+from engine.messages import Envelope, ParentTask
 
 PENDING = "pending"
 RUNNING = "running"
@@ -146,6 +146,7 @@ class JobState(Versioned, kw_only=True):
     child: ChildRef | None = None
     parent_id: str | None = None
     depth: int = 0
+    parent_task: ParentTask | None = None  # Pure Holon mode: the parent orchestrator's task this job answers
     task_error: dict[str, Any] | None = None
     child_result: dict[str, Any] | None = None
     deadlines: list[str] = msgspec.field(default_factory=list)

@@ -183,8 +183,17 @@ class AggregateDone(_Message, frozen=True, tag="aggregate_done"):
     results: dict[str, dict[str, Any]]
 
 
+class ParentTask(msgspec.Struct, frozen=True):
+    """The parent orchestrator's task a job was created for (Pure Holon mode, ADR 0016): the
+    job's end is that task's result. ``job_id`` is the parent's job, which the result names."""
+
+    task_id: str
+    job_id: str
+
+
 class JobEvent(_Message, frozen=True, tag="job_event"):
-    """A job reached a terminal status; delivered to its webhook, off the job's hot path."""
+    """A job reached a terminal status; delivered to its webhook, off the job's hot path, and, for
+    a job a parent orchestrator's task created (``parent_task``), to the holon (``routes.HOLON``)."""
 
     job_id: str
     event: str
@@ -193,6 +202,7 @@ class JobEvent(_Message, frozen=True, tag="job_event"):
     result: dict[str, Any] | None = None
     error: str | None = None
     approval: dict[str, Any] | None = None  # for ``job_waiting_for_human``: what to decide, and the token
+    parent_task: ParentTask | None = None
 
 
 JobMessage = (

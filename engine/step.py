@@ -542,6 +542,23 @@ class _Step:
                 error=error,
             )
             self.out.append(Outgoing(routes.EVENTS, envelope(state.id, event, self.now)))
+        if state.parent_task is not None:
+            self.answer_parent(status, error)
+
+    def answer_parent(self, status: str, error: str | None) -> None:
+        """Tell the holon the job a parent orchestrator's task created ended (ADR 0016). The id
+        names the end, as a child's ``ChildEnded`` does: a redriven job that ends again reports again."""
+        state = self.state
+        ended = JobEvent(
+            job_id=state.id,
+            event=_EVENTS[status],
+            status=status,
+            result=state.state_history if status == j.FINISHED else None,
+            error=error,
+            parent_task=state.parent_task,
+        )
+        ended_id = f"holon-ended:{state.id}:{state.version}"
+        self.out.append(Outgoing(routes.HOLON, envelope(state.id, ended, self.now, id=ended_id)))
 
     def defer(self, msg: Timeout, at: float) -> None:
         env = envelope(self.state.id, msg, self.now, id=deadlines.timeout_id(self.state, msg))

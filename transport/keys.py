@@ -173,6 +173,12 @@ def worker_index_registry(prefix: str) -> str:
 def schedule_fires(prefix: str) -> str:
     """Hash: schedule name -> ``"<at>:<job id>"`` of its last fire (``at`` in whole epoch seconds)."""
     return f"{prefix}:schedule-fires"
+# -- Pure Holon mode ---------------------------------------------------------------------------
+
+
+def holon_tasks(prefix: str) -> str:
+    """Hash: task id -> ``accepted_at`` (epoch seconds, as text) of every parent task running here."""
+    return f"{prefix}:holon-tasks"
 
 
 # -- leader locks -----------------------------------------------------------------------------

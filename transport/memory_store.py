@@ -73,6 +73,7 @@ class MemoryStore:
         self._reservations: dict[str, tuple[float, int]] = {}  # worker -> (heartbeat, reserved since)
         self._cancels: Fanout[CancelNotice] = Fanout()
         self._fires: dict[str, Fire] = {}  # schedule name -> its last fire
+        self._holon_tasks: dict[str, float] = {}
 
     # -- jobs ------------------------------------------------------------------------------
 
@@ -376,6 +377,17 @@ class MemoryStore:
 
     def cancel_notices(self) -> Subscription[CancelNotice]:
         return self._cancels.subscribe()
+
+    # -- Pure Holon mode -------------------------------------------------------------------
+
+    async def add_holon_task(self, task_id: str, accepted_at: float) -> None:
+        self._holon_tasks.setdefault(task_id, accepted_at)
+
+    async def remove_holon_task(self, task_id: str) -> None:
+        self._holon_tasks.pop(task_id, None)
+
+    async def holon_tasks(self) -> dict[str, float]:
+        return dict(self._holon_tasks)
 
     async def close(self) -> None:
         self._cancels.close()

@@ -146,9 +146,15 @@ def _banner(running: Runtime, registry: BlueprintRegistry) -> None:
     settings = running.settings
     roles = " and ".join(r for r, on in (("node", running.node), ("gateway", running.url)) if on)
     lines = [f"avtomat {roles} up on the {running.kind} runtime" + (f" at {running.url}" if running.url else "")]
-    if running.url:
+    if running.url and settings.enable_client_api:
         lines += ["", "Blueprints (POST to create a job):"]
         lines += [f"  {bp.name:<24} {running.url}{registry.path_of(bp)}" for bp in registry] or ["  (none)"]
+    elif running.url:
+        lines += ["", "The client API is disabled (ENABLE_CLIENT_API=false)."]
+    if running.holon is not None and settings.parent is not None:
+        names = ", ".join(bp.name for bp in registry) or "none"
+        lines += ["", f"Worker {settings.parent.worker_id} of the parent {settings.parent.url}; skills: {names}"]
+    if running.url:
         lines += [
             "",
             f"CLIENT_TOKEN={settings.client_token}",

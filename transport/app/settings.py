@@ -31,6 +31,12 @@ values come closer to strict priority.
 ``RABBITMQ_URL`` and ``REDIS_URL`` go together: both set is the distributed runtime, neither the
 embedded one; only one of them is a ``ConfigError`` naming both, never a silent fall-back.
 
+``ENABLE_CLIENT_API=false`` and the ``PARENT_*`` variables are Pure Holon mode (ADR 0016):
+``PARENT_ORCHESTRATOR_URL`` (http or https) makes the gateway process a worker of that parent,
+which needs ``PARENT_WORKER_TOKEN``; the other ``PARENT_*`` variables without the URL are a
+``ConfigError`` (they would do nothing). Every holon process of a deployment shares one
+``PARENT_WORKER_ID`` (default: ``AVTOMAT_NAMESPACE``), so any of them may answer any task.
+
 A bad value raises ``ConfigError`` naming the variable, so ``avtomat up`` stops with a clear
 message instead of half-starting. Upstream avtomatika's variables that avtomat ignores are listed
 in ``transport/app/upstream.py``.
@@ -42,6 +48,7 @@ import math
 import re
 import secrets
 import socket
+import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +61,18 @@ from engine.errors import ConfigError
 T = TypeVar("T")
 
 DEFAULT_BLUEPRINTS_DIR = str(Path(__file__).resolve().parents[2] / "blueprints")
+
+
+@dataclass(frozen=True, slots=True)
+class ParentSettings:
+    """Pure Holon mode: the parent orchestrator this one is a worker of."""
+
+    url: str
+    worker_token: str
+    secret_key: str = ""  # the parent's ORCHESTRATOR_SECRET_KEY: task signatures are checked when set
+    worker_id: str = defaults.NAMESPACE
+    max_concurrent_tasks: int = defaults.PARENT_MAX_CONCURRENT_TASKS
+    heartbeat_interval: float = defaults.PARENT_HEARTBEAT_INTERVAL
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +112,8 @@ class Settings:
     log_format: str = defaults.LOG_FORMAT
     schedules_config_path: str = ""
     timezone: str = defaults.TIMEZONE
+    enable_client_api: bool = defaults.ENABLE_CLIENT_API
+    parent: ParentSettings | None = None
     generated: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
@@ -186,9 +207,41 @@ class Settings:
             log_format=r.get("LOG_FORMAT", _log_format, d.log_format),
             schedules_config_path=r.get("SCHEDULES_CONFIG_PATH", _file, d.schedules_config_path),
             timezone=r.get("TZ", _zone, d.timezone),
+            enable_client_api=r.get("ENABLE_CLIENT_API", _bool, d.enable_client_api),
+            parent=_parent(r, r.get("AVTOMAT_NAMESPACE", _name, d.namespace)),
             generated=tuple(generated),
         )
         return settings
+
+
+_PARENT_DETAILS = (
+    "PARENT_WORKER_TOKEN",
+    "PARENT_ORCHESTRATOR_SECRET_KEY",
+    "PARENT_WORKER_ID",
+    "PARENT_MAX_CONCURRENT_TASKS",
+    "PARENT_HEARTBEAT_INTERVAL",
+)
+
+
+def _parent(r: _Reader, namespace: str) -> ParentSettings | None:
+    """Pure Holon mode's settings, or None without ``PARENT_ORCHESTRATOR_URL``."""
+    url = r.get("PARENT_ORCHESTRATOR_URL", _http_url, "")
+    if not url:
+        for name in _PARENT_DETAILS:
+            if r.get(name, str, ""):
+                raise ConfigError(name, "is set but PARENT_ORCHESTRATOR_URL is not (set both, or neither)")
+        return None
+    token = r.get("PARENT_WORKER_TOKEN", str, "")
+    if not token:
+        raise ConfigError("PARENT_WORKER_TOKEN", "must be set with PARENT_ORCHESTRATOR_URL (the parent's worker token)")
+    return ParentSettings(
+        url=url,
+        worker_token=token,
+        secret_key=r.get("PARENT_ORCHESTRATOR_SECRET_KEY", str, ""),
+        worker_id=r.get("PARENT_WORKER_ID", _worker_id, namespace),
+        max_concurrent_tasks=r.get("PARENT_MAX_CONCURRENT_TASKS", _positive_int, defaults.PARENT_MAX_CONCURRENT_TASKS),
+        heartbeat_interval=r.get("PARENT_HEARTBEAT_INTERVAL", _positive_float, defaults.PARENT_HEARTBEAT_INTERVAL),
+    )
 
 
 class _Reader:
@@ -270,6 +323,30 @@ def _url(schemes: tuple[str, ...]) -> Callable[[str], str]:
         return raw
 
     return parse
+
+
+def _http_url(raw: str) -> str:
+    parsed = urllib.parse.urlsplit(raw)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise ValueError("must be an http:// or https:// URL with a host")
+    try:
+        parsed.port  # noqa: B018  # raises ValueError for a port out of range or not a number
+    except ValueError:
+        raise ValueError("must be an http:// or https:// URL with a valid port") from None
+    return raw.rstrip("/")
+
+
+def _bool(raw: str) -> bool:
+    value = raw.lower()
+    if value not in ("true", "false", "1", "0", "yes", "no", "on", "off"):
+        raise ValueError("must be true or false")
+    return value in ("true", "1", "yes", "on")
+
+
+def _worker_id(raw: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,128}", raw):
+        raise ValueError("must be 1-128 letters, digits, '_' or '-' (an RXON worker id)")
+    return raw
 
 
 def _name(raw: str) -> str:

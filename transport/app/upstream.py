@@ -31,7 +31,6 @@ IGNORED: tuple[tuple[str, str], ...] = (
     ("REDIS_DB", _URLS),
     ("POSTGRES_DSN", _UNUSED),
     ("CLIENT_API_PREFIX", "the client API is always under /api/v1"),
-    ("ENABLE_CLIENT_API", "the client API is always on"),
     ("AUDIT_SALT", _UNUSED),
     ("WORKER_AUTH_MODE", "workers authenticate with GLOBAL_WORKER_TOKEN only (no mTLS)"),
     ("TLS_ENABLED", _TLS),

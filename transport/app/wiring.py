@@ -5,6 +5,8 @@
 - Distributed: RabbitMQ mailboxes and the Redis store; ``avtomat node`` runs the actors,
   ``avtomat gateway`` the HTTP gateway, ``avtomat up`` both in one process. Any number of each
   can run against one RabbitMQ and one Redis.
+- Pure Holon mode (``PARENT_ORCHESTRATOR_URL``): every process that serves the gateway also runs
+  the holon, a worker of the parent orchestrator (``actors.holon``), all under one worker id.
 
 Every node runs the scheduler of ``schedules.toml`` (its leader fires); every gateway lists them.
 """
@@ -19,6 +21,8 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from actors.holon import Holon, HolonConfig
+from actors.holon_loops import HolonLoops
 from actors.node import Node
 from actors.ports.broker import Broker
 from actors.ports.store import Store
@@ -30,8 +34,10 @@ from engine.schedules import Schedule
 from transport.app.schedules import load_schedules
 from transport.app.settings import Settings
 from transport.gateway import GatewayContext, build_app
+from transport.gateway.auth import client_id_of
 from transport.memory import MemoryBroker, MemoryStore
 from transport.memory_locks import MemoryLocks
+from transport.parent import RxonParent
 from transport.rabbitmq import RabbitBroker
 from transport.redis_locks import RedisLocks
 from transport.redis_store import RedisStore
@@ -47,6 +53,7 @@ class Runtime:
     store: Store
     node: Node | None
     url: str | None
+    holon: HolonLoops | None = None
 
     @property
     def kind(self) -> str:
@@ -148,7 +155,8 @@ async def runtime(
     clock: Clock = time.time,
     schedules: Sequence[Schedule] | None = None,
 ) -> AsyncIterator[Runtime]:
-    """Start what is asked for; on exit the gateway stops first, then the node, then transports.
+    """Start what is asked for; on exit the holon (if any) stops first, then the gateway, then
+    the node, then the transports.
 
     ``schedules``: those of ``SCHEDULES_CONFIG_PATH`` unless given (``ConfigError`` before anything
     starts if the file is wrong)."""
@@ -176,7 +184,28 @@ async def runtime(
                     schedules=schedules,
                 )
             )
-        url = None
+        url, holon = None, None
         if gateway:
             url = await stack.enter_async_context(serve_gateway(settings, registry, broker, store, clock, schedules))
-        yield Runtime(settings, broker, store, running, url)
+            holon = await stack.enter_async_context(serve_holon(settings, registry, broker, store, clock))
+        yield Runtime(settings, broker, store, running, url, holon)
+
+
+@asynccontextmanager
+async def serve_holon(
+    settings: Settings, registry: BlueprintRegistry, broker: Broker, store: Store, clock: Clock
+) -> AsyncIterator[HolonLoops | None]:
+    """Pure Holon mode: work for the parent orchestrator of ``settings.parent`` (None: not set)."""
+    parent = settings.parent
+    if parent is None:
+        yield None
+        return
+    config = HolonConfig(
+        client_id=client_id_of(settings.client_token),
+        capacity=parent.max_concurrent_tasks,
+        heartbeat_interval=parent.heartbeat_interval,
+        max_transitions=settings.max_transitions_per_job,
+    )
+    link = RxonParent(parent.url, parent.worker_id, parent.worker_token, secret=parent.secret_key, clock=clock)
+    async with link, HolonLoops(Holon(link, registry, store, broker, config, clock), broker) as loops:
+        yield loops

@@ -22,24 +22,19 @@ CLIENT_API = "/api/v1"
 
 def build_app(ctx: GatewayContext) -> web.Application:
     """Routes are fixed when the app is built: one job-creation route per blueprint registered
-    in ``ctx.registry`` at that moment (blueprints registered later are not served)."""
+    in ``ctx.registry`` at that moment (blueprints registered later are not served). Without the
+    client API (``ENABLE_CLIENT_API=false``, Pure Holon mode) every path under ``/api/`` answers 404;
+    the worker API, the public status and the approval webhook stay."""
     app = web.Application(middlewares=[json_errors], client_max_size=ctx.settings.max_request_body_bytes)
     app[CONTEXT] = ctx
     app.on_response_prepare.append(stamp_protocol_version)
     router = app.router
     router.add_get("/_public/status", client_api.public_status)
-    for bp in ctx.registry:
-        router.add_post(ctx.registry.path_of(bp), client_api.create_job_handler(bp))
-    router.add_post(f"{CLIENT_API}/jobs/{{name}}", client_api.no_such_blueprint)
-    router.add_get(f"{CLIENT_API}/jobs/quarantined", client_api.quarantined_jobs)  # before {job_id}
-    router.add_get(f"{CLIENT_API}/jobs/{{job_id}}", client_api.get_job)
-    router.add_post(f"{CLIENT_API}/jobs/{{job_id}}/cancel", client_api.cancel_job)
-    router.add_post(f"{CLIENT_API}/jobs/{{job_id}}/retry", client_api.retry_job)
-    router.add_get(f"{CLIENT_API}/jobs/{{job_id}}/history", client_api.job_history)
+    if ctx.settings.enable_client_api:
+        _client_routes(router, ctx)
+    else:
+        router.add_route("*", "/api/{path:.*}", client_api.disabled)
     router.add_post("/_public/webhooks/approval/{job_id}", approvals.decide)
-    router.add_get(f"{CLIENT_API}/workers", client_api.list_workers)
-    router.add_get(f"{CLIENT_API}/schedules", schedule_api.list_schedules)
-    router.add_get(f"{CLIENT_API}/blueprints/{{name}}/graph", blueprint_graph)
     router.add_post(ENDPOINT_WORKER_REGISTER, worker_api.register)
     router.add_patch(ENDPOINT_WORKER_HEARTBEAT, worker_api.heartbeat)
     router.add_get(ENDPOINT_TASK_NEXT, task_api.next_task)
@@ -50,3 +45,17 @@ def build_app(ctx: GatewayContext) -> web.Application:
     announcer.install(app, ctx.broker, delay=ctx.settings.pickup_announce_delay_seconds)
     worker_ws.install(app)  # the open sockets, and the relay of cancellations to them
     return app
+
+
+def _client_routes(router: web.UrlDispatcher, ctx: GatewayContext) -> None:
+    for bp in ctx.registry:
+        router.add_post(ctx.registry.path_of(bp), client_api.create_job_handler(bp))
+    router.add_post(f"{CLIENT_API}/jobs/{{name}}", client_api.no_such_blueprint)
+    router.add_get(f"{CLIENT_API}/jobs/quarantined", client_api.quarantined_jobs)  # before {job_id}
+    router.add_get(f"{CLIENT_API}/jobs/{{job_id}}", client_api.get_job)
+    router.add_post(f"{CLIENT_API}/jobs/{{job_id}}/cancel", client_api.cancel_job)
+    router.add_post(f"{CLIENT_API}/jobs/{{job_id}}/retry", client_api.retry_job)
+    router.add_get(f"{CLIENT_API}/jobs/{{job_id}}/history", client_api.job_history)
+    router.add_get(f"{CLIENT_API}/workers", client_api.list_workers)
+    router.add_get(f"{CLIENT_API}/schedules", schedule_api.list_schedules)
+    router.add_get(f"{CLIENT_API}/blueprints/{{name}}/graph", blueprint_graph)

@@ -146,6 +146,13 @@ async def no_such_blueprint(request: web.Request) -> web.Response:
     raise web.HTTPNotFound(text=f"no blueprint is served at {request.path}")
 
 
+async def disabled(request: web.Request) -> web.Response:
+    """Every client route while ``ENABLE_CLIENT_API=false`` (Pure Holon mode): 404, saying why."""
+    raise web.HTTPNotFound(
+        text=f"the client API is disabled on this orchestrator (ENABLE_CLIENT_API=false): no {request.path}"
+    )
+
+
 async def _own_job(request: web.Request, ctx: GatewayContext) -> JobState:
     client_id = authenticate_client(request, ctx.settings.client_token)
     job_id = request.match_info["job_id"]

@@ -2,8 +2,9 @@
 
 One module per concern, each a part of ``RedisStore`` on the one shared client (``client``):
 ``jobs``, ``groups``, ``deadlines``, ``tasks`` (queue and leases), ``workers``, ``cancels``,
-``schedules``; the Lua scripts are in ``lua/``, each file saying what it takes and returns; every
-key name comes from ``transport.keys``. ``store`` composes the parts and runs the pub/sub listener.
+``schedules``, ``holon`` (Pure Holon mode's parent tasks); the Lua scripts are in ``lua/``, each
+file saying what it takes and returns; every key name comes from ``transport.keys``. ``store``
+composes the parts and runs the pub/sub listener.
 
 Atomicity and crashes: every method is one atomic server step (a Lua script, or one read), so a
 write is whole or absent, and what a returned call wrote survives the caller (Redis's own

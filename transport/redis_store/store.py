@@ -18,6 +18,7 @@ from transport.redis_store.cancels import RedisCancels
 from transport.redis_store.client import RedisClient
 from transport.redis_store.deadlines import RedisDeadlines
 from transport.redis_store.groups import RedisGroups
+from transport.redis_store.holon import RedisHolonTasks
 from transport.redis_store.jobs import RedisJobs
 from transport.redis_store.schedules import RedisSchedules
 from transport.redis_store.tasks import RedisTasks
@@ -29,7 +30,9 @@ _RECONNECT_DELAY = 1.0
 
 
 @translate_errors  # redis-py\'s "server away" errors leave each public method as StoreUnavailable
-class RedisStore(RedisJobs, RedisGroups, RedisDeadlines, RedisTasks, RedisWorkers, RedisCancels, RedisSchedules):
+class RedisStore(
+    RedisJobs, RedisGroups, RedisDeadlines, RedisTasks, RedisWorkers, RedisCancels, RedisSchedules, RedisHolonTasks
+):
     """``Store`` on Redis. Use ``async with RedisStore(url)`` or ``await RedisStore.open(url)``.
 
     ``prefix`` namespaces every key (one deployment, or one test); ``poll_interval`` bounds how long
@@ -55,6 +58,7 @@ class RedisStore(RedisJobs, RedisGroups, RedisDeadlines, RedisTasks, RedisWorker
         RedisWorkers.__init__(self, client)
         RedisCancels.__init__(self, client)
         RedisSchedules.__init__(self, client)
+        RedisHolonTasks.__init__(self, client)
         self._pubsub: PubSub | None = None
         self._listener: asyncio.Task[None] | None = None
 

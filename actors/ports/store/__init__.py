@@ -9,6 +9,7 @@ implement them all.
 - ``WorkerRegistry`` (``workers``): registered workers (``WorkerRecord``).
 - ``CancelBroadcast`` (``cancels``): cancellation notices to every process sharing the store.
 - ``ScheduleStore`` (``schedules``): the last fire of each schedule (``Fire``).
+- ``HolonTasks`` (``holon``): the parent orchestrator's tasks running here (Pure Holon mode).
 
 Each actor is typed with the protocols it uses (an intersection of them where it needs several);
 ``Store`` is all of them and ``close``, for the composition root and the gateway. Each module
@@ -22,6 +23,7 @@ from typing import Protocol
 from actors.ports.store.cancels import CancelBroadcast
 from actors.ports.store.deadlines import DeadlineStore, Scheduled
 from actors.ports.store.groups import GroupStore
+from actors.ports.store.holon import HolonTasks
 from actors.ports.store.jobs import JobStore
 from actors.ports.store.schedules import Fire, ScheduleStore
 from actors.ports.store.tasks import RESERVATION_SCAN_LIMIT, Contender, Lease, LeaseStore, TaskQueue
@@ -34,6 +36,7 @@ __all__ = [
     "DeadlineStore",
     "Fire",
     "GroupStore",
+    "HolonTasks",
     "JobStore",
     "Lease",
     "LeaseStore",
@@ -47,7 +50,16 @@ __all__ = [
 
 
 class Store(
-    JobStore, GroupStore, DeadlineStore, TaskQueue, LeaseStore, WorkerRegistry, CancelBroadcast, ScheduleStore, Protocol
+    JobStore,
+    GroupStore,
+    DeadlineStore,
+    TaskQueue,
+    LeaseStore,
+    WorkerRegistry,
+    CancelBroadcast,
+    ScheduleStore,
+    HolonTasks,
+    Protocol,
 ):
     """The whole store: every concern, and closing it."""
 
