@@ -138,6 +138,7 @@ class TaskOffer(_Message, frozen=True, tag="task_offer"):
     step: int = 0
     result_timeout: float | None = None
     group_id: str | None = None
+    dispatch_deadline: float | None = None  # epoch seconds by which a worker must take it; None: no limit
 
 
 class BranchSpec(msgspec.Struct, frozen=True, kw_only=True):

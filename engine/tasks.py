@@ -119,6 +119,7 @@ def offer(task: TaskState, *, job_id: str, step: int, now: float, group_id: str 
         step=step,
         result_timeout=task.result_timeout,
         group_id=group_id,
+        dispatch_deadline=None if task.dispatch_timeout is None else now + task.dispatch_timeout,
     )
     if task.dispatch_timeout is None:
         return Offered(body, None, now)

@@ -98,12 +98,8 @@ async def _served(gw: Gateway, delay: float, dispatch_timeout: float | None = No
     gw = replace(gw, http=http, broker=broker, settings=settings)
     await register(gw)
     await put_job(gw, job_id="j", task_id="t1")
-    if dispatch_timeout is not None:
-        job = await gw.store.load_job("j")
-        assert job is not None and job.task is not None
-        job.task.dispatch_timeout, job.task.dispatched_at = dispatch_timeout, gw.clock()
-        await gw.store.commit_job(job, job.version)
-    await offer(gw, "j", "t1")
+    deadline = None if dispatch_timeout is None else gw.clock() + dispatch_timeout
+    await offer(gw, "j", "t1", dispatch_deadline=deadline)
     return gw, broker
 
 

@@ -68,12 +68,12 @@ async def next_task(request: web.Request) -> web.StreamResponse:
     taken = await _take_live_offer(ctx, worker_id, record.skills if skills is None else skills, timeout)
     if taken is None:
         return web.Response(status=204)
-    offer, job, mailbox = taken
+    offer, mailbox = taken
     now = ctx.clock()
     # The pickup is durable already (take_task leased it atomically): no need to hold the answer
     # for the announcement's confirm (transport.gateway.announcer).
     started = envelope(mailbox.key, TaskStarted(offer.task_id, worker_id, at=now), now)
-    at_once = _near_dispatch_deadline(offer, job, now, ctx.settings.pickup_announce_delay_seconds)
+    at_once = _near_dispatch_deadline(offer, now, ctx.settings.pickup_announce_delay_seconds)
     announcer_of(request).announce(mailbox.route, started, task_id=offer.task_id, at_once=at_once)
     payload = TaskPayload(
         job_id=offer.job_id,
@@ -88,15 +88,11 @@ async def next_task(request: web.Request) -> web.StreamResponse:
     return json_response(to_dict(sign_task(payload, ctx.settings.orchestrator_secret_key)))
 
 
-def _near_dispatch_deadline(offer: TaskOffer, job: JobState, now: float, delay: float) -> bool:
-    """Whether the pickup must go out at once: delayed, it could reach the job after the task's
-    dispatch deadline failed it. A branch's deadline is in its group, not at hand: always."""
-    if offer.group_id is not None:
-        return True
-    task = job.task
-    if task is None or task.id != offer.task_id or task.dispatch_timeout is None:
-        return False
-    return task.dispatched_at + task.dispatch_timeout - now < 2 * delay + 1.0
+def _near_dispatch_deadline(offer: TaskOffer, now: float, delay: float) -> bool:
+    """Whether the pickup must go out at once: delayed, it could reach its job (or group) after
+    the task's dispatch deadline failed it."""
+    deadline = offer.dispatch_deadline
+    return deadline is not None and deadline - now < 2 * delay + 1.0
 
 
 def _poll_timeout(request: web.Request, cap: float) -> float:
@@ -122,7 +118,7 @@ def _skills_query(request: web.Request) -> list[str] | None:
 
 async def _take_live_offer(
     ctx: GatewayContext, worker_id: str, skills: list[str], wait_seconds: float
-) -> tuple[TaskOffer, JobState, Mailbox] | None:
+) -> tuple[TaskOffer, Mailbox] | None:
     deadline = ctx.clock() + wait_seconds
     remaining = wait_seconds
     while True:
@@ -135,8 +131,8 @@ async def _take_live_offer(
             return None
         offer, job = taken
         mailbox = None if job is None else await mailbox_of(ctx.store, job, offer.task_id)
-        if job is not None and mailbox is not None and (offer.group_id is None or offer.group_id == mailbox.key):
-            return offer, job, mailbox
+        if mailbox is not None and (offer.group_id is None or offer.group_id == mailbox.key):
+            return offer, mailbox
         await ctx.store.release_lease(offer.task_id)
         remaining = deadline - ctx.clock()
         if remaining <= 0:
