@@ -161,6 +161,24 @@ def worker_index_registry(prefix: str) -> str:
     return f"{prefix}:worker-index-keys"
 
 
+# -- webhooks ---------------------------------------------------------------------------------
+
+
+def webhook_items(prefix: str) -> str:
+    """Hash: delivery id -> msgpack ``WebhookDelivery`` of every pending or dead delivery."""
+    return f"{prefix}:webhook-items"
+
+
+def webhook_due(prefix: str) -> str:
+    """Sorted set: delivery id -> when it is due (or its claim's lease ends), of every pending delivery."""
+    return f"{prefix}:webhook-due"
+
+
+def webhook_dead(prefix: str, client_id: str) -> str:
+    """Sorted set per client: delivery id -> ``dead_at`` of the client's dead deliveries."""
+    return f"{prefix}:webhook-dead:{client_id}"
+
+
 # -- leader locks -----------------------------------------------------------------------------
 
 

@@ -1,7 +1,8 @@
 """The Redis store: the ``Store`` contract on Redis, shared by every node of a deployment.
 
 One module per concern, each a part of ``RedisStore`` on the one shared client (``client``):
-``jobs``, ``groups``, ``deadlines``, ``tasks`` (queue and leases), ``workers``, ``cancels``; the
+``jobs``, ``groups``, ``deadlines``, ``tasks`` (queue and leases), ``workers``, ``cancels``,
+``webhooks`` (pending deliveries with their claims, and the dead lists); the
 Lua scripts are in ``lua/``, each file saying what it takes and returns; every key name comes
 from ``transport.keys``. ``store`` composes the parts and runs the pub/sub listener.
 

@@ -20,6 +20,7 @@ from transport.redis_store.deadlines import RedisDeadlines
 from transport.redis_store.groups import RedisGroups
 from transport.redis_store.jobs import RedisJobs
 from transport.redis_store.tasks import RedisTasks
+from transport.redis_store.webhooks import RedisWebhooks
 from transport.redis_store.workers import RedisWorkers
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,7 @@ _RECONNECT_DELAY = 1.0
 
 
 @translate_errors  # redis-py\'s "server away" errors leave each public method as StoreUnavailable
-class RedisStore(RedisJobs, RedisGroups, RedisDeadlines, RedisTasks, RedisWorkers, RedisCancels):
+class RedisStore(RedisJobs, RedisGroups, RedisDeadlines, RedisTasks, RedisWorkers, RedisCancels, RedisWebhooks):
     """``Store`` on Redis. Use ``async with RedisStore(url)`` or ``await RedisStore.open(url)``.
 
     ``prefix`` namespaces every key (one deployment, or one test); ``poll_interval`` bounds how long
@@ -53,6 +54,7 @@ class RedisStore(RedisJobs, RedisGroups, RedisDeadlines, RedisTasks, RedisWorker
         RedisTasks.__init__(self, client, poll_interval=poll_interval, priority_aging=priority_aging)
         RedisWorkers.__init__(self, client)
         RedisCancels.__init__(self, client)
+        RedisWebhooks.__init__(self, client)
         self._pubsub: PubSub | None = None
         self._listener: asyncio.Task[None] | None = None
 

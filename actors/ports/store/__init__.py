@@ -8,6 +8,8 @@ implement them all.
   and the leases of taken tasks (``Lease``).
 - ``WorkerRegistry`` (``workers``): registered workers (``WorkerRecord``).
 - ``CancelBroadcast`` (``cancels``): cancellation notices to every process sharing the store.
+- ``WebhookStore`` (``webhooks``): pending webhook deliveries (``WebhookDelivery``), claimed
+  with a lease, and each client's dead list.
 
 Each actor is typed with the protocols it uses (an intersection of them where it needs several);
 ``Store`` is all of them and ``close``, for the composition root and the gateway. Each module
@@ -23,6 +25,7 @@ from actors.ports.store.deadlines import DeadlineStore, Scheduled
 from actors.ports.store.groups import GroupStore
 from actors.ports.store.jobs import JobStore
 from actors.ports.store.tasks import RESERVATION_SCAN_LIMIT, Contender, Lease, LeaseStore, TaskQueue
+from actors.ports.store.webhooks import WebhookDelivery, WebhookStore
 from actors.ports.store.workers import WorkerRecord, WorkerRegistry
 
 __all__ = [
@@ -37,12 +40,16 @@ __all__ = [
     "Scheduled",
     "Store",
     "TaskQueue",
+    "WebhookDelivery",
+    "WebhookStore",
     "WorkerRecord",
     "WorkerRegistry",
 ]
 
 
-class Store(JobStore, GroupStore, DeadlineStore, TaskQueue, LeaseStore, WorkerRegistry, CancelBroadcast, Protocol):
+class Store(
+    JobStore, GroupStore, DeadlineStore, TaskQueue, LeaseStore, WorkerRegistry, CancelBroadcast, WebhookStore, Protocol
+):
     """The whole store: every concern, and closing it."""
 
     async def close(self) -> None: ...
