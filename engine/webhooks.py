@@ -107,3 +107,6 @@ class WebhookPolicy:
         would be after ``give_up_at``."""
         at = now + self.backoff(attempts, jitter)
         return None if at > give_up_at else at
+
+
+DEFAULT_POLICY = WebhookPolicy()  # the defaults of engine/defaults.py

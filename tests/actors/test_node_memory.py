@@ -18,6 +18,7 @@ from engine.policy import StepPolicy
 from engine.registry import BlueprintRegistry
 from tests.support.clock import FakeClock
 from tests.support.waiting import Eventually
+from tests.support.webhooks import Receiver
 from transport.memory import MemoryBroker, MemoryStore
 
 JOB = "job-1"
@@ -32,7 +33,7 @@ class Running:
     broker: MemoryBroker
     store: MemoryStore
     clock: FakeClock
-    notified: list[tuple[str, dict[str, Any]]]
+    receiver: Receiver
 
     async def start_job(self, bp: StateMachineBlueprint, webhook_url: str | None = None) -> None:
         now = self.clock()
@@ -77,22 +78,18 @@ async def running(
     registry = BlueprintRegistry()
     registry.register(bp)
     broker, store = broker or MemoryBroker(shards=4), MemoryStore()
-    notified: list[tuple[str, dict[str, Any]]] = []
-
-    async def notify(url: str, payload: dict[str, Any]) -> None:
-        notified.append((url, payload))
-
+    receiver = Receiver(clock=clock)
     node = Node(
         registry=registry,
         store=store,
         broker=broker,
         policy=policy or StepPolicy(),
-        notifier=notify,
+        sender=receiver,
         clock=clock,
         sleep=clock.held_sleep,
     )
     async with node:
-        yield Running(node, broker, store, clock, notified)
+        yield Running(node, broker, store, clock, receiver)
 
 
 def echo_blueprint(**dispatch: Any) -> StateMachineBlueprint:
@@ -204,17 +201,18 @@ async def test_a_finished_job_notifies_its_webhook(clock: FakeClock, eventually:
     async with running(bp, clock) as run:
         await run.start_job(bp, webhook_url="http://hook.example/x")
 
-        async def notified() -> bool:
-            return bool(run.notified)
+        await eventually(lambda: bool(run.receiver.delivered), "the webhook to be called")
 
-        await eventually(notified, "the webhook to be called")
-
-    assert run.notified == [
-        (
-            "http://hook.example/x",
-            {"event": "job_finished", "job_id": JOB, "status": "finished", "result": {"ok": True}, "error": None},
-        )
-    ]
+    [attempt] = run.receiver.attempts
+    assert attempt.url == "http://hook.example/x"
+    assert attempt.timestamp == int(clock())
+    assert attempt.payload == {
+        "event": "job_finished",
+        "job_id": JOB,
+        "status": "finished",
+        "result": {"ok": True},
+        "error": None,
+    }
 
 
 async def test_node_close_is_idempotent(clock: FakeClock) -> None:

@@ -23,6 +23,13 @@ values come closer to strict priority.
 ``RABBITMQ_URL`` and ``REDIS_URL`` go together: both set is the distributed runtime, neither the
 embedded one; only one of them is a ``ConfigError`` naming both, never a silent fall-back.
 
+``WEBHOOK_SECRET`` keys the webhook signatures (``transport/webhook_signing.py``: a
+``whsec_<base64>`` secret, or any string of at least 16 bytes). Required in production; otherwise
+generated per process when unset (listed in ``generated``, shown in the node's banner), which
+only suits one node: nodes that sign with different secrets cannot all be verified.
+``WEBHOOK_ALLOW_PRIVATE`` lets webhook URLs reach private and loopback addresses; it defaults to
+true in development only.
+
 A bad value raises ``ConfigError`` naming the variable, so ``avtomat up`` stops with a clear
 message instead of half-starting. Upstream avtomatika's variables that avtomat ignores are listed
 in ``transport/app/upstream.py``.
@@ -41,10 +48,13 @@ from typing import TypeVar
 
 from engine import defaults
 from engine.errors import ConfigError
+from transport.webhook_signing import generate_secret, key_of
 
 T = TypeVar("T")
 
 DEFAULT_BLUEPRINTS_DIR = str(Path(__file__).resolve().parents[2] / "blueprints")
+GATEWAY_SECRETS = ("CLIENT_TOKEN", "GLOBAL_WORKER_TOKEN", "ORCHESTRATOR_SECRET_KEY")  # every gateway shares them
+DEVELOPMENT = ("development", "dev")
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +91,11 @@ class Settings:
     finished_job_ttl_seconds: float = defaults.FINISHED_JOB_TTL_SECONDS
     log_level: str = defaults.LOG_LEVEL
     log_format: str = defaults.LOG_FORMAT
+    webhook_secret: str = field(default_factory=generate_secret)
+    webhook_max_age_seconds: float = defaults.WEBHOOK_MAX_AGE_SECONDS
+    webhook_allow_private: bool = True  # the default environment is development
+    webhook_timeout_seconds: float = defaults.WEBHOOK_TIMEOUT_SECONDS
+    webhook_concurrency: int = defaults.WEBHOOK_CONCURRENCY
     generated: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
@@ -102,11 +117,17 @@ class Settings:
     def worker_ttl(self) -> float:
         return 2 * self.worker_health_check_interval_seconds
 
+    @property
+    def webhook_key(self) -> bytes:
+        """The HMAC key of webhook signatures (``WEBHOOK_SECRET``, checked by ``from_env``)."""
+        return key_of(self.webhook_secret)
+
     def require_shared_secrets(self) -> None:
         """A gateway on the distributed runtime must share its tokens with every other gateway:
         raise ``ConfigError`` naming the first one that was generated for this run."""
-        if self.distributed and self.generated:
-            raise ConfigError(self.generated[0], "must be set on the distributed runtime: every gateway must share it")
+        shared = [name for name in self.generated if name in GATEWAY_SECRETS]
+        if self.distributed and shared:
+            raise ConfigError(shared[0], "must be set on the distributed runtime: every gateway must share it")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -125,6 +146,19 @@ class Settings:
                 raise ConfigError(name, "must be set when ENVIRONMENT is production")
             generated.append(name)
             return secrets.token_urlsafe(24)
+
+        def webhook_secret() -> str:
+            raw = env.get("WEBHOOK_SECRET", "").strip()
+            if raw:
+                try:
+                    key_of(raw)
+                except ValueError as exc:  # the value is a secret: not shown
+                    raise ConfigError("WEBHOOK_SECRET", str(exc)) from None
+                return raw
+            if production:
+                raise ConfigError("WEBHOOK_SECRET", "must be set when ENVIRONMENT is production")
+            generated.append("WEBHOOK_SECRET")
+            return generate_secret()
 
         settings = cls(
             api_host=r.get("API_HOST", str, d.api_host),
@@ -169,6 +203,11 @@ class Settings:
             finished_job_ttl_seconds=r.get("FINISHED_JOB_TTL_SECONDS", _positive_float, d.finished_job_ttl_seconds),
             log_level=r.get("LOG_LEVEL", _log_level, d.log_level),
             log_format=r.get("LOG_FORMAT", _log_format, d.log_format),
+            webhook_secret=webhook_secret(),
+            webhook_max_age_seconds=r.get("WEBHOOK_MAX_AGE_SECONDS", _positive_float, d.webhook_max_age_seconds),
+            webhook_allow_private=r.get("WEBHOOK_ALLOW_PRIVATE", _bool, environment in DEVELOPMENT),
+            webhook_timeout_seconds=r.get("WEBHOOK_TIMEOUT_SECONDS", _positive_float, d.webhook_timeout_seconds),
+            webhook_concurrency=r.get("WEBHOOK_CONCURRENCY", _positive_int, d.webhook_concurrency),
             generated=tuple(generated),
         )
         return settings
@@ -248,6 +287,15 @@ def _log_level(raw: str) -> str:
     if raw.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
         raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
     return raw.upper()
+
+
+def _bool(raw: str) -> bool:
+    value = raw.lower()
+    if value in ("true", "1", "yes", "on"):
+        return True
+    if value in ("false", "0", "no", "off"):
+        return False
+    raise ValueError("must be true or false")
 
 
 def _log_format(raw: str) -> str:

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import AsyncIterator, Callable
@@ -23,6 +24,7 @@ from actors.ports.store import Store
 from actors.shards import ShardBalancer
 from engine.policy import StepPolicy
 from engine.registry import BlueprintRegistry
+from engine.webhooks import WebhookPolicy
 from transport.app.settings import Settings
 from transport.gateway import GatewayContext, build_app
 from transport.memory import MemoryBroker, MemoryStore
@@ -30,9 +32,10 @@ from transport.memory_locks import MemoryLocks
 from transport.rabbitmq import RabbitBroker
 from transport.redis_locks import RedisLocks
 from transport.redis_store import RedisStore
-from transport.webhooks import HttpNotifier
+from transport.webhooks import HttpSender
 
 Clock = Callable[[], float]
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +96,18 @@ async def transports(
         yield broker, store, locks
 
 
+def webhook_sender(settings: Settings) -> HttpSender:
+    """The node's webhook sender; warns when a distributed node signs with a secret of its own."""
+    if settings.distributed and "WEBHOOK_SECRET" in settings.generated:
+        log.warning(
+            "WEBHOOK_SECRET is not set: this node signs webhooks with a secret generated for it, which "
+            "the other nodes do not share; set WEBHOOK_SECRET on every node"
+        )
+    return HttpSender(
+        settings.webhook_key, allow_private=settings.webhook_allow_private, timeout=settings.webhook_timeout_seconds
+    )
+
+
 def _balancer(settings: Settings, locks: MemoryLocks | RedisLocks, node_id: str) -> ShardBalancer | None:
     """Distributed nodes split the mailbox shards between them (ADR 0004); embedded has one node."""
     return ShardBalancer(locks, locks, node_id, settings.job_shards) if settings.distributed else None
@@ -130,20 +145,23 @@ async def runtime(
         running: Node | None = None
         if node:
             node_id = f"{settings.instance_id}:{os.getpid()}"  # unique even if INSTANCE_ID is shared
-            notifier = await stack.enter_async_context(HttpNotifier())
+            sender = await stack.enter_async_context(webhook_sender(settings))
             running = await stack.enter_async_context(
                 Node(
                     registry=registry,
                     store=store,
                     broker=broker,
                     policy=step_policy(settings),
-                    notifier=notifier,
+                    sender=sender,
                     clock=clock,
                     max_concurrent_jobs=settings.executor_max_concurrent_jobs,
                     locks=locks,
                     instance_id=node_id,
                     balancer=_balancer(settings, locks, node_id),
                     reservation_seconds=settings.router_reservation_seconds,
+                    webhook_policy=WebhookPolicy(max_age=settings.webhook_max_age_seconds),
+                    webhook_concurrency=settings.webhook_concurrency,
+                    webhook_timeout=settings.webhook_timeout_seconds,
                 )
             )
         url = None
