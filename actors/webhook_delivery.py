@@ -3,7 +3,7 @@
 Every node runs one. Each round it claims as many due deliveries as it has free slots
 (``concurrency``), for a lease of ``2 * timeout + 5`` seconds (``WebhookStore.claim_webhooks``),
 and sends each in its own task, at most ``timeout`` seconds per attempt. Then it waits until the
-next delivery falls due, a slot frees up, or ``wake()`` (the intake stored a delivery), but never
+next delivery falls due, an attempt ends, or ``wake()`` (the intake stored a delivery), but never
 longer than ``tick`` seconds, since other nodes queue deliveries too.
 
 - A 2xx answer: the delivery is forgotten (``webhook_sent``).
@@ -73,7 +73,9 @@ class WebhookDeliverer:
         async with asyncio.TaskGroup() as group:
             while True:
                 await self._claim(group)
-                await self._pause(await self._wait())
+                wait = await self._wait()
+                _raise_if_cancelled()
+                await self._pause(wait)
 
     async def _claim(self, group: asyncio.TaskGroup) -> None:
         free = self._concurrency - len(self._in_flight)
@@ -86,9 +88,8 @@ class WebhookDeliverer:
             task.add_done_callback(self._done)
 
     def _done(self, task: asyncio.Task[None]) -> None:
-        if len(self._in_flight) >= self._concurrency:
-            self._wakeup.set()  # a slot frees up: claim more without waiting for the tick
         self._in_flight.discard(task)
+        self._wakeup.set()  # a slot is free and a retry may be due soon: look again now
 
     async def _wait(self) -> float:
         """How long to wait for the next round: until the next due delivery, at most ``tick``."""
@@ -146,3 +147,12 @@ class WebhookDeliverer:
         except Unavailable as exc:
             log.warning("webhook %s: the store is away (%s); the attempt is repeated when its claim lapses",
                         delivery.id, exc)
+
+
+def _raise_if_cancelled() -> None:
+    """Re-raise a cancellation that a store call swallowed. redis-py (8.x, asyncio) can return a
+    command's reply to a task cancelled while it waited for it; this loop would then run on and
+    its node could never close."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
