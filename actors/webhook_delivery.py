@@ -127,7 +127,7 @@ class WebhookDeliverer:
             await self._failed(delivery, started, f"{type(exc).__name__}: {exc}", retryable=True)
         else:
             await self._settle(delivery, self._store.webhook_sent(delivery.id))
-            log.info("webhook %s (%s of job %s) delivered", delivery.id, delivery.event, delivery.job_id)
+            log.debug("webhook %s (%s of job %s) delivered", delivery.id, delivery.event, delivery.job_id)
 
     async def _failed(self, delivery: WebhookDelivery, started: float, error: str, *, retryable: bool) -> None:
         now, attempts = self._clock(), delivery.attempts + 1
@@ -137,15 +137,14 @@ class WebhookDeliverer:
             log.warning("webhook %s to %s given up after %d attempts: %s", delivery.id, delivery.url, attempts, error)
             await self._settle(delivery, self._store.bury_webhook(msgspec.structs.replace(tried, dead_at=now)))
         else:
-            log.info("webhook %s to %s failed (attempt %d: %s); next at %.3f", delivery.id, delivery.url, attempts,
-                     error, at)
+            log.info("webhook %s: attempt %d failed (%s); next at %.3f", delivery.id, attempts, error, at)
             await self._settle(delivery, self._store.retry_webhook(msgspec.structs.replace(tried, next_at=at)))
 
     async def _settle(self, delivery: WebhookDelivery, write: Awaitable[object]) -> None:
         try:
             await write
         except Unavailable as exc:
-            log.warning("webhook %s: the store is away (%s); the attempt is repeated when its claim lapses",
+            log.warning("webhook %s: the store is away (%s); the attempt is made again when its claim lapses",
                         delivery.id, exc)
 
 
