@@ -116,3 +116,15 @@ class ParentRefused(AvtomatError):
     def __init__(self, status: int, message: str) -> None:
         self.status = status
         super().__init__(message)
+class WebhookFailed(AvtomatError):
+    """One webhook delivery attempt failed: the receiver was unreachable, too slow, or answered
+    other than 2xx (retryable: the delivery is tried again after a back-off), or its address is
+    refused (``WEBHOOK_ALLOW_PRIVATE``; not retryable: the delivery goes to the dead list at once).
+
+    Unlike ``Unavailable``, nothing of avtomat's is away: the receiver is, and the job never
+    waits for it."""
+
+    def __init__(self, reason: str, *, retryable: bool = True) -> None:
+        self.reason = reason
+        self.retryable = retryable
+        super().__init__(reason)

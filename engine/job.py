@@ -55,6 +55,7 @@ class TaskState(msgspec.Struct, kw_only=True):
     worker_id: str | None = None
     started_at: float | None = None
     waiting_retry: bool = False
+    event_transitions: dict[str, str] | None = None  # worker event type -> state (supersedes the task)
 
 
 class Versioned(msgspec.Struct, kw_only=True):

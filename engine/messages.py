@@ -3,7 +3,7 @@
 Every message is a frozen msgspec Struct, tagged, encoded with msgpack. A job's mailbox
 receives ``JobMessage``; the router receives ``TaskOffer``; a fan-out group's aggregator receives
 ``GroupMessage`` (its branches' ``TaskStarted``/``TaskDone``/``TaskLost``/``Timeout`` included); the
-event sink receives ``JobEvent``.
+webhook intake receives ``JobEvent``.
 Message ids are unique per logical message: a redelivered envelope keeps its id, which is what
 makes handling idempotent (the job records the ids it has applied).
 """
@@ -192,9 +192,29 @@ class ParentTask(msgspec.Struct, frozen=True):
     job_id: str
 
 
+class WorkerEvent(_Message, frozen=True, tag="worker_event"):
+    """An event a worker sent about the job (RXON ``WorkerEventPayload``), other than progress
+    (the gateway stores progress beside the job). The job records it in its history; if the task
+    it names is the job's current task and maps ``event_type`` in its ``event_transitions``, the
+    task is superseded and the job moves on. The envelope id names ``event_id``: a resent event is
+    applied once."""
+
+    event_id: str
+    event_type: str
+    worker_id: str
+    task_id: str | None = None
+    payload: dict[str, Any] = msgspec.field(default_factory=dict)
+    timestamp: float | None = None
+
+
 class JobEvent(_Message, frozen=True, tag="job_event"):
-    """A job reached a terminal status; delivered to its webhook, off the job's hot path, and, for
-    a job a parent orchestrator's task created (``parent_task``), to the holon (``routes.HOLON``)."""
+    """News for the job's webhook, off the job's path: it ended, waits for a person, or its worker
+    sent an event (``worker_event:<type>``). The envelope id is the delivery's ``webhook-id``.
+
+    ``details`` are extra top-level fields of the payload (a worker event's worker, task and time);
+    ``client_id`` owns the delivery (its dead list, ``GET /api/v1/webhooks/failed``). For a job a
+    parent orchestrator's task created (``parent_task``), its end also goes to the holon
+    (``routes.HOLON``)."""
 
     job_id: str
     event: str
@@ -204,6 +224,8 @@ class JobEvent(_Message, frozen=True, tag="job_event"):
     error: str | None = None
     approval: dict[str, Any] | None = None  # for ``job_waiting_for_human``: what to decide, and the token
     parent_task: ParentTask | None = None
+    client_id: str = ""
+    details: dict[str, Any] | None = None
 
 
 JobMessage = (
@@ -218,6 +240,7 @@ JobMessage = (
     | StartChild
     | ChildEnded
     | Redrive
+    | WorkerEvent
 )
 GroupMessage = GroupStart | GroupCancel | TaskStarted | TaskDone | TaskLost | Timeout
 Message = JobMessage | GroupMessage | TaskOffer | JobEvent

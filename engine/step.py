@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
+from rxon.constants import EVENT_TYPE_PROGRESS
 
-from engine import deadlines, routes, tasks
+from engine import deadlines, routes, tasks, webhooks
 from engine import history as h
 from engine import job as j
 from engine.actions import ActionFactory, AwaitApproval, DispatchParallel, DispatchTask, RunBlueprint, Transition
@@ -47,6 +48,7 @@ from engine.messages import (
     TaskLost,
     TaskStarted,
     Timeout,
+    WorkerEvent,
     envelope,
     new_id,
 )
@@ -136,6 +138,8 @@ class _Step:
             return await self.timeout(msg)
         if isinstance(msg, AggregateDone):
             return await self.aggregate_done(msg)
+        if isinstance(msg, WorkerEvent):
+            return await self.worker_event(msg)
         return False
 
     def finish(self, env: Envelope) -> JobStep:
@@ -262,6 +266,7 @@ class _Step:
             priority=action.priority,
             dispatch_timeout=_first(action.dispatch_timeout, state.dispatch_timeout, self.policy.dispatch_timeout),
             result_timeout=_first(action.result_timeout, state.result_timeout, self.policy.result_timeout),
+            event_transitions=action.event_transitions,
         )
         state.status, state.task_error = j.WAITING_FOR_WORKER, None
         self.offer(state.task)
@@ -351,6 +356,33 @@ class _Step:
             self.offer(task)
         return True
 
+    async def worker_event(self, msg: WorkerEvent) -> bool:
+        """Record a worker's event (and tell the webhook); if the task's ``event_transitions`` map
+        it (``tasks.event_target``), supersede the task: its worker is told to stop, the event's
+        payload joins ``state_history`` and the job moves on. Progress only counts when it moves
+        the job (the gateway stores and announces it otherwise)."""
+        state, task = self.state, self.state.task
+        target = tasks.event_target(task, msg) if task is not None else None
+        if msg.event_type == EVENT_TYPE_PROGRESS and target is None:
+            return False
+        self.record(
+            h.WORKER_EVENT,
+            event_type=msg.event_type,
+            event_id=msg.event_id,
+            worker_id=msg.worker_id,
+            task_id=msg.task_id,
+            payload=msg.payload,
+            moved_to=target,
+        )
+        if state.webhook_url and msg.event_type != EVENT_TYPE_PROGRESS:
+            self.out.append(webhooks.worker_event(state, msg, self.now))
+        if task is not None and target is not None:
+            if notice := tasks.stop_notice(task, state.id):
+                self.stopped.append(notice)
+            state.state_history.update(msg.payload)
+            await self.follow(target)
+        return True
+
     async def follow(self, target: str) -> None:
         self.state.task = None
         self.state.status = j.RUNNING
@@ -420,14 +452,8 @@ class _Step:
         if expires is not None:
             self.defer(Timeout("approval", state.approval.id), expires)
         if state.webhook_url:
-            event = JobEvent(
-                job_id=state.id,
-                event="job_waiting_for_human",
-                status=state.status,
-                webhook_url=state.webhook_url,
-                approval=state.approval.view(),
-            )
-            self.out.append(Outgoing(routes.EVENTS, envelope(state.id, event, self.now)))
+            waiting = webhooks.job_event(state, "job_waiting_for_human", self.now, approval=state.approval.view())
+            self.out.append(waiting)
 
     async def decided(self, msg: Decision) -> bool:
         approval = self.state.approval
@@ -533,15 +559,8 @@ class _Step:
             ended_id = f"child-ended:{state.id}:{state.version}"
             self.out.append(Outgoing(routes.JOBS, envelope(state.parent_id, ended, self.now, id=ended_id)))
         if state.webhook_url:
-            event = JobEvent(
-                job_id=state.id,
-                event=_EVENTS[status],
-                status=status,
-                webhook_url=state.webhook_url,
-                result=state.state_history if status == j.FINISHED else None,
-                error=error,
-            )
-            self.out.append(Outgoing(routes.EVENTS, envelope(state.id, event, self.now)))
+            result = state.state_history if status == j.FINISHED else None
+            self.out.append(webhooks.job_event(state, _EVENTS[status], self.now, result=result, error=error))
         if state.parent_task is not None:
             self.answer_parent(status, error)
 
@@ -555,6 +574,7 @@ class _Step:
             status=status,
             result=state.state_history if status == j.FINISHED else None,
             error=error,
+            client_id=state.client_id,
             parent_task=state.parent_task,
         )
         ended_id = f"holon-ended:{state.id}:{state.version}"

@@ -24,6 +24,7 @@ from engine.group import BranchState, GroupState, decode_branch, decode_group, e
 from engine.history import HistoryEvent, decode_event, encode_event
 from engine.job import QUARANTINED, JobState, decode_state, encode_state
 from engine.messages import CancelNotice, TaskOffer
+from transport.memory_webhooks import MemoryWebhooks
 
 
 @dataclass(order=True, slots=True)
@@ -49,10 +50,11 @@ class _Group:
     retried: dict[str, str] = field(default_factory=dict)
 
 
-class MemoryStore:
+class MemoryStore(MemoryWebhooks):
     def __init__(
         self, *, history_limit: int = JOB_HISTORY_LIMIT, priority_aging: float = TASK_PRIORITY_AGING_SECONDS
     ) -> None:
+        MemoryWebhooks.__init__(self)
         self._jobs: dict[str, bytes] = {}
         self._history: dict[str, list[bytes]] = {}
         self._history_limit = history_limit

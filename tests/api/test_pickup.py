@@ -5,7 +5,6 @@ comes within ``PICKUP_ANNOUNCE_DELAY_SECONDS`` withdraws the announcement."""
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
 
@@ -19,6 +18,7 @@ from tests.api.conftest import CLIENT, Gateway, put_job, worker_headers
 from tests.api.test_tasks import offer, poll, register, result, send
 from tests.blueprints import one_task, tiny_blueprint
 from tests.support.waiting import eventually
+from tests.support.webhooks import Receiver
 from transport.gateway import GatewayContext, build_app
 from transport.memory import MemoryBroker
 
@@ -41,15 +41,12 @@ async def test_a_result_whose_pickup_never_reached_the_job_completes_it(gw: Gate
     registry.register(bp)
     broker = StartsLost()
 
-    async def notify(url: str, payload: dict[str, Any]) -> None:
-        pass
-
     node = Node(
         registry=registry,
         store=gw.store,
         broker=broker,
         policy=StepPolicy(),
-        notifier=notify,
+        sender=Receiver(),
         clock=gw.clock,
         sleep=gw.clock.held_sleep,
     )

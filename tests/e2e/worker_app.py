@@ -93,5 +93,19 @@ async def record_order(params: dict) -> dict:
     return {"status": "success", "data": {"worker": os.environ["WORKER_ID"]}}
 
 
+@worker.skill(events_schema={"preview": {"type": "object", "properties": {"preview_url": {"type": "string"}}}})
+async def render_preview(params: dict, task_id: str, job_id: str, send_progress, send_event) -> dict:
+    """Reports progress, sends a ``preview`` event (the blueprint moves on at it), then works on
+    until told to stop (``superseded-{job_id}``) or 30 s pass."""
+    await send_progress(task_id, job_id, 0.25, "rendering")
+    await send_event("preview", {"preview_url": f"{params['name']}-preview.png"})
+    try:
+        await asyncio.sleep(30)
+    except asyncio.CancelledError:
+        (MARKERS / f"superseded-{job_id}").touch()
+        raise
+    return {"status": "success", "data": {}}
+
+
 if __name__ == "__main__":
     worker.run()

@@ -17,7 +17,7 @@ from transport.app.settings import Settings
 from transport.app.upstream import IGNORED, ignored, warn_ignored
 
 README = Path(__file__).resolve().parents[2] / "README.md"
-TOKENS = {"CLIENT_TOKEN": "c", "GLOBAL_WORKER_TOKEN": "w", "ORCHESTRATOR_SECRET_KEY": "k"}
+TOKENS = {"CLIENT_TOKEN": "c", "GLOBAL_WORKER_TOKEN": "w", "ORCHESTRATOR_SECRET_KEY": "k", "WEBHOOK_SECRET": "s" * 16}
 
 
 class Recording(dict[str, str]):

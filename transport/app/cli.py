@@ -161,6 +161,8 @@ def _banner(running: Runtime, registry: BlueprintRegistry) -> None:
             f"GLOBAL_WORKER_TOKEN={settings.global_worker_token}",
             f"ORCHESTRATOR_SECRET_KEY={settings.orchestrator_secret_key}",
         ]
+    if running.node and "WEBHOOK_SECRET" in settings.generated:  # a secret set by hand is not shown
+        lines += ["", f"WEBHOOK_SECRET={settings.webhook_secret}  (verify webhook signatures with it)"]
     if settings.generated:
         lines += [
             "",

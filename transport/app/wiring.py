@@ -13,6 +13,7 @@ Every node runs the scheduler of ``schedules.toml`` (its leader fires); every ga
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -31,6 +32,7 @@ from engine.errors import ConfigError
 from engine.policy import StepPolicy
 from engine.registry import BlueprintRegistry
 from engine.schedules import Schedule
+from engine.webhooks import WebhookPolicy
 from transport.app.schedules import load_schedules
 from transport.app.settings import Settings
 from transport.gateway import GatewayContext, build_app
@@ -41,9 +43,10 @@ from transport.parent import RxonParent
 from transport.rabbitmq import RabbitBroker
 from transport.redis_locks import RedisLocks
 from transport.redis_store import RedisStore
-from transport.webhooks import HttpNotifier
+from transport.webhooks import HttpSender
 
 Clock = Callable[[], float]
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +121,18 @@ async def _agree_on_shards(store: RedisStore, settings: Settings) -> None:
         )
 
 
+def webhook_sender(settings: Settings) -> HttpSender:
+    """The node's webhook sender; warns when a distributed node signs with a secret of its own."""
+    if settings.distributed and "WEBHOOK_SECRET" in settings.generated:
+        log.warning(
+            "WEBHOOK_SECRET is not set: this node signs webhooks with a secret generated for it, which "
+            "the other nodes do not share; set WEBHOOK_SECRET on every node"
+        )
+    return HttpSender(
+        settings.webhook_key, allow_private=settings.webhook_allow_private, timeout=settings.webhook_timeout_seconds
+    )
+
+
 def _balancer(settings: Settings, locks: MemoryLocks | RedisLocks, node_id: str) -> ShardBalancer | None:
     """Distributed nodes split the mailbox shards between them (ADR 0004); embedded has one node."""
     return ShardBalancer(locks, locks, node_id, settings.job_shards) if settings.distributed else None
@@ -167,14 +182,14 @@ async def runtime(
         running: Node | None = None
         if node:
             node_id = f"{settings.instance_id}:{os.getpid()}"  # unique even if INSTANCE_ID is shared
-            notifier = await stack.enter_async_context(HttpNotifier())
+            sender = await stack.enter_async_context(webhook_sender(settings))
             running = await stack.enter_async_context(
                 Node(
                     registry=registry,
                     store=store,
                     broker=broker,
                     policy=step_policy(settings),
-                    notifier=notifier,
+                    sender=sender,
                     clock=clock,
                     max_concurrent_jobs=settings.executor_max_concurrent_jobs,
                     locks=locks,
@@ -182,6 +197,9 @@ async def runtime(
                     balancer=_balancer(settings, locks, node_id),
                     reservation_seconds=settings.router_reservation_seconds,
                     schedules=schedules,
+                    webhook_policy=WebhookPolicy(max_age=settings.webhook_max_age_seconds),
+                    webhook_concurrency=settings.webhook_concurrency,
+                    webhook_timeout=settings.webhook_timeout_seconds,
                 )
             )
         url, holon = None, None

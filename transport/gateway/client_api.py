@@ -24,7 +24,7 @@ from transport.gateway.auth import authenticate_client
 from transport.gateway.bodies import read_object
 from transport.gateway.context import GatewayContext, context_of
 from transport.gateway.errors import json_response
-from transport.gateway.job_request import parse_job_request
+from transport.gateway.job_request import check_webhook_url, parse_job_request
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,7 @@ def create_job_handler(bp: StateMachineBlueprint) -> Callable[[web.Request], Awa
         ctx = context_of(request)
         client_id = authenticate_client(request, ctx.settings.client_token)
         job = parse_job_request(await read_object(request))
+        await check_webhook_url(job, allow_private=ctx.settings.webhook_allow_private)
         now = ctx.clock()
         state = JobState(
             id=str(uuid.uuid4()),

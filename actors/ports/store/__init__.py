@@ -10,6 +10,8 @@ implement them all.
 - ``CancelBroadcast`` (``cancels``): cancellation notices to every process sharing the store.
 - ``ScheduleStore`` (``schedules``): the last fire of each schedule (``Fire``).
 - ``HolonTasks`` (``holon``): the parent orchestrator's tasks running here (Pure Holon mode).
+- ``WebhookStore`` (``webhooks``): pending webhook deliveries (``WebhookDelivery``), claimed
+  with a lease, and each client's dead list.
 
 Each actor is typed with the protocols it uses (an intersection of them where it needs several);
 ``Store`` is all of them and ``close``, for the composition root and the gateway. Each module
@@ -27,6 +29,7 @@ from actors.ports.store.holon import HolonTasks
 from actors.ports.store.jobs import JobStore
 from actors.ports.store.schedules import Fire, ScheduleStore
 from actors.ports.store.tasks import RESERVATION_SCAN_LIMIT, Contender, Lease, LeaseStore, TaskQueue
+from actors.ports.store.webhooks import WebhookDelivery, WebhookStore
 from actors.ports.store.workers import WorkerRecord, WorkerRegistry
 
 __all__ = [
@@ -44,6 +47,8 @@ __all__ = [
     "Scheduled",
     "Store",
     "TaskQueue",
+    "WebhookDelivery",
+    "WebhookStore",
     "WorkerRecord",
     "WorkerRegistry",
 ]
@@ -59,6 +64,7 @@ class Store(
     CancelBroadcast,
     ScheduleStore,
     HolonTasks,
+    WebhookStore,
     Protocol,
 ):
     """The whole store: every concern, and closing it."""
