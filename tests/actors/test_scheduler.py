@@ -269,7 +269,7 @@ async def test_a_node_runs_the_scheduled_jobs_to_their_end(clock: FakeClock, eve
     start = int(clock())
     async with node:
         for _ in range(12):  # one fake second at a time, each once every ticker sleeps again
-            await eventually(lambda: clock.sleepers == 3, "the timeouts actor, the scheduler and the webhook deliverer asleep")
+            await eventually(lambda: clock.sleepers == 3, "the timeouts actor, scheduler and webhook deliverer asleep")
             clock.advance(1)
         expected = [fire_job_id("tick", at) for at in range(start + 5, int(clock()) + 1, 5)]
 
