@@ -148,6 +148,7 @@ class JobState(Versioned, kw_only=True):
     depth: int = 0
     task_error: dict[str, Any] | None = None
     child_result: dict[str, Any] | None = None
+    data_metadata: dict[str, Any] | None = None  # files workers uploaded: {json path: {uri, size, etag}}
     deadlines: list[str] = msgspec.field(default_factory=list)
     error: str | None = None
     finished_at: float | None = None

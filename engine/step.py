@@ -22,10 +22,11 @@ import msgspec
 from engine import deadlines, routes, tasks
 from engine import history as h
 from engine import job as j
+from engine import objects as o
 from engine.actions import ActionFactory, AwaitApproval, DispatchParallel, DispatchTask, RunBlueprint, Transition
 from engine.blueprint import StateMachineBlueprint
 from engine.context import ClientInfo, JobContext
-from engine.errors import ActionError, InjectionError
+from engine.errors import ActionError, InjectionError, ObjectNotFound
 from engine.history import HistoryEvent
 from engine.job import Approval, ChildRef, GroupRef, JobState, Outgoing, TaskState
 from engine.messages import (
@@ -85,9 +86,19 @@ class JobStep:
     stopped: list[CancelNotice] = field(default_factory=list)
 
 
-async def apply(bp: StateMachineBlueprint, policy: StepPolicy, state: JobState, env: Envelope, now: float) -> JobStep:
-    """Apply ``env`` to ``state`` in place; return what to commit with it and publish after."""
-    step = _Step(bp, policy, state, now)
+async def apply(
+    bp: StateMachineBlueprint,
+    policy: StepPolicy,
+    state: JobState,
+    env: Envelope,
+    now: float,
+    objects: o.JobObjects | None = None,
+) -> JobStep:
+    """Apply ``env`` to ``state`` in place; return what to commit with it and publish after.
+
+    ``objects`` (``engine.objects``) gives handlers their ``task_files`` and offloads large task
+    params; it may raise ``ObjectStoreUnavailable`` (the step is then applied again later)."""
+    step = _Step(bp, policy, state, now, objects)
     if state.terminal and not (isinstance(env.body, Redrive) and state.status in _REDRIVABLE):
         return JobStep(changed=False)
     if not await step.handle(env.body):
@@ -96,8 +107,10 @@ async def apply(bp: StateMachineBlueprint, policy: StepPolicy, state: JobState, 
 
 
 class _Step:
-    def __init__(self, bp: StateMachineBlueprint, policy: StepPolicy, state: JobState, now: float) -> None:
-        self.bp, self.policy, self.state, self.now = bp, policy, state, now
+    def __init__(
+        self, bp: StateMachineBlueprint, policy: StepPolicy, state: JobState, now: float, objects: o.JobObjects | None
+    ) -> None:
+        self.bp, self.policy, self.state, self.now, self.objects = bp, policy, state, now, objects
         self.out: list[Outgoing] = []
         self.deferred: list[Outgoing] = []
         self.history: list[HistoryEvent] = []
@@ -166,10 +179,10 @@ class _Step:
             if isinstance(action, Transition):
                 self.transition(action.target)
             elif isinstance(action, DispatchTask):
-                self.dispatch(action)
+                await self.dispatch(action)
                 return
             elif isinstance(action, DispatchParallel):
-                self.dispatch_parallel(action)
+                await self.dispatch_parallel(action)
                 return
             elif isinstance(action, AwaitApproval):
                 self.await_approval(action)
@@ -183,7 +196,11 @@ class _Step:
     async def run_handler(self) -> ActionFactory | None:
         """Call the handler of the current state; None when the step cannot go on now."""
         state = self.state
-        ctx = self.context()
+        try:
+            ctx = await self.context()
+        except ObjectNotFound as exc:
+            self.fail(f"initial_data refers to an object that is gone: {exc}")
+            return None
         if ctx.aggregation_results is not None:  # the group is done: its aggregator runs
             handler = self.bp.states[state.current_state].aggregator
         else:
@@ -202,18 +219,23 @@ class _Step:
             state.state_history.update(msgspec.msgpack.decode(history_before))
             self.retry_step(exc)
             return None
+        finally:
+            if ctx.task_files is not None:
+                await ctx.task_files.aclose()
         state.step_attempt, state.error = 0, None
         if ctx.aggregation_results is not None:
             state.group = None  # the aggregator ran: the group is over for this job
         return ctx.actions
 
-    def context(self) -> JobContext:
+    async def context(self) -> JobContext:
+        """The handler's context; ``initial_data`` with its offloaded values read back (a copy
+        then: a handler's changes to it are not kept)."""
         s = self.state
         group = s.group if s.group is not None and s.group.aggregate_into == s.current_state else None
         return JobContext(
             job_id=s.id,
             current_state=s.current_state,
-            initial_data=s.initial_data,
+            initial_data=await o.check_out(self.objects, s.id, s.initial_data),
             state_history=s.state_history,
             actions=ActionFactory(),
             client=ClientInfo(s.client_id),
@@ -222,6 +244,7 @@ class _Step:
             aggregation_results=group.results if group is not None else None,
             task_error=s.task_error,
             child_result=s.child_result,
+            task_files=self.objects.task_files(s.id) if self.objects is not None else None,
         )
 
     def retry_step(self, exc: Exception) -> None:
@@ -251,12 +274,12 @@ class _Step:
 
     # -- tasks ----------------------------------------------------------------------------
 
-    def dispatch(self, action: DispatchTask) -> None:
-        state = self.state
+    async def dispatch(self, action: DispatchTask) -> None:
+        state, task_id = self.state, new_id()
         state.task = TaskState(
-            id=new_id(),
+            id=task_id,
             type=action.task_type,
-            params=action.params,
+            params=await o.check_in(self.objects, state.id, f"tasks/{task_id}", action.params),
             transitions=action.transitions,
             max_attempts=action.max_attempts or self.policy.task_max_attempts,
             priority=action.priority,
@@ -294,7 +317,12 @@ class _Step:
         verdict = tasks.reported(task, msg, self.policy, self.state.id, self.now)
         if not isinstance(verdict, tasks.Produced):
             return await self.judged(task, verdict)
-        self.record(h.TASK_FINISHED, task_id=task.id, worker_id=msg.worker_id, attempt=task.attempt, status=msg.status)
+        files = {"files": msg.files} if msg.files else {}  # the audit trail of what the worker uploaded
+        self.record(
+            h.TASK_FINISHED, task_id=task.id, worker_id=msg.worker_id, attempt=task.attempt, status=msg.status, **files
+        )
+        if msg.files:
+            self.state.data_metadata = {**(self.state.data_metadata or {}), **msg.files}
         if verdict.status in task.transitions:
             if verdict.data:
                 self.state.state_history.update(verdict.data)
@@ -359,7 +387,7 @@ class _Step:
 
     # -- fan-out ----------------------------------------------------------------------------
 
-    def dispatch_parallel(self, action: DispatchParallel) -> None:
+    async def dispatch_parallel(self, action: DispatchParallel) -> None:
         """Hand the branches to a new group's aggregator in one ``GroupStart``; the job then waits
         for the one ``AggregateDone`` the aggregator sends when every branch has settled."""
         state, policy = self.state, self.policy
@@ -370,17 +398,18 @@ class _Step:
         self.transition(action.aggregate_into)
         if state.terminal:
             return
+        ids = [new_id() for _ in action.branches]
         branches = [
             BranchSpec(
-                task_id=new_id(),
+                task_id=task_id,
                 type=b.task_type,
-                params=b.params,
+                params=await o.check_in(self.objects, state.id, f"tasks/{task_id}", b.params),
                 priority=b.priority,
                 dispatch_timeout=_first(b.dispatch_timeout, state.dispatch_timeout, policy.dispatch_timeout),
                 result_timeout=_first(b.result_timeout, state.result_timeout, policy.result_timeout),
                 max_attempts=b.max_attempts or policy.task_max_attempts,
             )
-            for b in action.branches
+            for task_id, b in zip(ids, action.branches, strict=True)
         ]
         group = GroupRef(id=new_id(), aggregate_into=action.aggregate_into, size=len(branches))
         state.group, state.status = group, j.WAITING_FOR_PARALLEL
@@ -559,7 +588,7 @@ def fail_unrunnable(state: JobState, env: Envelope, error: str, now: float) -> J
     applying ``env``; a terminal job is left unchanged."""
     if state.terminal:
         return JobStep(changed=False)
-    step = _Step(StateMachineBlueprint("unavailable"), StepPolicy(), state, now)
+    step = _Step(StateMachineBlueprint("unavailable"), StepPolicy(), state, now, None)
     step.fail(error)
     return step.finish(env)
 

@@ -14,6 +14,7 @@ Errors leave as the project's own (``engine.errors``): ``ObjectNotFound`` for a 
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import functools
 import hashlib
@@ -150,6 +151,9 @@ class ObstoreObjects:
 
     async def delete_prefix(self, prefix: str) -> int:
         keys = [info.key for info in await self.list(prefix)]
+        if not prefix.endswith("/"):  # the object named ``prefix`` itself, if there is one
+            with contextlib.suppress(ObjectNotFound):
+                keys.append((await self.head(prefix)).key)
         for start in range(0, len(keys), _DELETE_BATCH):
             await self._delete(keys[start : start + _DELETE_BATCH])
         return len(keys)

@@ -62,7 +62,8 @@ class ObjectStore(Protocol):
         ``a/b/...``, not ``a/bc``), sorted by key."""
 
     async def delete_prefix(self, prefix: str) -> int:
-        """Remove every object under ``prefix`` (as ``list`` reads it); returns how many."""
+        """Remove every object under ``prefix`` (as ``list`` reads it) and, unless ``prefix`` ends
+        with ``/``, the object named ``prefix`` itself; returns how many."""
 
     async def presign(self, method: Method, key: str, expires: float) -> str | None: ...
 

@@ -91,6 +91,14 @@ async def test_delete_prefix_removes_only_that_prefix_and_is_idempotent(objects:
     assert await objects.delete_prefix("job-1/") == 0
 
 
+async def test_delete_prefix_without_a_slash_takes_the_object_of_that_name_too(objects: ObjectStore) -> None:
+    for key in ("job-1/a", "job-1/dir/b", "job-1/ab"):  # not a/ beside a: a directory cannot be a file
+        await objects.put(key, b"x")
+    assert await objects.delete_prefix("job-1/a") == 1
+    assert await objects.delete_prefix("job-1/dir") == 1
+    assert [i.key for i in await objects.list("job-1/")] == ["job-1/ab"]
+
+
 async def test_presign_works_without_credentials_or_says_it_cannot(objects: ObjectStore) -> None:
     await objects.put("job-1/a.txt", b"signed")
     url = await objects.presign("GET", "job-1/a.txt", 60)

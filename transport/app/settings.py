@@ -41,6 +41,7 @@ from typing import TypeVar
 
 from engine import defaults
 from engine.errors import ConfigError
+from transport.app.object_settings import ObjectSettings
 
 T = TypeVar("T")
 
@@ -81,6 +82,7 @@ class Settings:
     finished_job_ttl_seconds: float = defaults.FINISHED_JOB_TTL_SECONDS
     log_level: str = defaults.LOG_LEVEL
     log_format: str = defaults.LOG_FORMAT
+    objects: ObjectSettings = field(default_factory=ObjectSettings)
     generated: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
@@ -169,6 +171,7 @@ class Settings:
             finished_job_ttl_seconds=r.get("FINISHED_JOB_TTL_SECONDS", _positive_float, d.finished_job_ttl_seconds),
             log_level=r.get("LOG_LEVEL", _log_level, d.log_level),
             log_format=r.get("LOG_FORMAT", _log_format, d.log_format),
+            objects=ObjectSettings.read(r.get),
             generated=tuple(generated),
         )
         return settings

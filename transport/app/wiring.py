@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import AsyncIterator, Callable
@@ -17,22 +18,28 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from actors.files import NodeFiles, Purges
 from actors.node import Node
 from actors.ports.broker import Broker
+from actors.ports.objects import ObjectStore
 from actors.ports.store import Store
 from actors.shards import ShardBalancer
 from engine.policy import StepPolicy
 from engine.registry import BlueprintRegistry
 from transport.app.settings import Settings
 from transport.gateway import GatewayContext, build_app
+from transport.job_files import JobFiles
 from transport.memory import MemoryBroker, MemoryStore
 from transport.memory_locks import MemoryLocks
+from transport.objects import local_objects, s3_objects
 from transport.rabbitmq import RabbitBroker
 from transport.redis_locks import RedisLocks
 from transport.redis_store import RedisStore
 from transport.webhooks import HttpNotifier
 
 Clock = Callable[[], float]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +100,27 @@ async def transports(
         yield broker, store, locks
 
 
+def object_store(settings: Settings) -> ObjectStore:
+    """S3 when ``S3_ENDPOINT_URL`` is set, else the local directory ``OBJECT_STORE_PATH``."""
+    o = settings.objects
+    if o.s3:
+        return s3_objects(
+            endpoint=o.s3_endpoint_url, access_key=o.s3_access_key, secret_key=o.s3_secret_key,
+            bucket=o.s3_bucket, region=o.s3_region,
+        )  # fmt: skip
+    if settings.distributed:
+        log.warning("no S3_ENDPOINT_URL: job files live in %s, which every node and gateway must share", o.path)
+    return local_objects(o.path)
+
+
+def job_files(settings: Settings, objects: ObjectStore, store: Store, clock: Clock) -> JobFiles:
+    """The object store as jobs and the gateway use it; a job's objects are purged
+    ``FINISHED_JOB_TTL_SECONDS`` after it ends (``actors.files``) unless ``S3_AUTO_CLEANUP=false``."""
+    o = settings.objects
+    purges = Purges(store, clock, after=settings.finished_job_ttl_seconds) if o.auto_cleanup else None
+    return JobFiles(objects, inline_limit=o.inline_limit, task_files_dir=o.task_files_dir, purges=purges)
+
+
 def _balancer(settings: Settings, locks: MemoryLocks | RedisLocks, node_id: str) -> ShardBalancer | None:
     """Distributed nodes split the mailbox shards between them (ADR 0004); embedded has one node."""
     return ShardBalancer(locks, locks, node_id, settings.job_shards) if settings.distributed else None
@@ -100,10 +128,10 @@ def _balancer(settings: Settings, locks: MemoryLocks | RedisLocks, node_id: str)
 
 @asynccontextmanager
 async def serve_gateway(
-    settings: Settings, registry: BlueprintRegistry, broker: Broker, store: Store, clock: Clock
+    settings: Settings, registry: BlueprintRegistry, broker: Broker, store: Store, clock: Clock, files: JobFiles
 ) -> AsyncIterator[str]:
     """Serve the HTTP gateway; yields its base URL. Stops accepting requests on exit."""
-    app = build_app(GatewayContext(settings, store, broker, registry, clock))
+    app = build_app(GatewayContext(settings, store, broker, registry, clock, files))
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
     await runner.setup()
     try:
@@ -127,6 +155,10 @@ async def runtime(
     """Start what is asked for; on exit the gateway stops first, then the node, then transports."""
     async with AsyncExitStack() as stack:
         broker, store, locks = await stack.enter_async_context(transports(settings, clock))
+        objects = object_store(settings)
+        stack.push_async_callback(objects.close)
+        files = job_files(settings, objects, store, clock)
+        purge_after = settings.finished_job_ttl_seconds if settings.objects.auto_cleanup else None
         running: Node | None = None
         if node:
             node_id = f"{settings.instance_id}:{os.getpid()}"  # unique even if INSTANCE_ID is shared
@@ -144,9 +176,10 @@ async def runtime(
                     instance_id=node_id,
                     balancer=_balancer(settings, locks, node_id),
                     reservation_seconds=settings.router_reservation_seconds,
+                    files=NodeFiles(objects, files, purge_after),
                 )
             )
         url = None
         if gateway:
-            url = await stack.enter_async_context(serve_gateway(settings, registry, broker, store, clock))
+            url = await stack.enter_async_context(serve_gateway(settings, registry, broker, store, clock, files))
         yield Runtime(settings, broker, store, running, url)
