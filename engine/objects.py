@@ -83,7 +83,7 @@ async def check_in(objects: JobObjects | None, job_id: str, where: str, data: di
         key = f"{job_id}/payloads/{where}/{index}-{_UNSAFE.sub('_', name)[:64] or 'value'}.json"
         await objects.put_payload(job_id, key, blob)
         out[name] = reference(key, len(blob))
-        total -= len(blob)
+        total += len(msgspec.json.encode(out[name])) - len(blob)
         if total <= limit:
             break
     return out
