@@ -113,7 +113,8 @@ class ObstoreObjects:
     @_translated
     async def put(self, key: str, data: bytes | AsyncIterable[bytes], *, content_type: str | None = None) -> ObjectInfo:
         digest = _Digest(self._part_size)
-        attributes: Any = {"Content-Type": content_type} if content_type else None
+        # Only S3 keeps attributes: the local store refuses them (obstore's NotImplemented).
+        attributes: Any = {"Content-Type": content_type} if content_type and self._bucket is not None else None
         if isinstance(data, bytes):
             digest.update(data)
             result = await obstore.put_async(self._store, key, data, attributes=attributes, use_multipart=False)

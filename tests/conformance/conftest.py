@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 import pytest
@@ -22,7 +22,6 @@ from actors.ports.store import Store
 from engine.messages import Envelope
 from tests.conformance.rabbitmq_case import rabbitmq_broker_case
 from tests.conformance.redis_case import redis_store
-from tests.support.s3 import S3Server, moto_s3
 from transport.memory import MemoryBroker, MemoryStore
 
 # -- broker -------------------------------------------------------------------------------------
@@ -157,12 +156,3 @@ async def store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
     async with STORES[request.param]() as implementation:
         yield implementation
 
-
-# -- object store -------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def s3_server() -> Iterator[S3Server]:
-    """moto's S3 server, in this process on a random port, for the whole session."""
-    with moto_s3() as server:
-        yield server

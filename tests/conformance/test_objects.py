@@ -60,6 +60,12 @@ async def test_a_streamed_put_stores_every_byte(objects: ObjectStore, size: int)
     assert await _read(objects, "job-1/big.bin") == data
 
 
+async def test_a_content_type_is_accepted_by_every_store(objects: ObjectStore) -> None:
+    await objects.put("job-1/a.json", b"{}", content_type="application/json")
+    await objects.put("job-1/b.json", _chunks(b"[]", 1), content_type="application/json")
+    assert [i.size for i in await objects.list("job-1/")] == [2, 2]
+
+
 async def test_put_overwrites(objects: ObjectStore) -> None:
     await objects.put("job-1/a", b"old")
     await objects.put("job-1/a", _chunks(b"new bytes", 4))
