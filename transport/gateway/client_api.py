@@ -25,7 +25,7 @@ from transport.gateway.auth import authenticate_client
 from transport.gateway.bodies import read_object
 from transport.gateway.context import GatewayContext, context_of
 from transport.gateway.errors import json_response
-from transport.gateway.file_refs import presigned
+from transport.gateway.file_refs import presigned, with_urls
 from transport.gateway.job_request import parse_job_request
 
 log = logging.getLogger(__name__)
@@ -97,9 +97,10 @@ async def get_job(request: web.Request) -> web.Response:
     # Read together: one round trip on a pipelining store. Progress is shown to the owner only.
     state, progress = await asyncio.gather(ctx.store.load_job(job_id), ctx.store.get_progress(job_id))
     view = job_view(_owned(state, client_id, job_id), progress)
-    for name in ("result", "data_metadata"):  # s3:// URIs of the job's files as presigned URLs
-        if view.get(name):
-            view[name] = await presigned(ctx, request, job_id, view[name])
+    if view.get("result"):  # s3:// URIs of the job's files as presigned URLs
+        view["result"] = await presigned(ctx, request, job_id, view["result"])
+    if view.get("data_metadata"):
+        view["data_metadata"] = await with_urls(ctx, request, job_id, view["data_metadata"])
     return json_response(view)
 
 

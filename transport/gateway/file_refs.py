@@ -6,8 +6,8 @@
 - A worker's ``data_metadata`` (``{json path: {uri, size, etag}}``): each ``s3://`` URI in the
   orchestrator's bucket and the job's prefix is checked against the store (the size, and the
   ETag when the worker sent one) before the result is accepted.
-- The job view: every ``s3://{bucket}/{job_id}/...`` string in the result and the
-  ``data_metadata`` shows as a presigned HTTPS URL.
+- The job view: every ``s3://{bucket}/{job_id}/...`` string in the result shows as a presigned
+  HTTPS URL; each ``data_metadata`` entry keeps its ``uri`` and gets the ``url``.
 
 Only objects under the job's own prefix are ever signed, so a job's data cannot hand out another
 job's files.
@@ -84,3 +84,12 @@ async def presigned(ctx: GatewayContext, request: web.Request, job_id: str, valu
     if isinstance(value, list):
         return [await presigned(ctx, request, job_id, v) for v in value]
     return value
+
+
+async def with_urls(
+    ctx: GatewayContext, request: web.Request, job_id: str, metadata: dict[str, Any]
+) -> dict[str, Any]:
+    """The job's ``data_metadata``, each entry with ``url``: its ``uri`` presigned (the same
+    ``uri`` when it is not one of the job's S3 files)."""
+    return {path: {**meta, "url": await presigned(ctx, request, job_id, meta.get("uri"))}
+            for path, meta in metadata.items()}  # fmt: skip
