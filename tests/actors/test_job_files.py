@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from actors.files import FilesActor, Purges, purge_deadline
+from actors.files import FilesActor, NodeFiles, Purges, purge_deadline
 from actors.job import JobActor
+from actors.node import Node
 from engine import StateMachineBlueprint, routes
 from engine import job as j
 from engine.job import JobState
@@ -19,6 +20,7 @@ from engine.objects import check_in, referenced_key
 from engine.policy import StepPolicy
 from engine.registry import BlueprintRegistry
 from tests.support.clock import FakeClock
+from tests.support.waiting import Eventually
 from transport.job_files import JobFiles
 from transport.memory import MemoryBroker, MemoryStore
 from transport.objects import ObstoreObjects, memory_objects
@@ -202,3 +204,39 @@ async def test_touching_a_job_schedules_its_first_purge_once(store: MemoryStore,
 
 def test_task_files_is_a_task_files(files: JobFiles) -> None:
     assert isinstance(files.task_files(JOB), TaskFiles)
+
+
+# -- the whole loop on a node -------------------------------------------------------------------
+
+
+async def test_on_a_node_a_finished_jobs_objects_go_once_its_ttl_has_passed(
+    clock: FakeClock, eventually: Eventually, tmp_path: Path
+) -> None:
+    bp, _ = seed_example()
+    registry = BlueprintRegistry()
+    registry.register(bp)
+    broker, store, objects = MemoryBroker(shards=2), MemoryStore(), memory_objects()
+    files = JobFiles(objects, inline_limit=1024, task_files_dir=tmp_path, purges=Purges(store, clock, after=TTL))
+
+    async def notify(url: str, payload: dict[str, Any]) -> None: ...
+
+    node = Node(registry=registry, store=store, broker=broker, policy=StepPolicy(), notifier=notify, clock=clock,
+                sleep=clock.held_sleep, files=NodeFiles(objects, files, TTL))  # fmt: skip
+    async with node:
+        state = JobState(id=JOB, blueprint=bp.name, client_id="c", current_state="start", initial_data={},
+                         created_at=clock(), updated_at=clock())  # fmt: skip
+        assert await store.create_job(state)
+        await broker.publish(routes.JOBS, envelope(JOB, Start(), clock()))
+
+        async def finished() -> bool:
+            job = await store.load_job(JOB)
+            return job is not None and job.status == j.FINISHED
+
+        await eventually(finished, "the job to finish")
+        assert len(await objects.list(f"{JOB}/")) == 2
+        clock.advance(TTL)  # the purge the first write scheduled falls due: the job ended a TTL ago
+
+        async def purged() -> bool:
+            return await objects.list(f"{JOB}/") == []
+
+        await eventually(purged, "the job's objects to be deleted")
