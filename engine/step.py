@@ -111,6 +111,7 @@ class _Step:
         self, bp: StateMachineBlueprint, policy: StepPolicy, state: JobState, now: float, objects: o.JobObjects | None
     ) -> None:
         self.bp, self.policy, self.state, self.now, self.objects = bp, policy, state, now, objects
+        self.initial_data: dict[str, Any] | None = None  # as handlers see it (``context``), once per step
         self.out: list[Outgoing] = []
         self.deferred: list[Outgoing] = []
         self.history: list[HistoryEvent] = []
@@ -208,6 +209,8 @@ class _Step:
         if handler is None:
             self.fail(f"no handler of state {state.current_state!r} matches the job")
             return None
+        if self.objects is not None and handler.injector.sees_files:
+            ctx.task_files = self.objects.task_files(state.id)
         history_before = _snapshot(state.state_history)
         try:
             await handler.func(**handler.injector.arguments(ctx, ctx.sources()))
@@ -228,14 +231,17 @@ class _Step:
         return ctx.actions
 
     async def context(self) -> JobContext:
-        """The handler's context; ``initial_data`` with its offloaded values read back (a copy
-        then: a handler's changes to it are not kept)."""
+        """The handler's context; ``initial_data`` with its offloaded values read back, once per
+        step (a copy then: a handler's changes to it are not kept). ``task_files`` is set by
+        ``run_handler``, for a handler that can see it."""
         s = self.state
+        if self.initial_data is None:
+            self.initial_data = await o.check_out(self.objects, s.id, s.initial_data)
         group = s.group if s.group is not None and s.group.aggregate_into == s.current_state else None
         return JobContext(
             job_id=s.id,
             current_state=s.current_state,
-            initial_data=await o.check_out(self.objects, s.id, s.initial_data),
+            initial_data=self.initial_data,
             state_history=s.state_history,
             actions=ActionFactory(),
             client=ClientInfo(s.client_id),
@@ -244,7 +250,6 @@ class _Step:
             aggregation_results=group.results if group is not None else None,
             task_error=s.task_error,
             child_result=s.child_result,
-            task_files=self.objects.task_files(s.id) if self.objects is not None else None,
         )
 
     def retry_step(self, exc: Exception) -> None:
