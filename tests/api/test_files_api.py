@@ -195,6 +195,7 @@ async def test_the_workers_data_metadata_is_checked_and_carried(gw: Gateway) -> 
     done = await _result(gw, {"out": FileMetadata(uri=uri, size=12, etag=info.etag)})
     assert done.status == "success"
     assert done.files == {"out": {"uri": uri, "size": 12, "etag": info.etag}}
+    assert [d.envelope.id for d in await gw.store.due(NOW + 60, 10)] == ["purge:job-1:0"]  # purged with the job
 
 
 async def test_a_result_file_of_another_size_fails_the_task_as_an_integrity_mismatch(gw: Gateway) -> None:

@@ -180,6 +180,8 @@ async def _forward(
 async def _with_files(ctx: GatewayContext, result: TaskResult, done: TaskDone) -> TaskDone:
     """``done`` carrying the worker's ``data_metadata``, or, if a file does not match the store,
     an ``INTEGRITY_MISMATCH_ERROR`` failure naming it (the job fails, or takes ``failure``)."""
+    assert ctx.files is not None
+    await ctx.files.touched(result.job_id)  # the worker wrote into the job's prefix: purge it with the job
     files, problem = await checked_files(ctx, result.job_id, result.data_metadata or {})
     if problem is None:
         return msgspec.structs.replace(done, files=files)
