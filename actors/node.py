@@ -1,11 +1,11 @@
 """A node: the set of actors one process runs, wired to a broker and a store.
 
-``async with Node(...)`` starts the job, aggregator, router and webhook-intake consumers, the
-timeouts actor (only the leader's fires; see ``actors.timeouts``), given schedules the scheduler
-(only the leader's fires; see ``actors.scheduler``), and the webhook deliverer
-(``actors.webhook_delivery``) in one TaskGroup, each supervised: a crash (say, the broker
-connection dropped) is logged and the loop restarts after a back-off instead of taking the node
-down. Leaving the block (or ``close()``, idempotent) stops
+``async with Node(...)`` starts the job, aggregator, router, webhook-intake and (given ``files``
+with a purge delay) files consumers, the timeouts actor (only the leader's fires; see
+``actors.timeouts``), given schedules the scheduler (only the leader's fires; see
+``actors.scheduler``), and the webhook deliverer (``actors.webhook_delivery``) in one TaskGroup,
+each supervised: a crash (say, the broker connection dropped) is logged and the loop restarts
+after a back-off instead of taking the node down. Leaving the block (or ``close()``, idempotent) stops
 consuming, gives in-flight messages ``grace`` seconds to finish and ack, then returns whatever is
 still unacked to the broker.
 """
@@ -20,6 +20,7 @@ from types import TracebackType
 from typing import Protocol
 
 from actors.aggregator import AggregatorActor, AggregatorStore
+from actors.files import FilesActor, FilesStore, NodeFiles
 from actors.job import JobActor, JobActorStore
 from actors.ports.broker import Broker, Consumer
 from actors.ports.locks import Locks
@@ -42,7 +43,9 @@ from engine.webhooks import DEFAULT_POLICY, WebhookPolicy
 log = logging.getLogger(__name__)
 
 
-class NodeStore(JobActorStore, AggregatorStore, RouterStore, TimeoutsStore, ScheduleStore, WebhookStore, Protocol):
+class NodeStore(
+    JobActorStore, AggregatorStore, RouterStore, TimeoutsStore, ScheduleStore, WebhookStore, FilesStore, Protocol
+):
     """What the actors of a node need of the store, together (closing it is the caller's)."""
 
 
@@ -67,6 +70,7 @@ class Node:
         webhook_policy: WebhookPolicy = DEFAULT_POLICY,
         webhook_concurrency: int = defaults.WEBHOOK_CONCURRENCY,
         webhook_timeout: float = defaults.WEBHOOK_TIMEOUT_SECONDS,
+        files: NodeFiles | None = None,
     ) -> None:
         # ``sleep`` paces the timeouts actor's, the scheduler's and the webhook deliverer's rounds and
         # the restart back-off; a test on a fake clock passes the clock's
@@ -91,7 +95,7 @@ class Node:
         # Offers from this node's jobs and groups go straight to its router (ADR 0009); the
         # router's queue still serves whatever else is published to it.
         offers = LocalRoutes(broker, {routes.ROUTER: router.handle})
-        job = JobActor(registry, store, offers, policy, clock)
+        job = JobActor(registry, store, offers, policy, clock, objects=files.job_objects if files else None)
         aggregator = AggregatorActor(store, offers, policy, clock)
         self._broker, self._grace = broker, grace
         self._plan = [
@@ -100,6 +104,9 @@ class Node:
             (routes.ROUTER, KeyedRunner("router", router.handle), 256),
             (routes.EVENTS, KeyedRunner("webhooks", intake.handle), 64),
         ]
+        if files is not None and files.purge_after is not None:
+            janitor = FilesActor(store, files.objects, clock, after=files.purge_after)
+            self._plan.append((routes.FILES, KeyedRunner("files", janitor.handle), 16))
         self._consumers: set[Consumer] = set()
         self._balancer = balancer
         self._balancing: asyncio.Task[None] | None = None

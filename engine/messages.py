@@ -45,7 +45,8 @@ class TaskStarted(_Message, frozen=True, tag="task_started"):
 
 
 class TaskDone(_Message, frozen=True, tag="task_done"):
-    """A worker's result. ``status`` defaults to success, as on the RXON wire."""
+    """A worker's result. ``status`` defaults to success, as on the RXON wire. ``files``: what
+    the worker uploaded for the result (its ``data_metadata``), checked by the gateway."""
 
     task_id: str
     worker_id: str | None = None
@@ -53,6 +54,7 @@ class TaskDone(_Message, frozen=True, tag="task_done"):
     data: dict[str, Any] | None = None
     error_code: str | None = None
     error_message: str | None = None
+    files: dict[str, dict[str, Any]] | None = None  # the SDK's data_metadata: {json path: {uri, size, etag}}
 
 
 TimeoutKind = Literal["dispatch", "result", "retry_step", "retry_task", "approval"]
@@ -228,6 +230,15 @@ class JobEvent(_Message, frozen=True, tag="job_event"):
     details: dict[str, Any] | None = None
 
 
+class PurgeFiles(_Message, frozen=True, tag="purge_files"):
+    """Delete job ``job_id``'s objects if the job has expired, else look again later. The files
+    actor's deadline, with the envelope id ``purge:{job_id}:{round}``: each look that finds the
+    job alive schedules the next round under a new id."""
+
+    job_id: str
+    round: int = 0
+
+
 JobMessage = (
     Start
     | TaskStarted
@@ -243,7 +254,7 @@ JobMessage = (
     | WorkerEvent
 )
 GroupMessage = GroupStart | GroupCancel | TaskStarted | TaskDone | TaskLost | Timeout
-Message = JobMessage | GroupMessage | TaskOffer | JobEvent
+Message = JobMessage | GroupMessage | TaskOffer | JobEvent | PurgeFiles
 
 
 class CancelNotice(msgspec.Struct, frozen=True):

@@ -23,10 +23,11 @@ from rxon.constants import EVENT_TYPE_PROGRESS
 from engine import deadlines, routes, tasks, webhooks
 from engine import history as h
 from engine import job as j
+from engine import objects as o
 from engine.actions import ActionFactory, AwaitApproval, DispatchParallel, DispatchTask, RunBlueprint, Transition
 from engine.blueprint import StateMachineBlueprint
 from engine.context import ClientInfo, JobContext
-from engine.errors import ActionError, InjectionError
+from engine.errors import ActionError, InjectionError, ObjectNotFound
 from engine.history import HistoryEvent
 from engine.job import Approval, ChildRef, GroupRef, JobState, Outgoing, TaskState
 from engine.messages import (
@@ -87,9 +88,19 @@ class JobStep:
     stopped: list[CancelNotice] = field(default_factory=list)
 
 
-async def apply(bp: StateMachineBlueprint, policy: StepPolicy, state: JobState, env: Envelope, now: float) -> JobStep:
-    """Apply ``env`` to ``state`` in place; return what to commit with it and publish after."""
-    step = _Step(bp, policy, state, now)
+async def apply(
+    bp: StateMachineBlueprint,
+    policy: StepPolicy,
+    state: JobState,
+    env: Envelope,
+    now: float,
+    objects: o.JobObjects | None = None,
+) -> JobStep:
+    """Apply ``env`` to ``state`` in place; return what to commit with it and publish after.
+
+    ``objects`` (``engine.objects``) gives handlers their ``task_files`` and offloads large task
+    params; it may raise ``ObjectStoreUnavailable`` (the step is then applied again later)."""
+    step = _Step(bp, policy, state, now, objects)
     if state.terminal and not (isinstance(env.body, Redrive) and state.status in _REDRIVABLE):
         return JobStep(changed=False)
     if not await step.handle(env.body):
@@ -98,8 +109,11 @@ async def apply(bp: StateMachineBlueprint, policy: StepPolicy, state: JobState, 
 
 
 class _Step:
-    def __init__(self, bp: StateMachineBlueprint, policy: StepPolicy, state: JobState, now: float) -> None:
-        self.bp, self.policy, self.state, self.now = bp, policy, state, now
+    def __init__(
+        self, bp: StateMachineBlueprint, policy: StepPolicy, state: JobState, now: float, objects: o.JobObjects | None
+    ) -> None:
+        self.bp, self.policy, self.state, self.now, self.objects = bp, policy, state, now, objects
+        self.initial_data: dict[str, Any] | None = None  # as handlers see it (``context``), once per step
         self.out: list[Outgoing] = []
         self.deferred: list[Outgoing] = []
         self.history: list[HistoryEvent] = []
@@ -170,10 +184,10 @@ class _Step:
             if isinstance(action, Transition):
                 self.transition(action.target)
             elif isinstance(action, DispatchTask):
-                self.dispatch(action)
+                await self.dispatch(action)
                 return
             elif isinstance(action, DispatchParallel):
-                self.dispatch_parallel(action)
+                await self.dispatch_parallel(action)
                 return
             elif isinstance(action, AwaitApproval):
                 self.await_approval(action)
@@ -187,7 +201,11 @@ class _Step:
     async def run_handler(self) -> ActionFactory | None:
         """Call the handler of the current state; None when the step cannot go on now."""
         state = self.state
-        ctx = self.context()
+        try:
+            ctx = await self.context()
+        except ObjectNotFound as exc:
+            self.fail(f"initial_data refers to an object that is gone: {exc}")
+            return None
         if ctx.aggregation_results is not None:  # the group is done: its aggregator runs
             handler = self.bp.states[state.current_state].aggregator
         else:
@@ -195,6 +213,8 @@ class _Step:
         if handler is None:
             self.fail(f"no handler of state {state.current_state!r} matches the job")
             return None
+        if self.objects is not None and handler.injector.sees_files:
+            ctx.task_files = self.objects.task_files(state.id)
         history_before = _snapshot(state.state_history)
         try:
             await handler.func(**handler.injector.arguments(ctx, ctx.sources()))
@@ -206,18 +226,26 @@ class _Step:
             state.state_history.update(msgspec.msgpack.decode(history_before))
             self.retry_step(exc)
             return None
+        finally:
+            if ctx.task_files is not None:
+                await ctx.task_files.aclose()
         state.step_attempt, state.error = 0, None
         if ctx.aggregation_results is not None:
             state.group = None  # the aggregator ran: the group is over for this job
         return ctx.actions
 
-    def context(self) -> JobContext:
+    async def context(self) -> JobContext:
+        """The handler's context; ``initial_data`` with its offloaded values read back, once per
+        step (a copy then: a handler's changes to it are not kept). ``task_files`` is set by
+        ``run_handler``, for a handler that can see it."""
         s = self.state
+        if self.initial_data is None:
+            self.initial_data = await o.check_out(self.objects, s.id, s.initial_data)
         group = s.group if s.group is not None and s.group.aggregate_into == s.current_state else None
         return JobContext(
             job_id=s.id,
             current_state=s.current_state,
-            initial_data=s.initial_data,
+            initial_data=self.initial_data,
             state_history=s.state_history,
             actions=ActionFactory(),
             client=ClientInfo(s.client_id),
@@ -255,12 +283,12 @@ class _Step:
 
     # -- tasks ----------------------------------------------------------------------------
 
-    def dispatch(self, action: DispatchTask) -> None:
-        state = self.state
+    async def dispatch(self, action: DispatchTask) -> None:
+        state, task_id = self.state, new_id()
         state.task = TaskState(
-            id=new_id(),
+            id=task_id,
             type=action.task_type,
-            params=action.params,
+            params=await o.check_in(self.objects, state.id, f"tasks/{task_id}", action.params),
             transitions=action.transitions,
             max_attempts=action.max_attempts or self.policy.task_max_attempts,
             priority=action.priority,
@@ -299,7 +327,12 @@ class _Step:
         verdict = tasks.reported(task, msg, self.policy, self.state.id, self.now)
         if not isinstance(verdict, tasks.Produced):
             return await self.judged(task, verdict)
-        self.record(h.TASK_FINISHED, task_id=task.id, worker_id=msg.worker_id, attempt=task.attempt, status=msg.status)
+        files = {"files": msg.files} if msg.files else {}  # the audit trail of what the worker uploaded
+        self.record(
+            h.TASK_FINISHED, task_id=task.id, worker_id=msg.worker_id, attempt=task.attempt, status=msg.status, **files
+        )
+        if msg.files:
+            self.state.data_metadata = {**(self.state.data_metadata or {}), **msg.files}
         if verdict.status in task.transitions:
             if verdict.data:
                 self.state.state_history.update(verdict.data)
@@ -391,7 +424,7 @@ class _Step:
 
     # -- fan-out ----------------------------------------------------------------------------
 
-    def dispatch_parallel(self, action: DispatchParallel) -> None:
+    async def dispatch_parallel(self, action: DispatchParallel) -> None:
         """Hand the branches to a new group's aggregator in one ``GroupStart``; the job then waits
         for the one ``AggregateDone`` the aggregator sends when every branch has settled."""
         state, policy = self.state, self.policy
@@ -402,17 +435,18 @@ class _Step:
         self.transition(action.aggregate_into)
         if state.terminal:
             return
+        ids = [new_id() for _ in action.branches]
         branches = [
             BranchSpec(
-                task_id=new_id(),
+                task_id=task_id,
                 type=b.task_type,
-                params=b.params,
+                params=await o.check_in(self.objects, state.id, f"tasks/{task_id}", b.params),
                 priority=b.priority,
                 dispatch_timeout=_first(b.dispatch_timeout, state.dispatch_timeout, policy.dispatch_timeout),
                 result_timeout=_first(b.result_timeout, state.result_timeout, policy.result_timeout),
                 max_attempts=b.max_attempts or policy.task_max_attempts,
             )
-            for b in action.branches
+            for task_id, b in zip(ids, action.branches, strict=True)
         ]
         group = GroupRef(id=new_id(), aggregate_into=action.aggregate_into, size=len(branches))
         state.group, state.status = group, j.WAITING_FOR_PARALLEL
@@ -596,7 +630,7 @@ def fail_unrunnable(state: JobState, env: Envelope, error: str, now: float) -> J
     applying ``env``; a terminal job is left unchanged."""
     if state.terminal:
         return JobStep(changed=False)
-    step = _Step(StateMachineBlueprint("unavailable"), StepPolicy(), state, now)
+    step = _Step(StateMachineBlueprint("unavailable"), StepPolicy(), state, now, None)
     step.fail(error)
     return step.finish(env)
 

@@ -268,3 +268,43 @@ def test_a_distributed_gateway_does_not_need_the_webhook_secret() -> None:
 
     assert s.generated == ("WEBHOOK_SECRET",)
     s.require_shared_secrets()  # no error
+# -- object storage -----------------------------------------------------------------------------
+
+
+def test_without_s3_the_object_store_is_a_local_directory() -> None:
+    o = Settings.from_env({}).objects
+    assert not o.s3
+    assert Path(o.path).is_absolute() and Path(o.task_files_dir).is_absolute()
+    assert (o.s3_bucket, o.s3_region) == ("avtomatika-payloads", "us-east-1")
+    assert (o.inline_limit, o.url_seconds, o.auto_cleanup) == (262144, 3600, True)
+
+
+def test_s3_settings_are_read_as_upstream_names_them() -> None:
+    env = {"S3_ENDPOINT_URL": "http://minio:9000/", "S3_ACCESS_KEY": "k", "S3_SECRET_KEY": "s",
+           "S3_DEFAULT_BUCKET": "jobs", "S3_REGION": "eu-west-1", "S3_AUTO_CLEANUP": "false",
+           "PAYLOAD_INLINE_LIMIT_BYTES": "4096"}  # fmt: skip
+    o = Settings.from_env(env).objects
+    assert o.s3 and o.s3_endpoint_url == "http://minio:9000"
+    assert (o.s3_access_key, o.s3_secret_key, o.s3_bucket, o.s3_region) == ("k", "s", "jobs", "eu-west-1")
+    assert (o.auto_cleanup, o.inline_limit) == (False, 4096)
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"S3_ENDPOINT_URL": "http://minio:9000", "S3_SECRET_KEY": "s"}, "S3_ACCESS_KEY"),
+        ({"S3_ENDPOINT_URL": "http://minio:9000", "S3_ACCESS_KEY": "k"}, "S3_SECRET_KEY"),
+        ({"S3_ACCESS_KEY": "k", "S3_SECRET_KEY": "s"}, "S3_ENDPOINT_URL"),
+        ({"S3_ENDPOINT_URL": "minio:9000"}, "S3_ENDPOINT_URL"),
+        ({"S3_DEFAULT_BUCKET": "Not_A_Bucket"}, "S3_DEFAULT_BUCKET"),
+        ({"S3_REGION": "EU WEST"}, "S3_REGION"),
+        ({"PAYLOAD_INLINE_LIMIT_BYTES": "12"}, "PAYLOAD_INLINE_LIMIT_BYTES"),
+        ({"PRESIGNED_URL_SECONDS": "0"}, "PRESIGNED_URL_SECONDS"),
+        ({"S3_AUTO_CLEANUP": "maybe"}, "S3_AUTO_CLEANUP"),
+        ({"OBJECT_STORE_PATH": __file__}, "OBJECT_STORE_PATH"),
+    ],
+)
+def test_bad_object_settings_name_the_variable(env: dict[str, str], variable: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env(env)
+    assert caught.value.variable == variable

@@ -63,6 +63,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from engine import defaults
 from engine.errors import ConfigError
+from transport.app.object_settings import ObjectSettings
 from transport.webhook_signing import generate_secret, key_of
 
 T = TypeVar("T")
@@ -128,6 +129,7 @@ class Settings:
     webhook_allow_private: bool = True  # the default environment is development
     webhook_timeout_seconds: float = defaults.WEBHOOK_TIMEOUT_SECONDS
     webhook_concurrency: int = defaults.WEBHOOK_CONCURRENCY
+    objects: ObjectSettings = field(default_factory=ObjectSettings)
     generated: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
@@ -247,6 +249,7 @@ class Settings:
             webhook_allow_private=r.get("WEBHOOK_ALLOW_PRIVATE", _bool, environment in DEVELOPMENT),
             webhook_timeout_seconds=r.get("WEBHOOK_TIMEOUT_SECONDS", _positive_float, d.webhook_timeout_seconds),
             webhook_concurrency=r.get("WEBHOOK_CONCURRENCY", _positive_int, d.webhook_concurrency),
+            objects=ObjectSettings.read(r.get),
             generated=tuple(generated),
         )
         return settings

@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 _URLS = "set REDIS_URL and RABBITMQ_URL instead (both: the distributed runtime)"
 _UNUSED = "not used (upstream's orchestrator does not use it either)"
 _TLS = "the gateway serves plain HTTP; terminate TLS (and client certificates) in a reverse proxy"
-_S3 = "no S3 payload offloading yet: task params and results travel inline"
+_S3 = "each upload streams with at most two 5 MiB parts in flight; no global limit"
 _RATES = "no rate limiting yet; limit requests in a reverse proxy"
 _REPUTATION = "no worker reputation: the router picks a worker hot for the task, then the least loaded"
 _OTEL = "no OpenTelemetry export yet"
@@ -38,7 +38,6 @@ IGNORED: tuple[tuple[str, str], ...] = (
     ("TLS_KEY_PATH", _TLS),
     ("TLS_CA_PATH", _TLS),
     ("TLS_REQUIRE_CLIENT_CERT", _TLS),
-    ("TASK_FILES_DIR", _S3),
     ("WATCHER_INTERVAL_SECONDS", _WATCHER),
     ("WATCHER_LIMIT", _WATCHER),
     ("STRICT_EVENT_VALIDATION", _UNUSED),
@@ -49,13 +48,7 @@ IGNORED: tuple[tuple[str, str], ...] = (
     ("REDIS_STREAM_BLOCK_MS", "no Redis streams: jobs travel on RabbitMQ (or in memory)"),
     ("REDIS_ENCRYPTION_KEY", "no per-worker tokens are stored: workers use GLOBAL_WORKER_TOKEN"),
     ("HISTORY_DATABASE_URI", "no history database yet: the job history lives in the store (JOB_HISTORY_LIMIT)"),
-    ("S3_ENDPOINT_URL", _S3),
-    ("S3_ACCESS_KEY", _S3),
-    ("S3_SECRET_KEY", _S3),
-    ("S3_REGION", _S3),
-    ("S3_DEFAULT_BUCKET", _S3),
     ("S3_MAX_CONCURRENCY", _S3),
-    ("S3_AUTO_CLEANUP", _S3),
     ("RATE_LIMITING_ENABLED", _RATES),
     ("RATE_LIMIT_LIMIT", _RATES),
     ("RATE_LIMIT_PERIOD", _RATES),

@@ -22,10 +22,12 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from actors.files import NodeFiles, Purges
 from actors.holon import Holon, HolonConfig
 from actors.holon_loops import HolonLoops
 from actors.node import Node
 from actors.ports.broker import Broker
+from actors.ports.objects import ObjectStore
 from actors.ports.store import Store
 from actors.shards import ShardBalancer
 from engine.errors import ConfigError
@@ -37,8 +39,10 @@ from transport.app.schedules import load_schedules
 from transport.app.settings import Settings
 from transport.gateway import GatewayContext, build_app
 from transport.gateway.auth import client_id_of
+from transport.job_files import JobFiles
 from transport.memory import MemoryBroker, MemoryStore
 from transport.memory_locks import MemoryLocks
+from transport.objects import local_objects, s3_objects
 from transport.parent import RxonParent
 from transport.rabbitmq import RabbitBroker
 from transport.redis_locks import RedisLocks
@@ -46,6 +50,8 @@ from transport.redis_store import RedisStore
 from transport.webhooks import HttpSender
 
 Clock = Callable[[], float]
+log = logging.getLogger(__name__)
+
 log = logging.getLogger(__name__)
 
 
@@ -133,6 +139,27 @@ def webhook_sender(settings: Settings) -> HttpSender:
     )
 
 
+def object_store(settings: Settings) -> ObjectStore:
+    """S3 when ``S3_ENDPOINT_URL`` is set, else the local directory ``OBJECT_STORE_PATH``."""
+    o = settings.objects
+    if o.s3:
+        return s3_objects(
+            endpoint=o.s3_endpoint_url, access_key=o.s3_access_key, secret_key=o.s3_secret_key,
+            bucket=o.s3_bucket, region=o.s3_region,
+        )  # fmt: skip
+    if settings.distributed:
+        log.warning("no S3_ENDPOINT_URL: job files live in %s, which every node and gateway must share", o.path)
+    return local_objects(o.path)
+
+
+def job_files(settings: Settings, objects: ObjectStore, store: Store, clock: Clock) -> JobFiles:
+    """The object store as jobs and the gateway use it; a job's objects are purged
+    ``FINISHED_JOB_TTL_SECONDS`` after it ends (``actors.files``) unless ``S3_AUTO_CLEANUP=false``."""
+    o = settings.objects
+    purges = Purges(store, clock, after=settings.finished_job_ttl_seconds) if o.auto_cleanup else None
+    return JobFiles(objects, inline_limit=o.inline_limit, task_files_dir=o.task_files_dir, purges=purges)
+
+
 def _balancer(settings: Settings, locks: MemoryLocks | RedisLocks, node_id: str) -> ShardBalancer | None:
     """Distributed nodes split the mailbox shards between them (ADR 0004); embedded has one node."""
     return ShardBalancer(locks, locks, node_id, settings.job_shards) if settings.distributed else None
@@ -145,10 +172,12 @@ async def serve_gateway(
     broker: Broker,
     store: Store,
     clock: Clock,
+    files: JobFiles | None = None,
     schedules: Sequence[Schedule] = (),
 ) -> AsyncIterator[str]:
     """Serve the HTTP gateway; yields its base URL. Stops accepting requests on exit."""
-    app = build_app(GatewayContext(settings, store, broker, registry, clock, tuple(schedules)))
+    ctx = GatewayContext(settings, store, broker, registry, clock, schedules=tuple(schedules), files=files)
+    app = build_app(ctx)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
     await runner.setup()
     try:
@@ -179,6 +208,10 @@ async def runtime(
         schedules = load_schedules(settings, registry)
     async with AsyncExitStack() as stack:
         broker, store, locks = await stack.enter_async_context(transports(settings, clock))
+        objects = object_store(settings)
+        stack.push_async_callback(objects.close)
+        files = job_files(settings, objects, store, clock)
+        purge_after = settings.finished_job_ttl_seconds if settings.objects.auto_cleanup else None
         running: Node | None = None
         if node:
             node_id = f"{settings.instance_id}:{os.getpid()}"  # unique even if INSTANCE_ID is shared
@@ -200,11 +233,13 @@ async def runtime(
                     webhook_policy=WebhookPolicy(max_age=settings.webhook_max_age_seconds),
                     webhook_concurrency=settings.webhook_concurrency,
                     webhook_timeout=settings.webhook_timeout_seconds,
+                    files=NodeFiles(objects, files, purge_after),
                 )
             )
         url, holon = None, None
         if gateway:
-            url = await stack.enter_async_context(serve_gateway(settings, registry, broker, store, clock, schedules))
+            served = serve_gateway(settings, registry, broker, store, clock, files, schedules)
+            url = await stack.enter_async_context(served)
             holon = await stack.enter_async_context(serve_holon(settings, registry, broker, store, clock))
         yield Runtime(settings, broker, store, running, url, holon)
 

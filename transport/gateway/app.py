@@ -16,6 +16,8 @@ from transport.gateway import (
     announcer,
     approvals,
     client_api,
+    files_api,
+    object_links,
     schedule_api,
     task_api,
     webhook_api,
@@ -67,6 +69,11 @@ def _client_routes(router: web.UrlDispatcher, ctx: GatewayContext) -> None:
     router.add_get(f"{CLIENT_API}/jobs/{{job_id}}/history", client_api.job_history)
     router.add_get(f"{CLIENT_API}/webhooks/failed", webhook_api.failed_webhooks)
     router.add_post(f"{CLIENT_API}/webhooks/failed/{{webhook_id}}/redeliver", webhook_api.redeliver_webhook)
+    router.add_get(f"{CLIENT_API}/jobs/{{job_id}}/files/upload", files_api.upload_url)
+    router.add_put(f"{CLIENT_API}/jobs/{{job_id}}/files/content/{{filename:.+}}", files_api.upload_content)
+    router.add_get(f"{CLIENT_API}/jobs/{{job_id}}/files/download/{{filename:.+}}", files_api.download)
+    router.add_get(object_links.ROUTE, object_links.get_object)
+    router.add_put(object_links.ROUTE, object_links.put_object)
     router.add_get(f"{CLIENT_API}/workers", client_api.list_workers)
     router.add_get(f"{CLIENT_API}/schedules", schedule_api.list_schedules)
     router.add_get(f"{CLIENT_API}/blueprints/{{name}}/graph", blueprint_graph)

@@ -14,12 +14,13 @@ from actors.ports.store import Store
 from engine.registry import BlueprintRegistry
 from engine.schedules import Schedule
 from transport.app.settings import Settings
+from transport.job_files import JobFiles
 
 
 @dataclass(frozen=True)
 class GatewayContext:
     """The gateway's dependencies. ``clock`` returns epoch seconds and is the one clock used for
-    job timestamps, worker expiry, signature freshness and long-poll deadlines."""
+    job timestamps, worker expiry, signature freshness, long-poll deadlines and signed links."""
 
     settings: Settings
     store: Store
@@ -27,6 +28,7 @@ class GatewayContext:
     registry: BlueprintRegistry
     clock: Callable[[], float] = time.time
     schedules: tuple[Schedule, ...] = ()  # those of schedules.toml, for GET /api/v1/schedules
+    files: JobFiles | None = None  # the object store; None: the file routes answer 501
 
 
 CONTEXT = web.AppKey("gateway_context", GatewayContext)

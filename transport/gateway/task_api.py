@@ -27,9 +27,11 @@ import asyncio
 import logging
 import math
 
+import msgspec
 from aiohttp import web
 from rxon.constants import (
     AUTH_HEADER_WORKER_ID,
+    ERROR_CODE_INTEGRITY_MISMATCH,
     IGNORED_REASON_CANCELLED,
     IGNORED_REASON_MISMATCH,
     IGNORED_REASON_NOT_FOUND,
@@ -46,6 +48,7 @@ from transport.gateway.auth import authenticate_worker, require_same_worker
 from transport.gateway.bodies import decode_model, read_object
 from transport.gateway.context import GatewayContext, context_of
 from transport.gateway.errors import json_response
+from transport.gateway.file_refs import checked_files, worker_params
 from transport.gateway.liveness import Mailbox, mailbox_of
 from transport.gateway.signing import check_worker_signature, sign_task
 from transport.gateway.worker_api import known_worker
@@ -79,7 +82,7 @@ async def next_task(request: web.Request) -> web.StreamResponse:
         job_id=offer.job_id,
         task_id=offer.task_id,
         type=offer.type,
-        params=offer.params,
+        params=await worker_params(ctx, request, offer.job_id, offer.params),
         priority=offer.priority,
         step=offer.step,
         timestamp=int(now),
@@ -177,9 +180,24 @@ async def _forward(
         error_code=result.error.code if result.error else None,
         error_message=result.error.message if result.error else None,
     )
+    if result.data_metadata and ctx.files is not None:
+        done = await _with_files(ctx, result, done)
     env = envelope(mailbox.key, done, now, id=f"result:{mailbox.key}:{result.task_id}")
     await ctx.broker.publish(mailbox.route, env)
     return {"status": "accepted"}
+
+
+async def _with_files(ctx: GatewayContext, result: TaskResult, done: TaskDone) -> TaskDone:
+    """``done`` carrying the worker's ``data_metadata``, or, if a file does not match the store,
+    an ``INTEGRITY_MISMATCH_ERROR`` failure naming it (the job fails, or takes ``failure``)."""
+    assert ctx.files is not None
+    await ctx.files.touched(result.job_id)  # the worker wrote into the job's prefix: purge it with the job
+    files, problem = await checked_files(ctx, result.job_id, result.data_metadata or {})
+    if problem is None:
+        return msgspec.structs.replace(done, files=files)
+    return msgspec.structs.replace(
+        done, status="failure", data=None, files=files, error_code=ERROR_CODE_INTEGRITY_MISMATCH, error_message=problem
+    )
 
 
 async def _mailbox_or_reason(
