@@ -3,7 +3,8 @@
 ``async with Node(...)`` starts the job, aggregator, router, webhook-intake and (given ``files``
 with a purge delay) files consumers, the timeouts actor (only the leader's fires; see
 ``actors.timeouts``), given schedules the scheduler (only the leader's fires; see
-``actors.scheduler``), and the webhook deliverer (``actors.webhook_delivery``) in one TaskGroup,
+``actors.scheduler``), the webhook deliverer (``actors.webhook_delivery``) and, given one, the
+archiver (``actors.archiver``) in one TaskGroup,
 each supervised: a crash (say, the broker connection dropped) is logged and the loop restarts
 after a back-off instead of taking the node down. Leaving the block (or ``close()``, idempotent) stops
 consuming, gives in-flight messages ``grace`` seconds to finish and ack, then returns whatever is
@@ -20,6 +21,7 @@ from types import TracebackType
 from typing import Protocol
 
 from actors.aggregator import AggregatorActor, AggregatorStore
+from actors.archiver import Archiver
 from actors.files import FilesActor, FilesStore, NodeFiles
 from actors.job import JobActor, JobActorStore
 from actors.ports.broker import Broker, Consumer
@@ -71,6 +73,7 @@ class Node:
         webhook_concurrency: int = defaults.WEBHOOK_CONCURRENCY,
         webhook_timeout: float = defaults.WEBHOOK_TIMEOUT_SECONDS,
         files: NodeFiles | None = None,
+        archiver: Archiver | None = None,
     ) -> None:
         # ``sleep`` paces the timeouts actor's, the scheduler's and the webhook deliverer's rounds and
         # the restart back-off; a test on a fake clock passes the clock's
@@ -90,6 +93,7 @@ class Node:
             sleep=sleep,
         )
         intake = WebhookIntake(store, clock, policy=webhook_policy, queued=self.webhooks.wake)
+        self.archiver = archiver
         self._sleep = sleep
         router = RouterActor(store, clock=clock, reservation_seconds=reservation_seconds)
         # Offers from this node's jobs and groups go straight to its router (ADR 0009); the
@@ -132,6 +136,8 @@ class Node:
         ]
         if self.scheduler is not None:
             self._tickers.append(self._group.create_task(self._supervise("scheduler", self.scheduler.run)))
+        if self.archiver is not None:
+            self._tickers.append(self._group.create_task(self._supervise("archiver", self.archiver.run)))
         if self._balancer is not None:
             self._balancing = self._group.create_task(self._supervise("shards", self._balance))
         return self

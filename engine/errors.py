@@ -99,6 +99,15 @@ class BrokerUnavailable(Unavailable):
     """
 
 
+class ArchiveUnavailable(Unavailable):
+    """The job archive's database (PostgreSQL) is unreachable, timed out, or gave up a transaction
+    that a retry may pass (a deadlock, a serialization failure).
+
+    Unlike ``StoreUnavailable``, no job waits on it: the archiver keeps its batch unacknowledged in
+    the feed and writes it again later; the gateway answers 503 for a read only the archive holds.
+    """
+
+
 class ParentUnavailable(Unavailable):
     """The parent orchestrator (Pure Holon mode) did not answer: a network error or a timeout.
 

@@ -51,6 +51,16 @@ def pinned_setting(prefix: str, variable: str) -> str:
     return f"{prefix}:pinned:{variable}"
 
 
+def archive_feed(prefix: str) -> str:
+    """Stream: one entry per job creation and commit while the archive is configured (``s`` =
+    msgpack ``JobState``, ``e`` = msgpack list of the ``HistoryEvent``s committed with it), read by
+    the ``ARCHIVERS`` consumer group; an entry is deleted once archived."""
+    return f"{prefix}:archive-feed"
+
+
+ARCHIVERS = "archivers"  # the consumer group of the archive feed (not a key)
+
+
 # -- fan-out groups ---------------------------------------------------------------------------
 
 

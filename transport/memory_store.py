@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import msgspec
 
+from actors.ports.archive import JobQuery
 from actors.ports.notices import Fanout, Subscription
 from actors.ports.store import RESERVATION_SCAN_LIMIT, Contender, Fire, Lease, Scheduled, WorkerRecord
 from engine.defaults import JOB_HISTORY_LIMIT, TASK_PRIORITY_AGING_SECONDS
@@ -24,6 +25,7 @@ from engine.group import BranchState, GroupState, decode_branch, decode_group, e
 from engine.history import HistoryEvent, decode_event, encode_event
 from engine.job import QUARANTINED, JobState, decode_state, encode_state
 from engine.messages import CancelNotice, TaskOffer
+from transport.memory_archive import MemoryArchiveFeed
 from transport.memory_webhooks import MemoryWebhooks
 
 
@@ -51,10 +53,18 @@ class _Group:
 
 
 class MemoryStore(MemoryWebhooks):
+    """``Store`` in memory. With ``archive_feed``, every job creation and commit is appended to it
+    in the same step (the archive's feed on the embedded runtime)."""
+
     def __init__(
-        self, *, history_limit: int = JOB_HISTORY_LIMIT, priority_aging: float = TASK_PRIORITY_AGING_SECONDS
+        self,
+        *,
+        history_limit: int = JOB_HISTORY_LIMIT,
+        priority_aging: float = TASK_PRIORITY_AGING_SECONDS,
+        archive_feed: MemoryArchiveFeed | None = None,
     ) -> None:
         MemoryWebhooks.__init__(self)
+        self._feed = archive_feed
         self._jobs: dict[str, bytes] = {}
         self._history: dict[str, list[bytes]] = {}
         self._history_limit = history_limit
@@ -83,6 +93,8 @@ class MemoryStore(MemoryWebhooks):
         if state.id in self._jobs:
             return False
         self._jobs[state.id] = encode_state(msgspec.structs.replace(state, version=1))
+        if self._feed is not None:
+            self._feed.append(self._jobs[state.id])
         return True
 
     async def load_job(self, job_id: str) -> JobState | None:
@@ -104,10 +116,13 @@ class MemoryStore(MemoryWebhooks):
             raise VersionConflict(f"job {state.id}: expected version {expected_version}, found {current}")
         state.version = expected_version + 1
         self._jobs[state.id] = encode_state(state)
-        if history:
+        events = [encode_event(event) for event in history[-self._history_limit :]]
+        if events:
             kept = self._history.setdefault(state.id, [])
-            kept += [encode_event(event) for event in history]
+            kept += events
             del kept[: -self._history_limit]
+        if self._feed is not None:
+            self._feed.append(self._jobs[state.id], events)
         index = self._quarantined.setdefault(state.client_id, {})
         if state.status == QUARANTINED:
             index[state.id] = state.finished_at or 0.0
@@ -119,6 +134,11 @@ class MemoryStore(MemoryWebhooks):
 
     async def load_history(self, job_id: str) -> list[HistoryEvent]:
         return [decode_event(raw) for raw in self._history.get(job_id, [])]
+
+    async def list_jobs(self, query: JobQuery) -> list[JobState]:
+        found = [state for state in map(decode_state, self._jobs.values()) if query.admits(state)]
+        found.sort(key=lambda state: (state.created_at, state.id), reverse=True)
+        return found[: query.limit]
 
     async def quarantined_jobs(self, client_id: str, limit: int) -> list[JobState]:
         index = self._quarantined.get(client_id, {})

@@ -6,6 +6,7 @@ import os
 import shutil
 from typing import NoReturn
 
+import asyncpg
 import pytest
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -34,3 +35,15 @@ def need_executable(name: str, hint: str) -> None:
     """``server_unavailable`` unless ``name`` is on the PATH; ``hint`` says how to install it."""
     if shutil.which(name) is None:
         server_unavailable(f"{name!r} is not installed ({hint})")
+
+
+POSTGRES_URL = os.environ.get("POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+async def need_postgres(url: str = POSTGRES_URL) -> None:
+    """Connect to PostgreSQL once; when it does not answer, call ``server_unavailable``."""
+    try:
+        connection = await asyncpg.connect(url, timeout=5.0)
+    except (OSError, asyncpg.PostgresError) as exc:
+        server_unavailable(f"PostgreSQL is not reachable at {url}: {exc!r}")
+    await connection.close()

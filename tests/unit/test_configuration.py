@@ -46,14 +46,14 @@ def test_each_set_variable_is_reported_once_in_list_order() -> None:
 
 def test_warnings_name_the_variable_and_what_avtomat_does_instead(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING):
-        names = warn_ignored({"HISTORY_DATABASE_URI": "postgresql://db/history", "REDIS_HOST": "redis"})
+        names = warn_ignored({"AUDIT_SALT": "salt", "REDIS_HOST": "redis"})
 
-    assert names == ["REDIS_HOST", "HISTORY_DATABASE_URI"]
+    assert names == ["REDIS_HOST", "AUDIT_SALT"]
     messages = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(messages) == 2
     assert messages[0].startswith("REDIS_HOST is set but avtomat ignores it: ")
     assert "REDIS_URL" in messages[0]
-    assert messages[1].startswith("HISTORY_DATABASE_URI is set but avtomat ignores it: ")
+    assert messages[1].startswith("AUDIT_SALT is set but avtomat ignores it: ")
 
 
 def test_honoured_and_blank_variables_give_no_warning(caplog: pytest.LogCaptureFixture) -> None:

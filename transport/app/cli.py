@@ -77,6 +77,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     node, gateway = ROLES[args.command]
     try:
         _run(_serve(settings, registry, schedules, node=node, gateway=gateway))
+    except ConfigError as exc:  # found while starting: a namespace's JOB_SHARDS, the archive database
+        print(f"avtomat: {exc}", file=sys.stderr)
+        return 2
     except (Unavailable, OSError) as exc:
         print(f"avtomat: cannot start: {exc}", file=sys.stderr)
         return 1

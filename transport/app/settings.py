@@ -43,6 +43,10 @@ only suits one node: nodes that sign with different secrets cannot all be verifi
 ``WEBHOOK_ALLOW_PRIVATE`` lets webhook URLs reach private and loopback addresses; it defaults to
 true in development only.
 
+``HISTORY_DATABASE_URI`` (``postgresql://``) turns the job archive on (ADR 0018): every node
+archives, every gateway reads from it; ``HISTORY_RETENTION_DAYS`` (0: forever) bounds it. The
+database is reached, and its schema migrated, at start-up.
+
 A bad value raises ``ConfigError`` naming the variable, so ``avtomat up`` stops with a clear
 message instead of half-starting. Upstream avtomatika's variables that avtomat ignores are listed
 in ``transport/app/upstream.py``.
@@ -130,6 +134,8 @@ class Settings:
     webhook_timeout_seconds: float = defaults.WEBHOOK_TIMEOUT_SECONDS
     webhook_concurrency: int = defaults.WEBHOOK_CONCURRENCY
     objects: ObjectSettings = field(default_factory=ObjectSettings)
+    history_database_uri: str = ""
+    history_retention_days: int = defaults.HISTORY_RETENTION_DAYS
     generated: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
@@ -250,6 +256,8 @@ class Settings:
             webhook_timeout_seconds=r.get("WEBHOOK_TIMEOUT_SECONDS", _positive_float, d.webhook_timeout_seconds),
             webhook_concurrency=r.get("WEBHOOK_CONCURRENCY", _positive_int, d.webhook_concurrency),
             objects=ObjectSettings.read(r.get),
+            history_database_uri=r.get("HISTORY_DATABASE_URI", _url(("postgresql", "postgres")), ""),
+            history_retention_days=r.get("HISTORY_RETENTION_DAYS", _non_negative_int, d.history_retention_days),
             generated=tuple(generated),
         )
         return settings

@@ -47,7 +47,6 @@ IGNORED: tuple[tuple[str, str], ...] = (
     ("REPUTATION_MIN_THRESHOLD", _REPUTATION),
     ("REDIS_STREAM_BLOCK_MS", "no Redis streams: jobs travel on RabbitMQ (or in memory)"),
     ("REDIS_ENCRYPTION_KEY", "no per-worker tokens are stored: workers use GLOBAL_WORKER_TOKEN"),
-    ("HISTORY_DATABASE_URI", "no history database yet: the job history lives in the store (JOB_HISTORY_LIMIT)"),
     ("S3_MAX_CONCURRENCY", _S3),
     ("RATE_LIMITING_ENABLED", _RATES),
     ("RATE_LIMIT_LIMIT", _RATES),

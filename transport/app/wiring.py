@@ -9,6 +9,9 @@
   the holon, a worker of the parent orchestrator (``actors.holon``), all under one worker id.
 
 Every node runs the scheduler of ``schedules.toml`` (its leader fires); every gateway lists them.
+
+With ``HISTORY_DATABASE_URI``, the store writes the archive feed (Redis stream, or in memory), every
+node runs an archiver that copies it to PostgreSQL, and every gateway reads the archive (ADR 0018).
 """
 
 from __future__ import annotations
@@ -22,36 +25,41 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from actors.archiver import Archiver
 from actors.files import NodeFiles, Purges
 from actors.holon import Holon, HolonConfig
 from actors.holon_loops import HolonLoops
 from actors.node import Node
+from actors.ports.archive import ArchiveFeed
 from actors.ports.broker import Broker
 from actors.ports.objects import ObjectStore
 from actors.ports.store import Store
 from actors.shards import ShardBalancer
+from engine import defaults
 from engine.errors import ConfigError
 from engine.policy import StepPolicy
 from engine.registry import BlueprintRegistry
 from engine.schedules import Schedule
 from engine.webhooks import WebhookPolicy
+from transport.app.archive import open_archive
 from transport.app.schedules import load_schedules
 from transport.app.settings import Settings
+from transport.archive import PostgresArchive
 from transport.gateway import GatewayContext, build_app
 from transport.gateway.auth import client_id_of
 from transport.job_files import JobFiles
 from transport.memory import MemoryBroker, MemoryStore
+from transport.memory_archive import MemoryArchiveFeed
 from transport.memory_locks import MemoryLocks
 from transport.objects import local_objects, s3_objects
 from transport.parent import RxonParent
 from transport.rabbitmq import RabbitBroker
 from transport.redis_locks import RedisLocks
 from transport.redis_store import RedisStore
+from transport.redis_store.archive_feed import RedisArchiveFeed
 from transport.webhooks import HttpSender
 
 Clock = Callable[[], float]
-log = logging.getLogger(__name__)
-
 log = logging.getLogger(__name__)
 
 
@@ -63,6 +71,8 @@ class Runtime:
     node: Node | None
     url: str | None
     holon: HolonLoops | None = None
+    archive: PostgresArchive | None = None
+    feed: ArchiveFeed | None = None
 
     @property
     def kind(self) -> str:
@@ -80,18 +90,24 @@ def step_policy(settings: Settings) -> StepPolicy:
     )
 
 
+Transports = tuple[Broker, Store, MemoryLocks | RedisLocks, ArchiveFeed | None]
+
+
 @asynccontextmanager
-async def transports(
-    settings: Settings, clock: Clock = time.time
-) -> AsyncIterator[tuple[Broker, Store, MemoryLocks | RedisLocks]]:
-    """The broker, store and leader locks the settings ask for, connected; closed on exit."""
+async def transports(settings: Settings, clock: Clock = time.time) -> AsyncIterator[Transports]:
+    """The broker, store, leader locks and (with ``HISTORY_DATABASE_URI``) the archive feed the
+    settings ask for, connected; closed on exit."""
+    archived = bool(settings.history_database_uri)
     if not settings.distributed:
         memory_broker = MemoryBroker(settings.job_shards)
+        memory_feed = MemoryArchiveFeed() if archived else None
         memory_store = MemoryStore(
-            history_limit=settings.job_history_limit, priority_aging=settings.task_priority_aging_seconds
+            history_limit=settings.job_history_limit,
+            priority_aging=settings.task_priority_aging_seconds,
+            archive_feed=memory_feed,
         )
         try:
-            yield memory_broker, memory_store, MemoryLocks(clock)
+            yield memory_broker, memory_store, MemoryLocks(clock), memory_feed
         finally:
             await memory_broker.close()
             await memory_store.close()
@@ -109,10 +125,17 @@ async def transports(
         finished_job_ttl=settings.finished_job_ttl_seconds,
         history_limit=settings.job_history_limit,
         priority_aging=settings.task_priority_aging_seconds,
+        feed_cap=defaults.ARCHIVE_FEED_CAP if archived else 0,
     )
-    async with broker, store, RedisLocks(settings.redis_url, prefix=settings.namespace) as locks:
+    async with AsyncExitStack() as stack:
+        await stack.enter_async_context(broker)
+        await stack.enter_async_context(store)
+        locks = await stack.enter_async_context(RedisLocks(settings.redis_url, prefix=settings.namespace))
+        feed = None
+        if archived:
+            feed = await stack.enter_async_context(RedisArchiveFeed(settings.redis_url, prefix=settings.namespace))
         await _agree_on_shards(store, settings)
-        yield broker, store, locks
+        yield broker, store, locks, feed
 
 
 async def _agree_on_shards(store: RedisStore, settings: Settings) -> None:
@@ -174,9 +197,12 @@ async def serve_gateway(
     clock: Clock,
     files: JobFiles | None = None,
     schedules: Sequence[Schedule] = (),
+    archive: PostgresArchive | None = None,
 ) -> AsyncIterator[str]:
     """Serve the HTTP gateway; yields its base URL. Stops accepting requests on exit."""
-    ctx = GatewayContext(settings, store, broker, registry, clock, schedules=tuple(schedules), files=files)
+    ctx = GatewayContext(
+        settings, store, broker, registry, clock, schedules=tuple(schedules), files=files, archive=archive
+    )
     app = build_app(ctx)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
     await runner.setup()
@@ -207,7 +233,8 @@ async def runtime(
     if schedules is None:
         schedules = load_schedules(settings, registry)
     async with AsyncExitStack() as stack:
-        broker, store, locks = await stack.enter_async_context(transports(settings, clock))
+        broker, store, locks, feed = await stack.enter_async_context(transports(settings, clock))
+        archive = await stack.enter_async_context(open_archive(settings))
         objects = object_store(settings)
         stack.push_async_callback(objects.close)
         files = job_files(settings, objects, store, clock)
@@ -215,6 +242,10 @@ async def runtime(
         running: Node | None = None
         if node:
             node_id = f"{settings.instance_id}:{os.getpid()}"  # unique even if INSTANCE_ID is shared
+            archiver = None
+            if feed is not None and archive is not None:
+                retention = settings.history_retention_days * 86400.0
+                archiver = Archiver(feed, archive, clock, consumer=node_id, retention=retention)
             sender = await stack.enter_async_context(webhook_sender(settings))
             running = await stack.enter_async_context(
                 Node(
@@ -234,14 +265,15 @@ async def runtime(
                     webhook_concurrency=settings.webhook_concurrency,
                     webhook_timeout=settings.webhook_timeout_seconds,
                     files=NodeFiles(objects, files, purge_after),
+                    archiver=archiver,
                 )
             )
         url, holon = None, None
         if gateway:
-            served = serve_gateway(settings, registry, broker, store, clock, files, schedules)
+            served = serve_gateway(settings, registry, broker, store, clock, files, schedules, archive)
             url = await stack.enter_async_context(served)
             holon = await stack.enter_async_context(serve_holon(settings, registry, broker, store, clock))
-        yield Runtime(settings, broker, store, running, url, holon)
+        yield Runtime(settings, broker, store, running, url, holon, archive, feed)
 
 
 @asynccontextmanager

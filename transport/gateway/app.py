@@ -62,6 +62,7 @@ def _client_routes(router: web.UrlDispatcher, ctx: GatewayContext) -> None:
     for bp in ctx.registry:
         router.add_post(ctx.registry.path_of(bp), client_api.create_job_handler(bp))
     router.add_post(f"{CLIENT_API}/jobs/{{name}}", client_api.no_such_blueprint)
+    router.add_get(f"{CLIENT_API}/jobs", client_api.list_jobs)
     router.add_get(f"{CLIENT_API}/jobs/quarantined", client_api.quarantined_jobs)  # before {job_id}
     router.add_get(f"{CLIENT_API}/jobs/{{job_id}}", client_api.get_job)
     router.add_post(f"{CLIENT_API}/jobs/{{job_id}}/cancel", client_api.cancel_job)

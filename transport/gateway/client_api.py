@@ -1,4 +1,8 @@
-"""The client API: create jobs, read, cancel and redrive them, read their history, list workers.
+"""The client API: create jobs, list, read, cancel and redrive them, read their history, list workers.
+
+With the archive (``HISTORY_DATABASE_URI``), a job and its history are read from it once the
+store's copy has gone (expired after ``FINISHED_JOB_TTL_SECONDS``, or lost), and listings come
+from it; cancel and retry need the store's copy.
 
 Jobs are scoped to the client id derived from the caller's token: another client's job is
 reported as not found (404), never as forbidden, so job ids do not leak.
@@ -26,6 +30,7 @@ from transport.gateway.bodies import read_object
 from transport.gateway.context import GatewayContext, context_of
 from transport.gateway.errors import json_response
 from transport.gateway.file_refs import presigned, with_urls
+from transport.gateway.job_listing import NEXT_CURSOR, encode_cursor, parse_query
 from transport.gateway.job_request import check_webhook_url, parse_job_request
 
 log = logging.getLogger(__name__)
@@ -97,12 +102,25 @@ async def get_job(request: web.Request) -> web.Response:
     job_id = request.match_info["job_id"]
     # Read together: one round trip on a pipelining store. Progress is shown to the owner only.
     state, progress = await asyncio.gather(ctx.store.load_job(job_id), ctx.store.get_progress(job_id))
+    if state is None and ctx.archive is not None:
+        state = await ctx.archive.load_job(job_id)
     view = job_view(_owned(state, client_id, job_id), progress)
     if view.get("result"):  # s3:// URIs of the job's files as presigned URLs
         view["result"] = await presigned(ctx, request, job_id, view["result"])
     if view.get("data_metadata"):
         view["data_metadata"] = await with_urls(ctx, request, job_id, view["data_metadata"])
     return json_response(view)
+
+
+async def list_jobs(request: web.Request) -> web.Response:
+    """The caller's jobs, newest first, filtered and paged (``transport.gateway.job_listing``)."""
+    ctx = context_of(request)
+    query = parse_query(authenticate_client(request, ctx.settings.client_token), request.query)
+    jobs = await (ctx.archive or ctx.store).list_jobs(query)
+    response = json_response([job_view(state, None) for state in jobs])
+    if len(jobs) == query.limit:
+        response.headers[NEXT_CURSOR] = encode_cursor(jobs[-1].created_at, jobs[-1].id)
+    return response
 
 
 async def cancel_job(request: web.Request) -> web.Response:
@@ -140,10 +158,17 @@ async def quarantined_jobs(request: web.Request) -> web.Response:
 
 
 async def job_history(request: web.Request) -> web.Response:
-    """What happened to the job, oldest first (``engine.history``)."""
+    """What happened to the job, oldest first (``engine.history``); from the archive once the
+    store's copy has gone."""
     ctx = context_of(request)
-    state = await own_job(request, ctx)
-    return json_response([event.view() for event in await ctx.store.load_history(state.id)])
+    client_id = authenticate_client(request, ctx.settings.client_token)
+    job_id = request.match_info["job_id"]
+    state = await ctx.store.load_job(job_id)
+    if state is None and ctx.archive is not None:
+        _owned(await ctx.archive.load_job(job_id), client_id, job_id)
+        return json_response([event.view() for event in await ctx.archive.load_history(job_id)])
+    _owned(state, client_id, job_id)
+    return json_response([event.view() for event in await ctx.store.load_history(job_id)])
 
 
 async def list_workers(request: web.Request) -> web.Response:

@@ -1,5 +1,5 @@
-"""What every gateway handler works with: settings, store, broker, blueprints, the clock and the
-schedules."""
+"""What every gateway handler works with: settings, store, broker, blueprints, the clock, the
+schedules and the archive."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from actors.ports.archive import ArchiveReader
 from actors.ports.broker import Broker
 from actors.ports.store import Store
 from engine.registry import BlueprintRegistry
@@ -29,6 +30,7 @@ class GatewayContext:
     clock: Callable[[], float] = time.time
     schedules: tuple[Schedule, ...] = ()  # those of schedules.toml, for GET /api/v1/schedules
     files: JobFiles | None = None  # the object store; None: the file routes answer 501
+    archive: ArchiveReader | None = None  # HISTORY_DATABASE_URI: jobs whose store copy has gone
 
 
 CONTEXT = web.AppKey("gateway_context", GatewayContext)

@@ -19,7 +19,7 @@ import orjson
 from aiohttp import web
 from rxon.constants import PROTOCOL_VERSION, PROTOCOL_VERSION_HEADER
 
-from engine.errors import BrokerUnavailable, StoreUnavailable, Unavailable
+from engine.errors import ArchiveUnavailable, BrokerUnavailable, StoreUnavailable, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,8 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
 
 
 def _unavailable(exc: Unavailable) -> str:
-    service = {StoreUnavailable: "the store", BrokerUnavailable: "the broker"}.get(type(exc), "a backing service")
+    services = {StoreUnavailable: "the store", BrokerUnavailable: "the broker", ArchiveUnavailable: "the archive"}
+    service = services.get(type(exc), "a backing service")
     return f"{service} is unavailable; retry shortly"
 
 

@@ -46,7 +46,7 @@ class RedisStore(
 
     ``prefix`` namespaces every key (one deployment, or one test); ``poll_interval`` bounds how long
     a waiting taker can miss a lost pub/sub notification; a job keeps its newest ``history_limit``
-    history events.
+    history events; ``feed_cap`` > 0 writes the archive feed (``RedisJobs``).
     """
 
     def __init__(
@@ -58,9 +58,12 @@ class RedisStore(
         poll_interval: float = 1.0,
         history_limit: int = defaults.JOB_HISTORY_LIMIT,
         priority_aging: float = defaults.TASK_PRIORITY_AGING_SECONDS,
+        feed_cap: int = 0,
     ) -> None:
         client = RedisClient(url, prefix)  # one pool for every part, no I/O yet
-        RedisJobs.__init__(self, client, finished_job_ttl=finished_job_ttl, history_limit=history_limit)
+        RedisJobs.__init__(
+            self, client, finished_job_ttl=finished_job_ttl, history_limit=history_limit, feed_cap=feed_cap
+        )
         RedisGroups.__init__(self, client, finished_job_ttl=finished_job_ttl)
         RedisDeadlines.__init__(self, client)
         RedisTasks.__init__(self, client, poll_interval=poll_interval, priority_aging=priority_aging)

@@ -12,6 +12,7 @@ implement them all.
 - ``HolonTasks`` (``holon``): the parent orchestrator's tasks running here (Pure Holon mode).
 - ``WebhookStore`` (``webhooks``): pending webhook deliveries (``WebhookDelivery``), claimed
   with a lease, and each client's dead list.
+- ``JobListing`` (``actors.ports.archive``): a client's live jobs, filtered and paged.
 
 Each actor is typed with the protocols it uses (an intersection of them where it needs several);
 ``Store`` is all of them and ``close``, for the composition root and the gateway. Each module
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from actors.ports.archive import JobListing
 from actors.ports.store.cancels import CancelBroadcast
 from actors.ports.store.deadlines import DeadlineStore, Scheduled
 from actors.ports.store.groups import GroupStore
@@ -65,6 +67,7 @@ class Store(
     ScheduleStore,
     HolonTasks,
     WebhookStore,
+    JobListing,
     Protocol,
 ):
     """The whole store: every concern, and closing it."""
