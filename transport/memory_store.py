@@ -24,6 +24,7 @@ from engine.group import BranchState, GroupState, decode_branch, decode_group, e
 from engine.history import HistoryEvent, decode_event, encode_event
 from engine.job import QUARANTINED, JobState, decode_state, encode_state
 from engine.messages import CancelNotice, TaskOffer
+from transport.memory_tenancy import MemoryTenancy
 
 
 @dataclass(order=True, slots=True)
@@ -49,7 +50,7 @@ class _Group:
     retried: dict[str, str] = field(default_factory=dict)
 
 
-class MemoryStore:
+class MemoryStore(MemoryTenancy):
     def __init__(
         self, *, history_limit: int = JOB_HISTORY_LIMIT, priority_aging: float = TASK_PRIORITY_AGING_SECONDS
     ) -> None:
@@ -74,6 +75,7 @@ class MemoryStore:
         self._cancels: Fanout[CancelNotice] = Fanout()
         self._fires: dict[str, Fire] = {}  # schedule name -> its last fire
         self._holon_tasks: dict[str, float] = {}
+        MemoryTenancy.__init__(self)
 
     # -- jobs ------------------------------------------------------------------------------
 

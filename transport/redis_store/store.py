@@ -22,6 +22,7 @@ from transport.redis_store.holon import RedisHolonTasks
 from transport.redis_store.jobs import RedisJobs
 from transport.redis_store.schedules import RedisSchedules
 from transport.redis_store.tasks import RedisTasks
+from transport.redis_store.tenancy import RedisTenancy
 from transport.redis_store.workers import RedisWorkers
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,15 @@ _RECONNECT_DELAY = 1.0
 
 @translate_errors  # redis-py\'s "server away" errors leave each public method as StoreUnavailable
 class RedisStore(
-    RedisJobs, RedisGroups, RedisDeadlines, RedisTasks, RedisWorkers, RedisCancels, RedisSchedules, RedisHolonTasks
+    RedisJobs,
+    RedisGroups,
+    RedisDeadlines,
+    RedisTasks,
+    RedisWorkers,
+    RedisCancels,
+    RedisSchedules,
+    RedisHolonTasks,
+    RedisTenancy,
 ):
     """``Store`` on Redis. Use ``async with RedisStore(url)`` or ``await RedisStore.open(url)``.
 
@@ -59,6 +68,7 @@ class RedisStore(
         RedisCancels.__init__(self, client)
         RedisSchedules.__init__(self, client)
         RedisHolonTasks.__init__(self, client)
+        RedisTenancy.__init__(self, client)
         self._pubsub: PubSub | None = None
         self._listener: asyncio.Task[None] | None = None
 

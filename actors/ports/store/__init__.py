@@ -10,6 +10,8 @@ implement them all.
 - ``CancelBroadcast`` (``cancels``): cancellation notices to every process sharing the store.
 - ``ScheduleStore`` (``schedules``): the last fire of each schedule (``Fire``).
 - ``HolonTasks`` (``holon``): the parent orchestrator's tasks running here (Pure Holon mode).
+- ``RateLimits``, ``ClientQuotas``, ``WorkerTokens`` (``tenancy``): the gateways' rate-limit
+  buckets, job quotas and worker token table.
 
 Each actor is typed with the protocols it uses (an intersection of them where it needs several);
 ``Store`` is all of them and ``close``, for the composition root and the gateway. Each module
@@ -26,12 +28,14 @@ from actors.ports.store.groups import GroupStore
 from actors.ports.store.holon import HolonTasks
 from actors.ports.store.jobs import JobStore
 from actors.ports.store.schedules import Fire, ScheduleStore
+from actors.ports.store.tenancy import ClientQuotas, RateLimits, WorkerTokens
 from actors.ports.store.tasks import RESERVATION_SCAN_LIMIT, Contender, Lease, LeaseStore, TaskQueue
 from actors.ports.store.workers import WorkerRecord, WorkerRegistry
 
 __all__ = [
     "RESERVATION_SCAN_LIMIT",
     "CancelBroadcast",
+    "ClientQuotas",
     "Contender",
     "DeadlineStore",
     "Fire",
@@ -40,12 +44,14 @@ __all__ = [
     "JobStore",
     "Lease",
     "LeaseStore",
+    "RateLimits",
     "ScheduleStore",
     "Scheduled",
     "Store",
     "TaskQueue",
     "WorkerRecord",
     "WorkerRegistry",
+    "WorkerTokens",
 ]
 
 
@@ -59,6 +65,9 @@ class Store(
     CancelBroadcast,
     ScheduleStore,
     HolonTasks,
+    RateLimits,
+    ClientQuotas,
+    WorkerTokens,
     Protocol,
 ):
     """The whole store: every concern, and closing it."""
