@@ -31,8 +31,10 @@ from engine.errors import ConfigError
 from engine.policy import StepPolicy
 from engine.registry import BlueprintRegistry
 from engine.schedules import Schedule
+from transport.app.clients import ClientTable, load_clients
 from transport.app.schedules import load_schedules
 from transport.app.settings import Settings
+from transport.app.workers import load_workers
 from transport.gateway import GatewayContext, build_app
 from transport.gateway.auth import client_id_of
 from transport.memory import MemoryBroker, MemoryStore
@@ -131,9 +133,13 @@ async def serve_gateway(
     store: Store,
     clock: Clock,
     schedules: Sequence[Schedule] = (),
+    clients: ClientTable | None = None,
 ) -> AsyncIterator[str]:
-    """Serve the HTTP gateway; yields its base URL. Stops accepting requests on exit."""
-    app = build_app(GatewayContext(settings, store, broker, registry, clock, tuple(schedules)))
+    """Serve the HTTP gateway; yields its base URL. Stops accepting requests on exit.
+
+    ``clients``: those of the settings unless given. With ``WORKERS_CONFIG_PATH`` the gateway
+    publishes its ``workers.toml`` to the store as it starts (``transport.gateway.worker_tokens``)."""
+    app = build_app(GatewayContext(settings, store, broker, registry, clock, tuple(schedules), clients))
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
     await runner.setup()
     try:
@@ -162,6 +168,10 @@ async def runtime(
     starts if the file is wrong)."""
     if schedules is None:
         schedules = load_schedules(settings, registry)
+    # clients.toml and workers.toml are checked before anything starts, as schedules.toml is.
+    clients = load_clients(settings) if gateway else None
+    if gateway and settings.workers_config_path:
+        load_workers(settings.workers_config_path)
     async with AsyncExitStack() as stack:
         broker, store, locks = await stack.enter_async_context(transports(settings, clock))
         running: Node | None = None
@@ -186,7 +196,8 @@ async def runtime(
             )
         url, holon = None, None
         if gateway:
-            url = await stack.enter_async_context(serve_gateway(settings, registry, broker, store, clock, schedules))
+            served = serve_gateway(settings, registry, broker, store, clock, schedules, clients)
+            url = await stack.enter_async_context(served)
             holon = await stack.enter_async_context(serve_holon(settings, registry, broker, store, clock))
         yield Runtime(settings, broker, store, running, url, holon)
 

@@ -1,7 +1,9 @@
 """The client API: create jobs, read, cancel and redrive them, read their history, list workers.
 
-Jobs are scoped to the client id derived from the caller's token: another client's job is
-reported as not found (404), never as forbidden, so job ids do not leak.
+Jobs are scoped to the client the caller's token names (``clients.toml``, or ``CLIENT_TOKEN``):
+another client's job is reported as not found (404), never as forbidden, so job ids do not leak;
+listings hold the caller's jobs only. Every call counts against the client's rate limit
+(``transport.gateway.limits``).
 """
 
 from __future__ import annotations
@@ -20,11 +22,12 @@ from engine.blueprint import StateMachineBlueprint
 from engine.job import FAILED, QUARANTINED, WAITING_FOR_HUMAN, JobState, encode_state
 from engine.messages import Cancel, Redrive, Start, envelope
 from engine.routes import JOBS
-from transport.gateway.auth import authenticate_client
+from transport.gateway.auth import client_of
 from transport.gateway.bodies import read_object
 from transport.gateway.context import GatewayContext, context_of
 from transport.gateway.errors import json_response
 from transport.gateway.job_request import parse_job_request
+from transport.gateway.quotas import admit
 
 log = logging.getLogger(__name__)
 
@@ -38,20 +41,25 @@ async def public_status(request: web.Request) -> web.Response:
 def create_job_handler(bp: StateMachineBlueprint) -> Callable[[web.Request], Awaitable[web.Response]]:
     """The handler of ``POST <registry.path_of(bp)>``.
 
-    Order: the job state is stored first (so a GET right after the 202 finds it), then
+    Order: the client's rate limit, then its quotas (``transport.gateway.quotas``: a refused
+    job is not stored), then the job state is stored (so a GET right after the 202 finds it), then
     ``Start`` is published. If the publish fails, the stored job is marked failed and the client
     gets a 503, so no job is left pending with nothing to run it.
     """
 
     async def create_job(request: web.Request) -> web.Response:
         ctx = context_of(request)
-        client_id = authenticate_client(request, ctx.settings.client_token)
+        client = await client_of(request)
         job = parse_job_request(await read_object(request))
+        job_id = str(uuid.uuid4())
+        await admit(ctx, client, job_id)
         now = ctx.clock()
         state = JobState(
-            id=str(uuid.uuid4()),
+            id=job_id,
             blueprint=bp.name,
-            client_id=client_id,
+            client_id=client.id,
+            client_plan=client.plan,
+            client_params=dict(client.params),
             current_state=bp.start_state,
             initial_data=job.initial_data,
             created_at=now,
@@ -85,7 +93,7 @@ async def _abandon(ctx: GatewayContext, state: JobState, error: str) -> None:
 
 async def get_job(request: web.Request) -> web.Response:
     ctx = context_of(request)
-    client_id = authenticate_client(request, ctx.settings.client_token)
+    client_id = (await client_of(request)).id
     job_id = request.match_info["job_id"]
     # Read together: one round trip on a pipelining store. Progress is shown to the owner only.
     state, progress = await asyncio.gather(ctx.store.load_job(job_id), ctx.store.get_progress(job_id))
@@ -118,7 +126,7 @@ async def retry_job(request: web.Request) -> web.Response:
 async def quarantined_jobs(request: web.Request) -> web.Response:
     """The caller's quarantined jobs, longest in quarantine first (``?limit=``, default 100)."""
     ctx = context_of(request)
-    client_id = authenticate_client(request, ctx.settings.client_token)
+    client_id = (await client_of(request)).id
     raw = request.query.get("limit", "100")
     if not raw.isdigit() or not 1 <= int(raw) <= MAX_LISTED:
         raise web.HTTPBadRequest(text=f"limit must be a whole number from 1 to {MAX_LISTED}, got {raw!r}")
@@ -135,7 +143,7 @@ async def job_history(request: web.Request) -> web.Response:
 
 async def list_workers(request: web.Request) -> web.Response:
     ctx = context_of(request)
-    authenticate_client(request, ctx.settings.client_token)
+    await client_of(request)
     workers = await ctx.store.list_workers(ctx.clock())
     return json_response([worker_view(w) for w in workers])
 
@@ -154,7 +162,7 @@ async def disabled(request: web.Request) -> web.Response:
 
 
 async def _own_job(request: web.Request, ctx: GatewayContext) -> JobState:
-    client_id = authenticate_client(request, ctx.settings.client_token)
+    client_id = (await client_of(request)).id
     job_id = request.match_info["job_id"]
     return _owned(await ctx.store.load_job(job_id), client_id, job_id)
 

@@ -42,10 +42,11 @@ from actors.ports.store import Lease
 from engine.job import CANCELLED, JobState
 from engine.messages import TaskDone, TaskOffer, TaskStarted, envelope
 from transport.gateway.announcer import announcer_of
-from transport.gateway.auth import authenticate_worker, require_same_worker
+from transport.gateway.auth import authenticate_worker
 from transport.gateway.bodies import decode_model, read_object
 from transport.gateway.context import GatewayContext, context_of
 from transport.gateway.errors import json_response
+from transport.gateway.limits import POLL, WORKER
 from transport.gateway.liveness import Mailbox, mailbox_of
 from transport.gateway.signing import check_worker_signature, sign_task
 from transport.gateway.worker_api import known_worker
@@ -59,14 +60,16 @@ IGNORED_REASON_TERMINATED = "job_already_terminated"
 async def next_task(request: web.Request) -> web.StreamResponse:
     """Wait up to ``?timeout`` seconds (capped by the server) for a task; 204 if none came."""
     ctx = context_of(request)
-    header_id = authenticate_worker(request, ctx.settings.global_worker_token)
+    identity = await authenticate_worker(request, POLL, peek=True)  # counted below if it comes back empty
     worker_id = request.match_info["worker_id"]
-    require_same_worker(header_id, worker_id, "worker in the path")
+    identity.require(worker_id, "worker in the path")
     timeout = _poll_timeout(request, ctx.settings.worker_poll_timeout_seconds)
     record = await known_worker(ctx, worker_id, ctx.clock())
     skills = _skills_query(request)
-    taken = await _take_live_offer(ctx, worker_id, record.skills if skills is None else skills, timeout)
+    skills = identity.allowed(record.skills if skills is None else skills)
+    taken = await _take_live_offer(ctx, worker_id, skills, timeout)
     if taken is None:
+        await ctx.limiter.count(POLL, identity.rate_key, ctx.clock())
         return web.Response(status=204)
     offer, job, mailbox = taken
     now = ctx.clock()
@@ -145,22 +148,22 @@ async def _take_live_offer(
 
 async def task_result(request: web.Request) -> web.Response:
     ctx = context_of(request)
-    header_id = authenticate_worker(request, ctx.settings.global_worker_token)
+    identity = await authenticate_worker(request, WORKER, peek=True)  # counted below if it is ignored
     raw = await read_object(request)
     result = decode_model(TaskResult, raw)
-    worker_id = result.worker_id or header_id
-    if result.worker_id is not None:
-        require_same_worker(header_id, result.worker_id, "worker_id")
+    worker_id = result.worker_id or identity.worker_id
     if worker_id is None:
         raise web.HTTPBadRequest(text=f"the result names no worker: send worker_id or {AUTH_HEADER_WORKER_ID}")
+    identity.require(worker_id, "worker_id")
     now = ctx.clock()
-    secret = ctx.settings.global_worker_token
-    check_worker_signature(result, raw, worker_id=worker_id, secret=secret, now=now)
+    check_worker_signature(result, raw, worker_id=worker_id, secret=identity.secret, now=now)
     # Read together: one round trip on a pipelining store.
     lease, job = await asyncio.gather(ctx.store.get_lease(result.task_id), ctx.store.load_job(result.job_id))
     answer = await _forward(ctx, result, worker_id, lease, job, now)
     if answer["status"] == "accepted":
         announcer_of(request).withdraw(result.task_id)  # the result is the pickup now
+    else:
+        await ctx.limiter.count(WORKER, identity.rate_key, now)
     if lease is not None and (lease.worker_id, lease.job_id) == (worker_id, result.job_id):
         await ctx.store.release_lease(result.task_id)
     return json_response(answer)

@@ -6,9 +6,11 @@ now. Only the worker's own leases move; a task leased to another worker is not t
 listing it (it is answered in ``cancel_task_ids`` instead). An empty heartbeat names no tasks and
 extends nothing.
 
-The worker id in the URL or body must match ``X-Worker-ID`` when that header is sent (403
-otherwise). A worker the store does not know, or whose registration expired, gets 404 with a
-message containing "not found": the SDK re-registers on exactly that.
+The worker id in the URL or body must be one the worker's token may act as (``auth``): the one
+its own token names, else the ``X-Worker-ID`` sent with the global token (403 otherwise). A
+worker limited to some skills (``workers.toml``) that registers or heartbeats others gets 403.
+A worker the store does not know, or whose registration expired, gets 404 with a message
+containing "not found": the SDK re-registers on exactly that.
 """
 
 from __future__ import annotations
@@ -24,10 +26,11 @@ from rxon.validators import is_valid_identifier
 
 from actors.ports.store import Lease, WorkerRecord
 from engine.job import JobState
-from transport.gateway.auth import authenticate_worker, require_same_worker
+from transport.gateway.auth import WorkerIdentity, authenticate_worker
 from transport.gateway.bodies import decode_model, read_object, read_optional_object
 from transport.gateway.context import GatewayContext, context_of
 from transport.gateway.errors import json_response
+from transport.gateway.limits import HEARTBEAT, WORKER
 from transport.gateway.liveness import mailbox_of
 from transport.gateway.signing import check_worker_signature
 
@@ -36,14 +39,15 @@ async def register(request: web.Request) -> web.Response:
     """Store (or replace) the worker's record. Re-registering is idempotent: the record is
     rebuilt from the registration, and live state comes back with the next heartbeat."""
     ctx = context_of(request)
-    header_id = authenticate_worker(request, ctx.settings.global_worker_token)
+    identity = await authenticate_worker(request, WORKER)
     raw = await read_object(request)
     reg = decode_model(WorkerRegistration, raw)
     if not is_valid_identifier(reg.worker_id):
         raise web.HTTPBadRequest(text=f"worker_id {reg.worker_id!r} must be 1-128 of [A-Za-z0-9_-]")
-    require_same_worker(header_id, reg.worker_id, "worker_id")
+    identity.require(reg.worker_id, "worker_id")
     now = ctx.clock()
-    check_worker_signature(reg, raw, worker_id=reg.worker_id, secret=ctx.settings.global_worker_token, now=now)
+    check_worker_signature(reg, raw, worker_id=reg.worker_id, secret=identity.secret, now=now)
+    identity.refuse_skills([s.name for s in reg.supported_skills or []], "supported_skills")
     extra = reg.capabilities.extra if reg.capabilities else None
     await ctx.store.put_worker(
         WorkerRecord(
@@ -73,9 +77,9 @@ async def heartbeat(request: web.Request) -> web.Response:
     ``cancel_task_ids`` lists the reported tasks the worker should stop (see ``_tasks_to_cancel``).
     """
     ctx = context_of(request)
-    header_id = authenticate_worker(request, ctx.settings.global_worker_token)
+    identity = await authenticate_worker(request, HEARTBEAT)
     worker_id = request.match_info["worker_id"]
-    require_same_worker(header_id, worker_id, "worker in the path")
+    identity.require(worker_id, "worker in the path")
     raw = await read_optional_object(request)
     now = ctx.clock()
     record = await known_worker(ctx, worker_id, now)
@@ -84,8 +88,11 @@ async def heartbeat(request: web.Request) -> web.Response:
         await ctx.store.put_worker(record)
         return json_response({"status": "ttl_refreshed"})
     beat = decode_model(Heartbeat, raw)
-    require_same_worker(worker_id, beat.worker_id, "worker_id in the body")
-    check_worker_signature(beat, raw, worker_id=worker_id, secret=ctx.settings.global_worker_token, now=now)
+    if beat.worker_id != worker_id:
+        raise web.HTTPForbidden(text=f"worker_id in the body {beat.worker_id!r} does not match {worker_id!r}")
+    check_worker_signature(beat, raw, worker_id=worker_id, secret=identity.secret, now=now)
+    if beat.supported_skills is not None:
+        identity.refuse_skills([s.name for s in beat.supported_skills], "supported_skills")
     record.status = beat.status
     record.current_tasks = list(beat.current_tasks or [])
     record.hot_skills = list(beat.hot_skills or [])
@@ -125,24 +132,24 @@ async def _tasks_to_cancel(ctx: GatewayContext, worker_id: str, task_ids: list[s
 async def event(request: web.Request) -> web.Response:
     """Accept a worker event (``apply_event``)."""
     ctx = context_of(request)
-    header_id = authenticate_worker(request, ctx.settings.global_worker_token)
-    await apply_event(ctx, await read_object(request), header_id)
+    identity = await authenticate_worker(request, WORKER)
+    await apply_event(ctx, await read_object(request), identity)
     return json_response({"status": "event_accepted"})
 
 
-async def apply_event(ctx: GatewayContext, raw: dict[str, Any], header_id: str | None) -> None:
+async def apply_event(ctx: GatewayContext, raw: dict[str, Any], identity: WorkerIdentity) -> None:
     """Check and apply one worker event, sent by POST or as a WebSocket frame (``worker_ws``);
-    ``header_id`` is the ``X-Worker-ID`` the sender authenticated with. Progress is stored beside
+    ``identity`` is who the sender authenticated as. Progress is stored beside
     the job; other event types are accepted and dropped (no event transitions yet). Progress for a
     job that is gone, terminal, or on another task is dropped too: the answer is the same, so the
     SDK never retries it. A bad event raises ``web.HTTPException`` (400, 401, 403)."""
     ev = decode_model(WorkerEventPayload, raw)
-    require_same_worker(header_id, ev.worker_id, "worker_id")
+    identity.require(ev.worker_id, "worker_id")
     check_worker_signature(
         ev,
         raw,
         worker_id=ev.worker_id,
-        secret=ctx.settings.global_worker_token,
+        secret=identity.secret,
         now=ctx.clock(),
         ignore_fields=["bubbling_chain"],
     )

@@ -42,7 +42,7 @@ class RedisTenancy(RedisPart):
         limits = [quota.jobs_per_day, quota.monthly_attempts, quota.max_running_jobs]
         day_start = day.ends_at - 86400.0  # no later than now: the TTLs last at least to the window's end
         ttls = [ms(w.ends_at - day_start + _WINDOW_MARGIN_SECONDS) for w in (day, month)]
-        args = [job_id, *(-1 if limit is None else limit for limit in limits), *ttls]
+        args: list[str | int] = [job_id, *(-1 if limit is None else limit for limit in limits), *ttls]
         reply = await self._batch.script(self._admit_job, script_keys, args)
         spent = reply.decode() if isinstance(reply, bytes) else str(reply)
         return spent or None

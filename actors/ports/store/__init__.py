@@ -28,8 +28,8 @@ from actors.ports.store.groups import GroupStore
 from actors.ports.store.holon import HolonTasks
 from actors.ports.store.jobs import JobStore
 from actors.ports.store.schedules import Fire, ScheduleStore
-from actors.ports.store.tenancy import ClientQuotas, RateLimits, WorkerTokens
 from actors.ports.store.tasks import RESERVATION_SCAN_LIMIT, Contender, Lease, LeaseStore, TaskQueue
+from actors.ports.store.tenancy import ClientQuotas, RateLimits, WorkerTokens
 from actors.ports.store.workers import WorkerRecord, WorkerRegistry
 
 __all__ = [
