@@ -198,3 +198,14 @@ def test_quota_windows_are_the_utc_day_and_month() -> None:
     assert (month.label, month.ends_at) == ("2026-12", 1_798_761_600.0)
     next_day, next_month = quota_windows(1_798_761_600.0)
     assert (next_day.label, next_month.label, next_month.ends_at) == ("2027-01-01", "2027-01", 1_801_440_000.0)
+
+
+def test_the_example_files_in_docs_load() -> None:
+    docs = Path(__file__).resolve().parents[2] / "docs"
+
+    clients = load_clients(Settings(clients_config_path=str(docs / "clients.example.toml")))
+    workers = load_workers(str(docs / "workers.example.toml"))
+
+    team_a = clients.find("a-secret-2")
+    assert team_a is not None and team_a.plan == "premium" and team_a.quota.limited
+    assert workers.listed() == {"gpu-worker-01", "cpu-worker-01"}
