@@ -78,19 +78,22 @@ async def test_a_wrong_worker_token_is_401(tg: Gateway) -> None:
     assert resp.status == 401
 
 
-async def test_a_worker_limited_to_some_skills_may_not_register_or_heartbeat_others(tg: Gateway) -> None:
-    refused = await register(tg, "gpu-1", GPU, "echo", "resize")
-    assert refused.status == 403
-    assert "may not take resize" in (await refused.json())["error"]
+async def test_a_worker_limited_to_some_skills_is_recorded_with_those_only(tg: Gateway) -> None:
+    resp = await register(tg, "gpu-1", GPU, "echo", "resize")
 
-    assert (await register(tg, "gpu-1", GPU, "echo")).status == 200
+    assert resp.status == 200
+    assert "never handed out: resize" in (await resp.json())["warning"]
+    record = await tg.store.get_worker("gpu-1")
+    assert record is not None and record.skills == ["echo"]
     beat = signed(
         Heartbeat(worker_id="gpu-1", status="idle", supported_skills=[SkillInfo(name="resize")], timestamp=int(NOW)),
         GPU,
         "gpu-1",
     )
     resp = await tg.http.patch("/_worker/workers/gpu-1", headers=worker_headers("gpu-1", GPU), data=wire(beat))
-    assert resp.status == 403
+    assert resp.status == 200
+    record = await tg.store.get_worker("gpu-1")
+    assert record is not None and record.skills == []
 
 
 async def test_polls_only_hand_out_the_skills_a_worker_may_take(tg: Gateway) -> None:

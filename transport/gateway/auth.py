@@ -80,17 +80,12 @@ class WorkerIdentity:
         self.require(worker_id, where)
         return replace(self, worker_id=worker_id)
 
-    def refuse_skills(self, skills: list[str], where: str) -> None:
-        """403 naming the skills in ``skills`` this worker may not take."""
-        if self.skills is None:
-            return
-        if refused := sorted(set(skills) - self.skills):
-            raise web.HTTPForbidden(
-                text=f"{where}: worker {self.worker_id!r} may not take {', '.join(refused)} "
-                f"(workers.toml allows {', '.join(sorted(self.skills)) or 'none'})"
-            )
+    def refused(self, skills: list[str]) -> list[str]:
+        """The skills in ``skills`` this worker may not take (``workers.toml``), sorted."""
+        return [] if self.skills is None else sorted(set(skills) - self.skills)
 
     def allowed(self, skills: list[str]) -> list[str]:
+        """``skills`` without those this worker may not take, in order."""
         return skills if self.skills is None else [s for s in skills if s in self.skills]
 
 

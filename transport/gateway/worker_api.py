@@ -8,7 +8,8 @@ extends nothing.
 
 The worker id in the URL or body must be one the worker's token may act as (``auth``): the one
 its own token names, else the ``X-Worker-ID`` sent with the global token (403 otherwise). A
-worker limited to some skills (``workers.toml``) that registers or heartbeats others gets 403.
+worker limited to some skills (``workers.toml``) is recorded with those only: the others it
+registers or heartbeats are dropped (the registration's answer warns), so none is handed to it.
 A worker the store does not know, or whose registration expired, gets 404 with a message
 containing "not found": the SDK re-registers on exactly that.
 """
@@ -47,14 +48,14 @@ async def register(request: web.Request) -> web.Response:
     identity.require(reg.worker_id, "worker_id")
     now = ctx.clock()
     check_worker_signature(reg, raw, worker_id=reg.worker_id, secret=identity.secret, now=now)
-    identity.refuse_skills([s.name for s in reg.supported_skills or []], "supported_skills")
+    offered = [s.name for s in reg.supported_skills or []]
     extra = reg.capabilities.extra if reg.capabilities else None
     await ctx.store.put_worker(
         WorkerRecord(
             worker_id=reg.worker_id,
             worker_type=reg.worker_type,
-            skills=[s.name for s in reg.supported_skills or []],
-            hot_skills=list(reg.hot_skills or []),
+            skills=identity.allowed(offered),
+            hot_skills=identity.allowed(list(reg.hot_skills or [])),
             status="idle",
             registered_at=now,
             last_seen=now,
@@ -64,9 +65,14 @@ async def register(request: web.Request) -> web.Response:
         )
     )
     answer = {"status": "registered", "version": PROTOCOL_VERSION}
+    warnings = []
     client_version = request.headers.get(PROTOCOL_VERSION_HEADER)
     if client_version and client_version != PROTOCOL_VERSION:
-        answer["warning"] = f"worker speaks RXON {client_version}, orchestrator {PROTOCOL_VERSION}"
+        warnings.append(f"worker speaks RXON {client_version}, orchestrator {PROTOCOL_VERSION}")
+    if refused := identity.refused(offered):
+        warnings.append(f"skills not allowed for this worker (workers.toml), never handed out: {', '.join(refused)}")
+    if warnings:
+        answer["warning"] = "; ".join(warnings)
     return json_response(answer)
 
 
@@ -91,13 +97,11 @@ async def heartbeat(request: web.Request) -> web.Response:
     if beat.worker_id != worker_id:
         raise web.HTTPForbidden(text=f"worker_id in the body {beat.worker_id!r} does not match {worker_id!r}")
     check_worker_signature(beat, raw, worker_id=worker_id, secret=identity.secret, now=now)
-    if beat.supported_skills is not None:
-        identity.refuse_skills([s.name for s in beat.supported_skills], "supported_skills")
     record.status = beat.status
     record.current_tasks = list(beat.current_tasks or [])
-    record.hot_skills = list(beat.hot_skills or [])
+    record.hot_skills = identity.allowed(list(beat.hot_skills or []))
     if beat.supported_skills is not None:  # absent: the catalog is unchanged since last sync
-        record.skills = [s.name for s in beat.supported_skills]
+        record.skills = identity.allowed([s.name for s in beat.supported_skills])
     await ctx.store.put_worker(record)
     await ctx.store.extend_leases(worker_id, record.current_tasks, now + ctx.settings.task_lease_seconds)
     answer: dict[str, Any] = {"status": "ok"}
