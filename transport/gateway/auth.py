@@ -26,7 +26,16 @@ from transport.app.toml_tables import token_digest
 from transport.gateway.context import context_of
 from transport.gateway.limits import API
 
-__all__ = ["WorkerIdentity", "authenticate_client", "authenticate_worker", "client_id_of", "client_of"]
+__all__ = [
+    "WorkerIdentity",
+    "authenticate_client",
+    "authenticate_worker",
+    "client_id_of",
+    "client_of",
+    "limit_client",
+    "limit_worker",
+    "worker_of",
+]
 
 
 def authenticate_client(request: web.Request) -> Client:
@@ -43,9 +52,15 @@ def authenticate_client(request: web.Request) -> Client:
 async def client_of(request: web.Request) -> Client:
     """``authenticate_client``, then one call of the client's ``api`` rate limit (429 if spent)."""
     client = authenticate_client(request)
+    await limit_client(request, client)
+    return client
+
+
+async def limit_client(request: web.Request, client: Client) -> None:
+    """One call of ``client``'s ``api`` rate limit (429 if spent): one store call, which a
+    handler may run beside its own reads (``asyncio.gather``) to share their round trip."""
     ctx = context_of(request)
     await ctx.limiter.check(API, client.id, ctx.clock(), client_rate(client, ctx.settings))
-    return client
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,16 +104,24 @@ class WorkerIdentity:
         return skills if self.skills is None else [s for s in skills if s in self.skills]
 
 
-async def authenticate_worker(request: web.Request, kind: str, *, peek: bool = False) -> WorkerIdentity:
-    """The worker behind the request (401 if the token is missing or wrong, 403 if it names
-    another worker than ``X-Worker-ID``), then one ``kind`` call of its rate limit."""
-    ctx = context_of(request)
-    identity = await _worker_identity(request)
-    await ctx.limiter.check(kind, identity.rate_key, ctx.clock(), peek=peek)
+async def worker_of(request: web.Request, kind: str) -> WorkerIdentity:
+    """``authenticate_worker``, then one ``kind`` call of the worker's rate limit (429 if spent)."""
+    identity = await authenticate_worker(request)
+    await limit_worker(request, identity, kind)
     return identity
 
 
-async def _worker_identity(request: web.Request) -> WorkerIdentity:
+async def limit_worker(request: web.Request, identity: WorkerIdentity, kind: str, *, peek: bool = False) -> None:
+    """One ``kind`` call of the worker's rate limit, or with ``peek`` whether one would pass
+    (``transport.gateway.limits``); one store call, which a handler may run beside its reads."""
+    ctx = context_of(request)
+    await ctx.limiter.check(kind, identity.rate_key, ctx.clock(), peek=peek)
+
+
+async def authenticate_worker(request: web.Request) -> WorkerIdentity:
+    """The worker behind the request: 401 if the token is missing or wrong, 403 if it may not
+    act as ``X-Worker-ID``. No store call but, every few seconds, the worker table's
+    (``worker_tokens``)."""
     token = request.headers.get(AUTH_HEADER_WORKER)
     if not token:
         raise web.HTTPUnauthorized(text=f"missing {AUTH_HEADER_WORKER} header")

@@ -22,7 +22,7 @@ from engine.blueprint import StateMachineBlueprint
 from engine.job import FAILED, QUARANTINED, WAITING_FOR_HUMAN, JobState, encode_state
 from engine.messages import Cancel, Redrive, Start, envelope
 from engine.routes import JOBS
-from transport.gateway.auth import client_of
+from transport.gateway.auth import authenticate_client, client_of, limit_client
 from transport.gateway.bodies import read_object
 from transport.gateway.context import GatewayContext, context_of
 from transport.gateway.errors import json_response
@@ -93,11 +93,13 @@ async def _abandon(ctx: GatewayContext, state: JobState, error: str) -> None:
 
 async def get_job(request: web.Request) -> web.Response:
     ctx = context_of(request)
-    client_id = (await client_of(request)).id
+    client = authenticate_client(request)
     job_id = request.match_info["job_id"]
-    # Read together: one round trip on a pipelining store. Progress is shown to the owner only.
-    state, progress = await asyncio.gather(ctx.store.load_job(job_id), ctx.store.get_progress(job_id))
-    return json_response(job_view(_owned(state, client_id, job_id), progress))
+    # Together: one round trip on a pipelining store. Progress is shown to the owner only.
+    _, state, progress = await asyncio.gather(
+        limit_client(request, client), ctx.store.load_job(job_id), ctx.store.get_progress(job_id)
+    )
+    return json_response(job_view(_owned(state, client.id, job_id), progress))
 
 
 async def cancel_job(request: web.Request) -> web.Response:

@@ -42,7 +42,7 @@ from actors.ports.store import Lease
 from engine.job import CANCELLED, JobState
 from engine.messages import TaskDone, TaskOffer, TaskStarted, envelope
 from transport.gateway.announcer import announcer_of
-from transport.gateway.auth import authenticate_worker
+from transport.gateway.auth import authenticate_worker, limit_worker
 from transport.gateway.bodies import decode_model, read_object
 from transport.gateway.context import GatewayContext, context_of
 from transport.gateway.errors import json_response
@@ -60,11 +60,14 @@ IGNORED_REASON_TERMINATED = "job_already_terminated"
 async def next_task(request: web.Request) -> web.StreamResponse:
     """Wait up to ``?timeout`` seconds (capped by the server) for a task; 204 if none came."""
     ctx = context_of(request)
-    identity = await authenticate_worker(request, POLL, peek=True)  # counted below if it comes back empty
+    identity = await authenticate_worker(request)
     worker_id = request.match_info["worker_id"]
     identity.require(worker_id, "worker in the path")
     timeout = _poll_timeout(request, ctx.settings.worker_poll_timeout_seconds)
-    record = await known_worker(ctx, worker_id, ctx.clock())
+    # Together, so one round trip: the poll limit is peeked (counted below if the poll comes back empty).
+    _, record = await asyncio.gather(
+        limit_worker(request, identity, POLL, peek=True), known_worker(ctx, worker_id, ctx.clock())
+    )
     skills = _skills_query(request)
     skills = identity.allowed(record.skills if skills is None else skills)
     taken = await _take_live_offer(ctx, worker_id, skills, timeout)
@@ -148,7 +151,7 @@ async def _take_live_offer(
 
 async def task_result(request: web.Request) -> web.Response:
     ctx = context_of(request)
-    identity = await authenticate_worker(request, WORKER, peek=True)  # counted below if it is ignored
+    identity = await authenticate_worker(request)
     raw = await read_object(request)
     result = decode_model(TaskResult, raw)
     worker_id = result.worker_id or identity.worker_id
@@ -157,8 +160,13 @@ async def task_result(request: web.Request) -> web.Response:
     identity.require(worker_id, "worker_id")
     now = ctx.clock()
     check_worker_signature(result, raw, worker_id=worker_id, secret=identity.secret, now=now)
-    # Read together: one round trip on a pipelining store.
-    lease, job = await asyncio.gather(ctx.store.get_lease(result.task_id), ctx.store.load_job(result.job_id))
+    # Together, one round trip on a pipelining store; the limit is peeked (counted below if the
+    # result is ignored).
+    _, lease, job = await asyncio.gather(
+        limit_worker(request, identity, WORKER, peek=True),
+        ctx.store.get_lease(result.task_id),
+        ctx.store.load_job(result.job_id),
+    )
     answer = await _forward(ctx, result, worker_id, lease, job, now)
     if answer["status"] == "accepted":
         announcer_of(request).withdraw(result.task_id)  # the result is the pickup now

@@ -27,7 +27,7 @@ from rxon.validators import is_valid_identifier
 
 from actors.ports.store import Lease, WorkerRecord
 from engine.job import JobState
-from transport.gateway.auth import WorkerIdentity, authenticate_worker
+from transport.gateway.auth import WorkerIdentity, worker_of
 from transport.gateway.bodies import decode_model, read_object, read_optional_object
 from transport.gateway.context import GatewayContext, context_of
 from transport.gateway.errors import json_response
@@ -40,7 +40,7 @@ async def register(request: web.Request) -> web.Response:
     """Store (or replace) the worker's record. Re-registering is idempotent: the record is
     rebuilt from the registration, and live state comes back with the next heartbeat."""
     ctx = context_of(request)
-    identity = await authenticate_worker(request, WORKER)
+    identity = await worker_of(request, WORKER)
     raw = await read_object(request)
     reg = decode_model(WorkerRegistration, raw)
     if not is_valid_identifier(reg.worker_id):
@@ -83,7 +83,7 @@ async def heartbeat(request: web.Request) -> web.Response:
     ``cancel_task_ids`` lists the reported tasks the worker should stop (see ``_tasks_to_cancel``).
     """
     ctx = context_of(request)
-    identity = await authenticate_worker(request, HEARTBEAT)
+    identity = await worker_of(request, HEARTBEAT)
     worker_id = request.match_info["worker_id"]
     identity.require(worker_id, "worker in the path")
     raw = await read_optional_object(request)
@@ -136,7 +136,7 @@ async def _tasks_to_cancel(ctx: GatewayContext, worker_id: str, task_ids: list[s
 async def event(request: web.Request) -> web.Response:
     """Accept a worker event (``apply_event``)."""
     ctx = context_of(request)
-    identity = await authenticate_worker(request, WORKER)
+    identity = await worker_of(request, WORKER)
     await apply_event(ctx, await read_object(request), identity)
     return json_response({"status": "event_accepted"})
 

@@ -50,7 +50,7 @@ from rxon.validators import is_valid_identifier
 from actors.ports.notices import Subscription
 from engine.errors import Unavailable
 from engine.messages import CancelNotice
-from transport.gateway.auth import WorkerIdentity, authenticate_worker
+from transport.gateway.auth import WorkerIdentity, worker_of
 from transport.gateway.context import CONTEXT, GatewayContext, context_of
 from transport.gateway.limits import WORKER
 from transport.gateway.worker_api import apply_event
@@ -151,7 +151,7 @@ def install(app: web.Application) -> None:
 async def connect(request: web.Request) -> web.StreamResponse:
     """Upgrade after the worker checks; then read events until the socket closes."""
     ctx = context_of(request)
-    identity = await authenticate_worker(request, WORKER)
+    identity = await worker_of(request, WORKER)
     worker_id = request.match_info["worker_id"]
     if not is_valid_identifier(worker_id):
         raise web.HTTPBadRequest(text=f"worker_id {worker_id!r} must be 1-128 of [A-Za-z0-9_-]")
