@@ -24,16 +24,18 @@ from rxon.constants import AUTH_HEADER_CLIENT, AUTH_HEADER_WORKER, AUTH_HEADER_W
 from transport.app.clients import Client, client_id_of, client_rate
 from transport.app.toml_tables import token_digest
 from transport.gateway.context import context_of
-from transport.gateway.limits import API
+from transport.gateway.limits import API, Check
 
 __all__ = [
     "WorkerIdentity",
     "authenticate_client",
     "authenticate_worker",
     "client_id_of",
+    "client_limit",
     "client_of",
     "limit_client",
     "limit_worker",
+    "worker_limit",
     "worker_of",
 ]
 
@@ -57,10 +59,15 @@ async def client_of(request: web.Request) -> Client:
 
 
 async def limit_client(request: web.Request, client: Client) -> None:
-    """One call of ``client``'s ``api`` rate limit (429 if spent): one store call, which a
-    handler may run beside its own reads (``asyncio.gather``) to share their round trip."""
+    """One call of ``client``'s ``api`` rate limit (429 if spent)."""
+    if check := client_limit(request, client):
+        await check
+
+
+def client_limit(request: web.Request, client: Client) -> Check | None:
+    """``limit_client`` to run beside a handler's reads (``limits.alongside``); None when off."""
     ctx = context_of(request)
-    await ctx.limiter.check(API, client.id, ctx.clock(), client_rate(client, ctx.settings))
+    return ctx.limiter.checking(API, client.id, ctx.clock(), client_rate(client, ctx.settings))
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,11 +118,17 @@ async def worker_of(request: web.Request, kind: str) -> WorkerIdentity:
     return identity
 
 
-async def limit_worker(request: web.Request, identity: WorkerIdentity, kind: str, *, peek: bool = False) -> None:
-    """One ``kind`` call of the worker's rate limit, or with ``peek`` whether one would pass
-    (``transport.gateway.limits``); one store call, which a handler may run beside its reads."""
+async def limit_worker(request: web.Request, identity: WorkerIdentity, kind: str) -> None:
+    """One ``kind`` call of the worker's rate limit (429 if spent)."""
+    if check := worker_limit(request, identity, kind):
+        await check
+
+
+def worker_limit(request: web.Request, identity: WorkerIdentity, kind: str, *, peek: bool = False) -> Check | None:
+    """``limit_worker`` (or with ``peek``, whether one call would pass) to run beside a handler's
+    reads (``limits.alongside``); None when rate limiting is off."""
     ctx = context_of(request)
-    await ctx.limiter.check(kind, identity.rate_key, ctx.clock(), peek=peek)
+    return ctx.limiter.checking(kind, identity.rate_key, ctx.clock(), peek=peek)
 
 
 async def authenticate_worker(request: web.Request) -> WorkerIdentity:

@@ -22,11 +22,12 @@ from engine.blueprint import StateMachineBlueprint
 from engine.job import FAILED, QUARANTINED, WAITING_FOR_HUMAN, JobState, encode_state
 from engine.messages import Cancel, Redrive, Start, envelope
 from engine.routes import JOBS
-from transport.gateway.auth import authenticate_client, client_of, limit_client
+from transport.gateway.auth import authenticate_client, client_limit, client_of
 from transport.gateway.bodies import read_object
 from transport.gateway.context import GatewayContext, context_of
 from transport.gateway.errors import json_response
 from transport.gateway.job_request import parse_job_request
+from transport.gateway.limits import alongside
 from transport.gateway.quotas import admit
 
 log = logging.getLogger(__name__)
@@ -96,9 +97,8 @@ async def get_job(request: web.Request) -> web.Response:
     client = authenticate_client(request)
     job_id = request.match_info["job_id"]
     # Together: one round trip on a pipelining store. Progress is shown to the owner only.
-    _, state, progress = await asyncio.gather(
-        limit_client(request, client), ctx.store.load_job(job_id), ctx.store.get_progress(job_id)
-    )
+    reads = asyncio.gather(ctx.store.load_job(job_id), ctx.store.get_progress(job_id))
+    state, progress = await alongside(client_limit(request, client), reads)
     return json_response(job_view(_owned(state, client.id, job_id), progress))
 
 

@@ -23,9 +23,12 @@ no store call.
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections import Counter
+from collections.abc import Awaitable, Coroutine
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -34,6 +37,9 @@ from engine.limits import Rate
 from transport.app.settings import Settings
 
 API, POLL, HEARTBEAT, WORKER = "api", "poll", "heartbeat", "worker"
+
+T = TypeVar("T")
+Check = Coroutine[Any, Any, None]
 
 
 @dataclass(slots=True)
@@ -82,11 +88,26 @@ class Limiter:
             self._blocked.inc(kind)
             raise too_many(f"rate limit of {kind} calls for {who!r} reached; retry in {wait:.1f} s", wait)
 
+    def checking(
+        self, kind: str, who: str, now: float, rate: Rate | None = None, *, peek: bool = False
+    ) -> Check | None:
+        """``check`` to await beside a handler's own reads (``alongside``), or None when off."""
+        return self.check(kind, who, now, rate, peek=peek) if self.enabled else None
+
     async def count(self, kind: str, who: str, now: float) -> None:
         """Count one ``kind`` call that was let through on a ``peek`` (an empty poll, an ignored
         result); a bucket already empty stays so (nothing more is counted)."""
         if self.enabled:
             await self._store.rate_hit(f"{kind}:{who}", self._rates[kind], now)
+
+
+async def alongside(check: Check | None, read: Awaitable[T]) -> T:
+    """``read``'s value, with ``check`` run concurrently so that a pipelining store sends both in
+    one round trip; a refusal (429) is raised once both are done. Without a check: just ``read``."""
+    if check is None:
+        return await read
+    _, value = await asyncio.gather(check, read)
+    return value
 
 
 def too_many(message: str, wait: float | None) -> web.HTTPTooManyRequests:

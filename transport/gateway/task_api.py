@@ -42,11 +42,11 @@ from actors.ports.store import Lease
 from engine.job import CANCELLED, JobState
 from engine.messages import TaskDone, TaskOffer, TaskStarted, envelope
 from transport.gateway.announcer import announcer_of
-from transport.gateway.auth import authenticate_worker, limit_worker
+from transport.gateway.auth import authenticate_worker, worker_limit
 from transport.gateway.bodies import decode_model, read_object
 from transport.gateway.context import GatewayContext, context_of
 from transport.gateway.errors import json_response
-from transport.gateway.limits import POLL, WORKER
+from transport.gateway.limits import POLL, WORKER, alongside
 from transport.gateway.liveness import Mailbox, mailbox_of
 from transport.gateway.signing import check_worker_signature, sign_task
 from transport.gateway.worker_api import known_worker
@@ -65,9 +65,8 @@ async def next_task(request: web.Request) -> web.StreamResponse:
     identity.require(worker_id, "worker in the path")
     timeout = _poll_timeout(request, ctx.settings.worker_poll_timeout_seconds)
     # Together, so one round trip: the poll limit is peeked (counted below if the poll comes back empty).
-    _, record = await asyncio.gather(
-        limit_worker(request, identity, POLL, peek=True), known_worker(ctx, worker_id, ctx.clock())
-    )
+    check = worker_limit(request, identity, POLL, peek=True)
+    record = await alongside(check, known_worker(ctx, worker_id, ctx.clock()))
     skills = _skills_query(request)
     skills = identity.allowed(record.skills if skills is None else skills)
     taken = await _take_live_offer(ctx, worker_id, skills, timeout)
@@ -162,11 +161,9 @@ async def task_result(request: web.Request) -> web.Response:
     check_worker_signature(result, raw, worker_id=worker_id, secret=identity.secret, now=now)
     # Together, one round trip on a pipelining store; the limit is peeked (counted below if the
     # result is ignored).
-    _, lease, job = await asyncio.gather(
-        limit_worker(request, identity, WORKER, peek=True),
-        ctx.store.get_lease(result.task_id),
-        ctx.store.load_job(result.job_id),
-    )
+    check = worker_limit(request, identity, WORKER, peek=True)
+    reads = asyncio.gather(ctx.store.get_lease(result.task_id), ctx.store.load_job(result.job_id))
+    lease, job = await alongside(check, reads)
     answer = await _forward(ctx, result, worker_id, lease, job, now)
     if answer["status"] == "accepted":
         announcer_of(request).withdraw(result.task_id)  # the result is the pickup now
