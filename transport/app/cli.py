@@ -155,12 +155,14 @@ def _banner(running: Runtime, registry: BlueprintRegistry) -> None:
         names = ", ".join(bp.name for bp in registry) or "none"
         lines += ["", f"Worker {settings.parent.worker_id} of the parent {settings.parent.url}; skills: {names}"]
     if running.url:
-        lines += [
-            "",
-            f"CLIENT_TOKEN={settings.client_token}",
-            f"GLOBAL_WORKER_TOKEN={settings.global_worker_token}",
-            f"ORCHESTRATOR_SECRET_KEY={settings.orchestrator_secret_key}",
-        ]
+        tokens = {
+            "CLIENT_TOKEN": settings.client_token,
+            "GLOBAL_WORKER_TOKEN": settings.global_worker_token,
+            "ORCHESTRATOR_SECRET_KEY": settings.orchestrator_secret_key,
+        }
+        lines += ["", *(f"{name}={value}" for name, value in tokens.items() if value)]
+        files = (("Clients", settings.clients_config_path), ("Workers", settings.workers_config_path))
+        lines += [f"{what}: {path}" for what, path in files if path]
     if settings.generated:
         lines += [
             "",
