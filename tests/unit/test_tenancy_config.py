@@ -4,12 +4,15 @@ naming the file, the table and the key. Also the pure rules they feed (``engine.
 from __future__ import annotations
 
 import hashlib
+import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from engine.errors import ConfigError
 from engine.limits import Quota, Rate, gcra, quota_windows
+from transport.app.cli import main
 from transport.app.clients import client_id_of, load_clients
 from transport.app.settings import Settings
 from transport.app.workers import WorkerGrant, decode_table, encode_table, load_workers
@@ -209,3 +212,39 @@ def test_the_example_files_in_docs_load() -> None:
     team_a = clients.find("a-secret-2")
     assert team_a is not None and team_a.plan == "premium" and team_a.quota.limited
     assert workers.listed() == {"gpu-worker-01", "cpu-worker-01"}
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:], root.level = handlers, level
+
+
+@pytest.mark.usefixtures("restore_logging")
+@pytest.mark.parametrize(
+    ("variable", "text", "where"),
+    [
+        ("CLIENTS_CONFIG_PATH", "[team_a]\ntoken = 'a'\njobs_per_day = -1\n", "[team_a] jobs_per_day"),
+        ("WORKERS_CONFIG_PATH", "[w1]\ntoken = 'a'\nskills = 'echo'\n", "[w1] skills"),
+    ],
+)
+def test_avtomat_up_stops_on_a_bad_file_before_starting_anything(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    variable: str,
+    text: str,
+    where: str,
+) -> None:
+    for name in ("ENVIRONMENT", "ENV", "RABBITMQ_URL", "REDIS_URL", "SCHEDULES_CONFIG_PATH"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("BLUEPRINTS_DIR", str(tmp_path))
+    monkeypatch.setenv("API_PORT", "0")
+    monkeypatch.setenv(variable, write(tmp_path, text, "config.toml"))
+
+    assert main(["up"]) == 2
+
+    err = capsys.readouterr().err
+    assert f"{variable}: {tmp_path / 'config.toml'}: {where}" in err

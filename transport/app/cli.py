@@ -41,7 +41,7 @@ from transport.app.logs import configure_logging
 from transport.app.schedules import load_schedules
 from transport.app.settings import Settings
 from transport.app.upstream import warn_ignored
-from transport.app.wiring import Runtime, runtime
+from transport.app.wiring import Runtime, check_tenancy_files, runtime
 from transport.gateway.blueprint_api import render
 
 ROLES = {"up": (True, True), "node": (True, False), "gateway": (False, True)}
@@ -71,6 +71,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         registry = BlueprintRegistry()
         load_blueprints(settings.blueprints_dir, registry)
         schedules = load_schedules(settings, registry)
+        if ROLES[args.command][1]:  # a gateway: clients.toml and workers.toml are checked first too
+            check_tenancy_files(settings)
     except AvtomatError as exc:
         print(f"avtomat: {exc}", file=sys.stderr)
         return 2

@@ -120,6 +120,14 @@ async def _agree_on_shards(store: RedisStore, settings: Settings) -> None:
         )
 
 
+def check_tenancy_files(settings: Settings) -> ClientTable:
+    """Read ``clients.toml`` and ``workers.toml`` (``ConfigError`` naming the file, the table and
+    the key); returns the clients."""
+    if settings.workers_config_path:
+        load_workers(settings.workers_config_path)
+    return load_clients(settings)
+
+
 def _balancer(settings: Settings, locks: MemoryLocks | RedisLocks, node_id: str) -> ShardBalancer | None:
     """Distributed nodes split the mailbox shards between them (ADR 0004); embedded has one node."""
     return ShardBalancer(locks, locks, node_id, settings.job_shards) if settings.distributed else None
@@ -169,9 +177,7 @@ async def runtime(
     if schedules is None:
         schedules = load_schedules(settings, registry)
     # clients.toml and workers.toml are checked before anything starts, as schedules.toml is.
-    clients = load_clients(settings) if gateway else None
-    if gateway and settings.workers_config_path:
-        load_workers(settings.workers_config_path)
+    clients = check_tenancy_files(settings) if gateway else None
     async with AsyncExitStack() as stack:
         broker, store, locks = await stack.enter_async_context(transports(settings, clock))
         running: Node | None = None
