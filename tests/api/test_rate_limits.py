@@ -11,6 +11,8 @@ from rxon.models import TaskResult, WorkerRegistration
 from engine.messages import TaskOffer
 from tests.api.conftest import NOW, Gateway, put_job, sdk_signed, wire, worker_headers
 from tests.api.tenancy import A, B, client, settings_for, tenancy_gateway
+from tests.api.test_worker_ws import progress_frame
+from tests.support.waiting import eventually
 from transport.gateway.limits import BLOCKED
 
 NEXT = "/_worker/workers/w1/tasks/next"
@@ -90,3 +92,26 @@ async def test_rate_limiting_switched_off_refuses_nothing(tmp_path: Path) -> Non
 
         assert statuses == {200}
         assert gw.http.app[BLOCKED].total == 0
+
+
+async def test_websocket_event_frames_count_as_calls_and_one_over_the_limit_is_dropped(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path, rate_limit_limit=3, workers_config_path="")
+    async with tenancy_gateway(settings) as gw:
+        await put_job(gw, job_id="j", task_id="t1")
+        ws = await gw.http.ws_connect("/_worker/ws/w1", headers=worker_headers("w1"))  # call 1 of 3
+        for n, progress in enumerate((0.2, 0.4, 0.6)):  # calls 2 and 3; the third frame is over
+            await ws.send_str(progress_frame(progress, f"frame {n}", target_job_id="j", target_task_id="t1"))
+
+        async def dropped() -> bool:
+            return gw.http.app[BLOCKED].by_class["worker"] == 1
+
+        await eventually(dropped, "the third frame to be refused", 5.0)
+        assert await gw.store.get_progress("j") == (0.4, "frame 1")
+        gw.clock.advance(20)  # one call per 60/3 s
+        await ws.send_str(progress_frame(0.8, "later", target_job_id="j", target_task_id="t1"))
+
+        async def applied() -> bool:
+            return await gw.store.get_progress("j") == (0.8, "later")
+
+        await eventually(applied, "a frame after the bucket refilled to be applied", 5.0)
+        await ws.close()

@@ -7,8 +7,8 @@ Classes, each ``limit`` calls per ``RATE_LIMIT_PERIOD`` (upstream's variables an
   ``clients.toml`` says otherwise;
 - ``poll``: a worker's task polls that come back empty, ``RATE_LIMIT_POLL_LIMIT`` (60);
 - ``heartbeat``: a worker's heartbeats, ``RATE_LIMIT_HEARTBEAT_LIMIT`` (120);
-- ``worker``: a worker's other calls (registration, events, WebSocket connects, results that are
-  ignored), ``RATE_LIMIT_LIMIT``.
+- ``worker``: a worker's other calls (registration, events, each WebSocket event frame,
+  WebSocket connects, results that are ignored), ``RATE_LIMIT_LIMIT``.
 
 A poll that hands out a task and a result that is accepted are work, not noise: they are only
 checked (``peek``: refused while the bucket is empty), never counted, so a busy worker, which

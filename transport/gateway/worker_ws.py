@@ -14,7 +14,8 @@ the path (403), a malformed worker id (400). The worker need not be registered y
   SDK cancels the task and reports it ``cancelled``, and that late result is answered ``ignored``.
 - Worker to server: TEXT frames are ``WorkerEventPayload`` JSON, applied as ``POST
   /_worker/events`` applies them (``worker_api.apply_event``). A frame that is not one (not JSON,
-  not an event, a bad signature, another worker's) is logged and dropped; the socket stays open.
+  not an event, a bad signature, another worker's, one over the worker's rate limit, which counts
+  each frame as one call) is logged and dropped; the socket stays open.
   Nothing is sent back for a frame: the SDK would try to read any frame as a command.
 
 One socket per worker per gateway: a new one makes the previous one close with 1008 (policy
@@ -186,6 +187,7 @@ async def _apply_frame(ctx: GatewayContext, data: str, identity: WorkerIdentity)
         raw: Any = orjson.loads(data)
         if not isinstance(raw, dict):
             raise web.HTTPBadRequest(text="an event frame must be a JSON object")
+        await ctx.limiter.check(WORKER, identity.rate_key, ctx.clock())  # as a POSTed event: 429 drops it
         await apply_event(ctx, raw, identity)
     except orjson.JSONDecodeError as exc:
         log.warning("worker %s sent a frame that is not JSON (%s); dropped", worker_id, exc)
