@@ -6,10 +6,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rxon.models import TaskResult, WorkerRegistration
+import pytest
+from rxon.exceptions import RxonRateLimitError
+from rxon.models import Heartbeat, TaskResult, WorkerRegistration
+from rxon.transports.http import HttpTransport
 
 from engine.messages import TaskOffer
-from tests.api.conftest import NOW, Gateway, put_job, sdk_signed, wire, worker_headers
+from tests.api.conftest import NOW, WORKER_TOKEN, Gateway, put_job, sdk_signed, wire, worker_headers
 from tests.api.tenancy import A, B, client, settings_for, tenancy_gateway
 from tests.api.test_worker_ws import progress_frame
 from tests.support.waiting import eventually
@@ -115,3 +118,20 @@ async def test_websocket_event_frames_count_as_calls_and_one_over_the_limit_is_d
 
         await eventually(applied, "a frame after the bucket refilled to be applied", 5.0)
         await ws.close()
+
+
+async def test_the_sdk_transport_reads_a_refusal_as_a_rate_limit_with_its_retry_after(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path, rate_limit_heartbeat_limit=1, workers_config_path="")
+    async with tenancy_gateway(settings) as gw:
+        await register(gw)
+        transport = HttpTransport(str(gw.http.make_url("")), "w1", WORKER_TOKEN)
+        await transport.connect()
+        try:
+            beat = sdk_signed(Heartbeat(worker_id="w1", status="idle", timestamp=int(NOW)), "w1")
+            assert await transport.send_heartbeat(beat) == {"status": "ok"}
+            with pytest.raises(RxonRateLimitError) as refused:
+                await transport.send_heartbeat(beat)
+        finally:
+            await transport.close()
+
+        assert refused.value.details["retry_after"] == 60.0
