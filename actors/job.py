@@ -41,6 +41,7 @@ from actors.publisher import apply_once
 from engine.errors import VersionConflict
 from engine.job import JobState, Outgoing, decode_state
 from engine.messages import Envelope, Start, StartChild
+from engine.objects import JobObjects
 from engine.policy import StepPolicy
 from engine.registry import BlueprintRegistry
 from engine.step import JobStep, apply, fail_unrunnable
@@ -63,8 +64,9 @@ class JobActor:
         clock: Callable[[], float],
         *,
         cached_jobs: int = 10_000,
+        objects: JobObjects | None = None,
     ) -> None:
-        self._registry, self._store, self._broker = registry, store, broker
+        self._registry, self._store, self._broker, self._objects = registry, store, broker, objects
         self._policy, self._clock = policy, clock
         self._cached: OrderedDict[str, JobState] = OrderedDict()  # job id -> state as last committed here
         self._cache_size = cached_jobs
@@ -142,7 +144,7 @@ class JobActor:
         """The immediate effects of ``env`` (the outbox), or None if it changed nothing."""
         bp = self._registry.get(state.blueprint)
         if bp is not None:
-            step = await apply(bp, self._policy, state, env, self._clock())
+            step = await apply(bp, self._policy, state, env, self._clock(), self._objects)
         else:
             unloaded = f"blueprint {state.blueprint!r} is not loaded on this node"
             step = fail_unrunnable(state, env, unloaded, self._clock())

@@ -1,10 +1,11 @@
 """A node: the set of actors one process runs, wired to a broker and a store.
 
-``async with Node(...)`` starts the job, aggregator, router and webhook consumers, the
-timeouts actor (only the leader's fires; see ``actors.timeouts``) and, given schedules, the
-scheduler (only the leader's fires; see ``actors.scheduler``) in one TaskGroup, each
-supervised: a crash (say, the broker connection dropped) is logged and the loop restarts after a
-back-off instead of taking the node down. Leaving the block (or ``close()``, idempotent) stops
+``async with Node(...)`` starts the job, aggregator, router, webhook-intake and (given ``files``
+with a purge delay) files consumers, the timeouts actor (only the leader's fires; see
+``actors.timeouts``), given schedules the scheduler (only the leader's fires; see
+``actors.scheduler``), and the webhook deliverer (``actors.webhook_delivery``) in one TaskGroup,
+each supervised: a crash (say, the broker connection dropped) is logged and the loop restarts
+after a back-off instead of taking the node down. Leaving the block (or ``close()``, idempotent) stops
 consuming, gives in-flight messages ``grace`` seconds to finish and ack, then returns whatever is
 still unacked to the broker.
 """
@@ -19,27 +20,32 @@ from types import TracebackType
 from typing import Protocol
 
 from actors.aggregator import AggregatorActor, AggregatorStore
+from actors.files import FilesActor, FilesStore, NodeFiles
 from actors.job import JobActor, JobActorStore
 from actors.ports.broker import Broker, Consumer
 from actors.ports.locks import Locks
-from actors.ports.store import ScheduleStore
+from actors.ports.store import ScheduleStore, WebhookStore
 from actors.publisher import LocalRoutes
 from actors.router import RouterActor, RouterStore
 from actors.runtime import KeyedRunner
 from actors.scheduler import SchedulerActor
 from actors.shards import ShardBalancer
 from actors.timeouts import TimeoutsActor, TimeoutsStore
-from actors.webhooks import Notifier, WebhookActor
+from actors.webhook_delivery import WebhookDeliverer
+from actors.webhooks import Sender, WebhookIntake
 from engine import defaults, routes
 from engine.errors import Unavailable
 from engine.policy import StepPolicy
 from engine.registry import BlueprintRegistry
 from engine.schedules import Schedule
+from engine.webhooks import DEFAULT_POLICY, WebhookPolicy
 
 log = logging.getLogger(__name__)
 
 
-class NodeStore(JobActorStore, AggregatorStore, RouterStore, TimeoutsStore, ScheduleStore, Protocol):
+class NodeStore(
+    JobActorStore, AggregatorStore, RouterStore, TimeoutsStore, ScheduleStore, WebhookStore, FilesStore, Protocol
+):
     """What the actors of a node need of the store, together (closing it is the caller's)."""
 
 
@@ -51,7 +57,7 @@ class Node:
         store: NodeStore,
         broker: Broker,
         policy: StepPolicy,
-        notifier: Notifier,
+        sender: Sender,
         clock: Callable[[], float] = time.time,
         max_concurrent_jobs: int = defaults.EXECUTOR_MAX_CONCURRENT_JOBS,
         grace: float = 10.0,
@@ -61,29 +67,46 @@ class Node:
         reservation_seconds: float = defaults.ROUTER_RESERVATION_SECONDS,
         schedules: Sequence[Schedule] = (),
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        webhook_policy: WebhookPolicy = DEFAULT_POLICY,
+        webhook_concurrency: int = defaults.WEBHOOK_CONCURRENCY,
+        webhook_timeout: float = defaults.WEBHOOK_TIMEOUT_SECONDS,
+        files: NodeFiles | None = None,
     ) -> None:
-        # ``sleep`` paces the timeouts actor's and the scheduler's ticks and the restart back-off; a
-        # test on a fake clock passes the clock's
+        # ``sleep`` paces the timeouts actor's, the scheduler's and the webhook deliverer's rounds and
+        # the restart back-off; a test on a fake clock passes the clock's
         self.timeouts = TimeoutsActor(store, broker, clock, locks=locks, holder=instance_id, sleep=sleep)
         self.scheduler = (
             SchedulerActor(schedules, registry, store, broker, clock, locks=locks, holder=instance_id, sleep=sleep)
             if schedules
             else None
         )
+        self.webhooks = WebhookDeliverer(
+            store,
+            sender,
+            clock,
+            policy=webhook_policy,
+            concurrency=webhook_concurrency,
+            timeout=webhook_timeout,
+            sleep=sleep,
+        )
+        intake = WebhookIntake(store, clock, policy=webhook_policy, queued=self.webhooks.wake)
         self._sleep = sleep
         router = RouterActor(store, clock=clock, reservation_seconds=reservation_seconds)
         # Offers from this node's jobs and groups go straight to its router (ADR 0009); the
         # router's queue still serves whatever else is published to it.
         offers = LocalRoutes(broker, {routes.ROUTER: router.handle})
-        job = JobActor(registry, store, offers, policy, clock)
+        job = JobActor(registry, store, offers, policy, clock, objects=files.job_objects if files else None)
         aggregator = AggregatorActor(store, offers, policy, clock)
         self._broker, self._grace = broker, grace
         self._plan = [
             (routes.JOBS, KeyedRunner("jobs", job.handle), max_concurrent_jobs),
             (routes.AGGREGATOR, KeyedRunner("aggregator", aggregator.handle), max_concurrent_jobs),
             (routes.ROUTER, KeyedRunner("router", router.handle), 256),
-            (routes.EVENTS, KeyedRunner("webhooks", WebhookActor(notifier).handle), 64),
+            (routes.EVENTS, KeyedRunner("webhooks", intake.handle), 64),
         ]
+        if files is not None and files.purge_after is not None:
+            janitor = FilesActor(store, files.objects, clock, after=files.purge_after)
+            self._plan.append((routes.FILES, KeyedRunner("files", janitor.handle), 16))
         self._consumers: set[Consumer] = set()
         self._balancer = balancer
         self._balancing: asyncio.Task[None] | None = None
@@ -94,7 +117,7 @@ class Node:
         self._assignment_changed = asyncio.Event()
         self._group: asyncio.TaskGroup | None = None
         self._consuming: list[asyncio.Task[None]] = []
-        self._tickers: list[asyncio.Task[None]] = []  # the timeouts actor, the scheduler
+        self._tickers: list[asyncio.Task[None]] = []  # the timeouts actor, the scheduler, the deliverer
         self._closing = False
 
     async def __aenter__(self) -> Node:
@@ -103,7 +126,10 @@ class Node:
         for route, runner, prefetch in self._plan:
             consume = self._consume_with(route, runner, prefetch)
             self._consuming.append(self._group.create_task(self._supervise(runner.name, consume)))
-        self._tickers = [self._group.create_task(self._supervise("timeouts", self.timeouts.run))]
+        self._tickers = [
+            self._group.create_task(self._supervise("timeouts", self.timeouts.run)),
+            self._group.create_task(self._supervise("webhook delivery", self.webhooks.run)),
+        ]
         if self.scheduler is not None:
             self._tickers.append(self._group.create_task(self._supervise("scheduler", self.scheduler.run)))
         if self._balancer is not None:

@@ -1,59 +1,65 @@
-"""The webhook actor: tells a job's ``webhook_url`` that the job ended.
+"""The webhook intake: turns the events mailbox's ``JobEvent``s into stored deliveries.
 
-It consumes the events mailbox, separate from job mailboxes, so a slow or failing receiver never
-delays a job. Each notification is tried ``attempts`` times with exponential back-off; delivery is
-at-least-once (a redelivered event is sent again), and receivers should de-duplicate by
-``job_id`` + ``event``.
+It consumes the events mailbox, separate from the job mailboxes, and does one store write per
+event, so a slow or dead receiver never holds up a job, nor this mailbox: sending is the
+``WebhookDeliverer``'s (``actors.webhook_delivery``), from the store.
+
+- The delivery's id, its ``webhook-id``, is the event's envelope id: a redelivered event (the
+  job's outbox published again, the mailbox redelivering after a crash) adds nothing while its
+  delivery is pending or dead. One that was sent already is queued and sent again: delivery is
+  at-least-once, and receivers de-duplicate by ``webhook-id``.
+- The body is fixed here (``engine.webhooks.payload``), so every attempt signs the same bytes.
+- The message is acked after the delivery is stored: a crash in between redelivers it.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
+import msgspec
+
+from actors.ports.store import WebhookDelivery, WebhookStore
+from engine import webhooks
 from engine.messages import Envelope, JobEvent
+from engine.webhooks import DEFAULT_POLICY, WebhookPolicy
 
-log = logging.getLogger(__name__)
-
-
-class Notifier(Protocol):
-    async def __call__(self, url: str, payload: dict[str, Any]) -> None:
-        """POST ``payload`` to ``url``; raise on failure (network error or non-2xx)."""
+_json = msgspec.json.Encoder()
 
 
-class WebhookActor:
+class Sender(Protocol):
+    async def __call__(self, delivery: WebhookDelivery, timestamp: int) -> None:
+        """POST ``delivery.body`` to ``delivery.url``, signed for ``timestamp`` (epoch seconds);
+        return on a 2xx answer, raise ``engine.errors.WebhookFailed`` otherwise."""
+
+
+class WebhookIntake:
     def __init__(
         self,
-        notify: Notifier,
+        store: WebhookStore,
+        clock: Callable[[], float],
         *,
-        attempts: int = 5,
-        backoff: float = 0.5,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        policy: WebhookPolicy = DEFAULT_POLICY,
+        queued: Callable[[], None] = lambda: None,
     ) -> None:
-        self._notify, self._attempts, self._backoff, self._sleep = notify, attempts, backoff, sleep
+        """``queued`` is called after each delivery this intake stores (to wake a deliverer)."""
+        self._store, self._clock, self._policy, self._queued = store, clock, policy, queued
 
     async def handle(self, env: Envelope) -> None:
         event = env.body
         if not isinstance(event, JobEvent) or not event.webhook_url:
             return
-        payload = {
-            "event": event.event,
-            "job_id": event.job_id,
-            "status": event.status,
-            "result": event.result,
-            "error": event.error,
-        }
-        if event.approval is not None:
-            payload["approval"] = event.approval
-        for attempt in range(1, self._attempts + 1):
-            try:
-                await self._notify(event.webhook_url, payload)
-                return
-            except Exception as exc:
-                log.warning("webhook %s for job %s failed (attempt %d/%d): %s",
-                            event.event, event.job_id, attempt, self._attempts, exc)
-                if attempt < self._attempts:
-                    await self._sleep(self._backoff * 2 ** (attempt - 1))
-        log.error("webhook %s for job %s given up after %d attempts", event.event, event.job_id, self._attempts)
+        now = self._clock()
+        delivery = WebhookDelivery(
+            id=env.id,
+            url=event.webhook_url,
+            client_id=event.client_id,
+            job_id=event.job_id,
+            event=event.event,
+            body=_json.encode(webhooks.payload(event)),
+            created_at=now,
+            give_up_at=now + self._policy.max_age,
+            next_at=now,
+        )
+        if await self._store.add_webhook(delivery):
+            self._queued()

@@ -16,12 +16,14 @@ from transport.app import processes
 
 @dataclass(frozen=True)
 class Snapshot:
-    """CPU seconds so far of the orchestrator processes (together), the workers, Redis and RabbitMQ."""
+    """CPU seconds so far of the orchestrator processes (together), the workers, Redis, RabbitMQ and
+    this process, which runs the load generator."""
 
     orchestrator: float
     workers: float
     redis: float | None
     rabbitmq: float | None
+    load: float = 0.0
 
     @classmethod
     def take(cls, orchestrator: tuple[int, ...], workers: list[int], servers: Servers | None) -> Snapshot:
@@ -30,6 +32,7 @@ class Snapshot:
             workers=sum(processes.cpu_seconds(pid) for pid in workers),
             redis=servers.redis_cpu_seconds() if servers else None,
             rabbitmq=rabbitmq_cpu_seconds() if servers else None,
+            load=processes.cpu_seconds(os.getpid()),
         )
 
 
@@ -53,6 +56,7 @@ class RunFigures:
     worker_cpu_ms_per_job: float
     redis_cpu_ms_per_job: float | None
     rabbitmq_cpu_ms_per_job: float | None
+    load_cpu_ms_per_job: float | None  # the load generator (the bench process), per finished job
     peak_rss_mb: float  # VmHWM summed over the orchestrator processes
     rss_mb: float | None = None  # VmRSS summed over the orchestrator processes at the end of the run
     start_p50_ms: float | None = None  # blueprint dispatch to the worker's skill starting; None: no such data
@@ -92,6 +96,7 @@ def figures(
         worker_cpu_ms_per_job=(after.workers - before.workers) * 1000 / finished,
         redis_cpu_ms_per_job=per_job(before.redis, after.redis),
         rabbitmq_cpu_ms_per_job=per_job(before.rabbitmq, after.rabbitmq),
+        load_cpu_ms_per_job=per_job(before.load, after.load),
         peak_rss_mb=sum(processes.peak_rss_mb(pid) for pid in pids),
         rss_mb=sum(rss_mb(pid) for pid in pids),
         start_p50_ms=_quantile(starts, 0.50) * 1000 if starts else None,

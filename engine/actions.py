@@ -23,6 +23,7 @@ class DispatchTask:
     dispatch_timeout: float | None = None
     result_timeout: float | None = None
     max_attempts: int | None = None
+    event_transitions: dict[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +107,10 @@ class ActionFactory:
     ) -> None:
         """Hand ``params`` to a worker with skill ``task_type``; its result status picks the next state.
 
+        ``event_transitions`` maps a worker event type to a state: when the task's worker sends
+        that event while the job waits on the task, the task is superseded (its result will be
+        refused), the event's payload is merged into ``state_history`` and the job moves there.
+
         Upstream's routing options (``skill_version`` through ``resource_hint``) are accepted so
         its blueprints run, and not yet used for routing; ``timeout_seconds`` is an alias of
         ``result_timeout``.
@@ -134,6 +139,7 @@ class ActionFactory:
                     "dispatch_task", timeouts, "result_timeout", "result_timeout_seconds", "timeout_seconds"
                 ),
                 max_attempts=_attempts("dispatch_task", max_attempts),
+                event_transitions=_event_transitions(event_transitions),
             )
         )
 
@@ -266,6 +272,18 @@ def _attempts(where: str, value: Any) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ActionError(f"{where}: max_attempts must be a positive integer, got {value!r}")
     return value
+
+
+def _event_transitions(value: Any) -> dict[str, str] | None:
+    """``event_transitions`` as given (None or empty: none), checked: event type -> state name."""
+    if not value:
+        return None
+    if not isinstance(value, dict) or not all(isinstance(k, str) and k for k in value):
+        raise ActionError(f"dispatch_task: event_transitions must map event types to states, got {value!r}")
+    for event_type, state in value.items():
+        if not isinstance(state, str) or not state:
+            raise ActionError(f"dispatch_task: event_transitions[{event_type!r}] must name a state, got {state!r}")
+    return dict(value)
 
 
 def _first(*values: Any) -> Any:

@@ -116,3 +116,32 @@ class ParentRefused(AvtomatError):
     def __init__(self, status: int, message: str) -> None:
         self.status = status
         super().__init__(message)
+class WebhookFailed(AvtomatError):
+    """One webhook delivery attempt failed: the receiver was unreachable, too slow, or answered
+    other than 2xx (retryable: the delivery is tried again after a back-off), or its address is
+    refused (``WEBHOOK_ALLOW_PRIVATE``; not retryable: the delivery goes to the dead list at once).
+
+    Unlike ``Unavailable``, nothing of avtomat's is away: the receiver is, and the job never
+    waits for it."""
+
+    def __init__(self, reason: str, *, retryable: bool = True) -> None:
+        self.reason = reason
+        self.retryable = retryable
+        super().__init__(reason)
+class ObjectStoreUnavailable(Unavailable):
+    """The object store (S3, or the local directory) did not answer, or answered with a server
+    error. Unlike ``StoreUnavailable``, no job state is involved: an upload or a purge that raised
+    is repeated whole (puts overwrite, deletes of missing objects are no-ops)."""
+
+
+class ObjectNotFound(AvtomatError):
+    """No object under that key (a handler's ``task_files`` read, a download): not retryable."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        super().__init__(f"no object {key!r}")
+
+
+class ObjectIntegrityError(AvtomatError):
+    """An object's bytes do not match what was announced: the size or the checksum (ETag, MD5)
+    differs. Not retryable: the same bytes fail the same way; the sender must send them again."""

@@ -22,6 +22,7 @@ TASK_STARTED = "task_started"
 TASK_FINISHED = "task_finished"
 TASK_FAILED = "task_failed"
 TASK_RETRY = "task_retry_scheduled"
+WORKER_EVENT = "worker_event"  # a worker's event (not progress), and the state it moved the job to, if any
 PARALLEL_DISPATCHED = "parallel_dispatched"
 PARALLEL_DONE = "parallel_done"
 APPROVAL_REQUESTED = "approval_requested"

@@ -29,6 +29,7 @@ class Injector:
     func_name: str
     parameters: tuple[Parameter, ...]
     takes_var_kwargs: bool
+    sees_files: bool = False  # ``task_files`` reaches it: by name, through ``context`` or ``**kwargs``
 
     @classmethod
     def for_function(cls, func: Callable[..., Awaitable[Any]]) -> Injector:
@@ -42,7 +43,8 @@ class Injector:
                 var_kwargs = True
             elif p.kind is not inspect.Parameter.VAR_POSITIONAL:
                 params.append(Parameter(p.name, p.default is inspect.Parameter.empty))
-        return cls(func.__name__, tuple(params), var_kwargs)
+        sees_files = var_kwargs or any(p.name in ("task_files", "context") for p in params)
+        return cls(func.__name__, tuple(params), var_kwargs, sees_files)
 
     def arguments(self, context: Any, sources: Mapping[str, Any]) -> dict[str, Any]:
         state_history: Mapping[str, Any] = context.state_history

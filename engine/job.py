@@ -55,6 +55,7 @@ class TaskState(msgspec.Struct, kw_only=True):
     worker_id: str | None = None
     started_at: float | None = None
     waiting_retry: bool = False
+    event_transitions: dict[str, str] | None = None  # worker event type -> state (supersedes the task)
 
 
 class Versioned(msgspec.Struct, kw_only=True):
@@ -151,6 +152,7 @@ class JobState(Versioned, kw_only=True):
     parent_task: ParentTask | None = None  # Pure Holon mode: the parent orchestrator's task this job answers
     task_error: dict[str, Any] | None = None
     child_result: dict[str, Any] | None = None
+    data_metadata: dict[str, Any] | None = None  # files workers uploaded: {json path: {uri, size, etag}}
     deadlines: list[str] = msgspec.field(default_factory=list)
     error: str | None = None
     finished_at: float | None = None

@@ -3,7 +3,7 @@
 Every message is a frozen msgspec Struct, tagged, encoded with msgpack. A job's mailbox
 receives ``JobMessage``; the router receives ``TaskOffer``; a fan-out group's aggregator receives
 ``GroupMessage`` (its branches' ``TaskStarted``/``TaskDone``/``TaskLost``/``Timeout`` included); the
-event sink receives ``JobEvent``.
+webhook intake receives ``JobEvent``.
 Message ids are unique per logical message: a redelivered envelope keeps its id, which is what
 makes handling idempotent (the job records the ids it has applied).
 """
@@ -45,7 +45,8 @@ class TaskStarted(_Message, frozen=True, tag="task_started"):
 
 
 class TaskDone(_Message, frozen=True, tag="task_done"):
-    """A worker's result. ``status`` defaults to success, as on the RXON wire."""
+    """A worker's result. ``status`` defaults to success, as on the RXON wire. ``files``: what
+    the worker uploaded for the result (its ``data_metadata``), checked by the gateway."""
 
     task_id: str
     worker_id: str | None = None
@@ -53,6 +54,7 @@ class TaskDone(_Message, frozen=True, tag="task_done"):
     data: dict[str, Any] | None = None
     error_code: str | None = None
     error_message: str | None = None
+    files: dict[str, dict[str, Any]] | None = None  # the SDK's data_metadata: {json path: {uri, size, etag}}
 
 
 TimeoutKind = Literal["dispatch", "result", "retry_step", "retry_task", "approval"]
@@ -140,6 +142,7 @@ class TaskOffer(_Message, frozen=True, tag="task_offer"):
     step: int = 0
     result_timeout: float | None = None
     group_id: str | None = None
+    dispatch_deadline: float | None = None  # epoch seconds by which a worker must take it; None: no limit
 
 
 class BranchSpec(msgspec.Struct, frozen=True, kw_only=True):
@@ -193,9 +196,29 @@ class ParentTask(msgspec.Struct, frozen=True):
     job_id: str
 
 
+class WorkerEvent(_Message, frozen=True, tag="worker_event"):
+    """An event a worker sent about the job (RXON ``WorkerEventPayload``), other than progress
+    (the gateway stores progress beside the job). The job records it in its history; if the task
+    it names is the job's current task and maps ``event_type`` in its ``event_transitions``, the
+    task is superseded and the job moves on. The envelope id names ``event_id``: a resent event is
+    applied once."""
+
+    event_id: str
+    event_type: str
+    worker_id: str
+    task_id: str | None = None
+    payload: dict[str, Any] = msgspec.field(default_factory=dict)
+    timestamp: float | None = None
+
+
 class JobEvent(_Message, frozen=True, tag="job_event"):
-    """A job reached a terminal status; delivered to its webhook, off the job's hot path, and, for
-    a job a parent orchestrator's task created (``parent_task``), to the holon (``routes.HOLON``)."""
+    """News for the job's webhook, off the job's path: it ended, waits for a person, or its worker
+    sent an event (``worker_event:<type>``). The envelope id is the delivery's ``webhook-id``.
+
+    ``details`` are extra top-level fields of the payload (a worker event's worker, task and time);
+    ``client_id`` owns the delivery (its dead list, ``GET /api/v1/webhooks/failed``). For a job a
+    parent orchestrator's task created (``parent_task``), its end also goes to the holon
+    (``routes.HOLON``)."""
 
     job_id: str
     event: str
@@ -205,6 +228,17 @@ class JobEvent(_Message, frozen=True, tag="job_event"):
     error: str | None = None
     approval: dict[str, Any] | None = None  # for ``job_waiting_for_human``: what to decide, and the token
     parent_task: ParentTask | None = None
+    client_id: str = ""
+    details: dict[str, Any] | None = None
+
+
+class PurgeFiles(_Message, frozen=True, tag="purge_files"):
+    """Delete job ``job_id``'s objects if the job has expired, else look again later. The files
+    actor's deadline, with the envelope id ``purge:{job_id}:{round}``: each look that finds the
+    job alive schedules the next round under a new id."""
+
+    job_id: str
+    round: int = 0
 
 
 JobMessage = (
@@ -219,9 +253,10 @@ JobMessage = (
     | StartChild
     | ChildEnded
     | Redrive
+    | WorkerEvent
 )
 GroupMessage = GroupStart | GroupCancel | TaskStarted | TaskDone | TaskLost | Timeout
-Message = JobMessage | GroupMessage | TaskOffer | JobEvent
+Message = JobMessage | GroupMessage | TaskOffer | JobEvent | PurgeFiles
 
 
 class CancelNotice(msgspec.Struct, frozen=True):

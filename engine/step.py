@@ -18,14 +18,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
+from rxon.constants import EVENT_TYPE_PROGRESS
 
-from engine import deadlines, routes, tasks
+from engine import deadlines, routes, tasks, webhooks
 from engine import history as h
 from engine import job as j
+from engine import objects as o
 from engine.actions import ActionFactory, AwaitApproval, DispatchParallel, DispatchTask, RunBlueprint, Transition
 from engine.blueprint import StateMachineBlueprint
 from engine.context import ClientInfo, JobContext
-from engine.errors import ActionError, InjectionError
+from engine.errors import ActionError, InjectionError, ObjectNotFound
 from engine.history import HistoryEvent
 from engine.job import Approval, ChildRef, GroupRef, JobState, Outgoing, TaskState
 from engine.messages import (
@@ -47,6 +49,7 @@ from engine.messages import (
     TaskLost,
     TaskStarted,
     Timeout,
+    WorkerEvent,
     envelope,
     new_id,
 )
@@ -85,9 +88,19 @@ class JobStep:
     stopped: list[CancelNotice] = field(default_factory=list)
 
 
-async def apply(bp: StateMachineBlueprint, policy: StepPolicy, state: JobState, env: Envelope, now: float) -> JobStep:
-    """Apply ``env`` to ``state`` in place; return what to commit with it and publish after."""
-    step = _Step(bp, policy, state, now)
+async def apply(
+    bp: StateMachineBlueprint,
+    policy: StepPolicy,
+    state: JobState,
+    env: Envelope,
+    now: float,
+    objects: o.JobObjects | None = None,
+) -> JobStep:
+    """Apply ``env`` to ``state`` in place; return what to commit with it and publish after.
+
+    ``objects`` (``engine.objects``) gives handlers their ``task_files`` and offloads large task
+    params; it may raise ``ObjectStoreUnavailable`` (the step is then applied again later)."""
+    step = _Step(bp, policy, state, now, objects)
     if state.terminal and not (isinstance(env.body, Redrive) and state.status in _REDRIVABLE):
         return JobStep(changed=False)
     if not await step.handle(env.body):
@@ -96,8 +109,11 @@ async def apply(bp: StateMachineBlueprint, policy: StepPolicy, state: JobState, 
 
 
 class _Step:
-    def __init__(self, bp: StateMachineBlueprint, policy: StepPolicy, state: JobState, now: float) -> None:
-        self.bp, self.policy, self.state, self.now = bp, policy, state, now
+    def __init__(
+        self, bp: StateMachineBlueprint, policy: StepPolicy, state: JobState, now: float, objects: o.JobObjects | None
+    ) -> None:
+        self.bp, self.policy, self.state, self.now, self.objects = bp, policy, state, now, objects
+        self.initial_data: dict[str, Any] | None = None  # as handlers see it (``context``), once per step
         self.out: list[Outgoing] = []
         self.deferred: list[Outgoing] = []
         self.history: list[HistoryEvent] = []
@@ -136,6 +152,8 @@ class _Step:
             return await self.timeout(msg)
         if isinstance(msg, AggregateDone):
             return await self.aggregate_done(msg)
+        if isinstance(msg, WorkerEvent):
+            return await self.worker_event(msg)
         return False
 
     def finish(self, env: Envelope) -> JobStep:
@@ -166,10 +184,10 @@ class _Step:
             if isinstance(action, Transition):
                 self.transition(action.target)
             elif isinstance(action, DispatchTask):
-                self.dispatch(action)
+                await self.dispatch(action)
                 return
             elif isinstance(action, DispatchParallel):
-                self.dispatch_parallel(action)
+                await self.dispatch_parallel(action)
                 return
             elif isinstance(action, AwaitApproval):
                 self.await_approval(action)
@@ -183,7 +201,11 @@ class _Step:
     async def run_handler(self) -> ActionFactory | None:
         """Call the handler of the current state; None when the step cannot go on now."""
         state = self.state
-        ctx = self.context()
+        try:
+            ctx = await self.context()
+        except ObjectNotFound as exc:
+            self.fail(f"initial_data refers to an object that is gone: {exc}")
+            return None
         if ctx.aggregation_results is not None:  # the group is done: its aggregator runs
             handler = self.bp.states[state.current_state].aggregator
         else:
@@ -191,6 +213,8 @@ class _Step:
         if handler is None:
             self.fail(f"no handler of state {state.current_state!r} matches the job")
             return None
+        if self.objects is not None and handler.injector.sees_files:
+            ctx.task_files = self.objects.task_files(state.id)
         history_before = _snapshot(state.state_history)
         try:
             await handler.func(**handler.injector.arguments(ctx, ctx.sources()))
@@ -202,18 +226,26 @@ class _Step:
             state.state_history.update(msgspec.msgpack.decode(history_before))
             self.retry_step(exc)
             return None
+        finally:
+            if ctx.task_files is not None:
+                await ctx.task_files.aclose()
         state.step_attempt, state.error = 0, None
         if ctx.aggregation_results is not None:
             state.group = None  # the aggregator ran: the group is over for this job
         return ctx.actions
 
-    def context(self) -> JobContext:
+    async def context(self) -> JobContext:
+        """The handler's context; ``initial_data`` with its offloaded values read back, once per
+        step (a copy then: a handler's changes to it are not kept). ``task_files`` is set by
+        ``run_handler``, for a handler that can see it."""
         s = self.state
+        if self.initial_data is None:
+            self.initial_data = await o.check_out(self.objects, s.id, s.initial_data)
         group = s.group if s.group is not None and s.group.aggregate_into == s.current_state else None
         return JobContext(
             job_id=s.id,
             current_state=s.current_state,
-            initial_data=s.initial_data,
+            initial_data=self.initial_data,
             state_history=s.state_history,
             actions=ActionFactory(),
             client=ClientInfo(s.client_id, s.client_plan, s.client_params),
@@ -251,17 +283,18 @@ class _Step:
 
     # -- tasks ----------------------------------------------------------------------------
 
-    def dispatch(self, action: DispatchTask) -> None:
-        state = self.state
+    async def dispatch(self, action: DispatchTask) -> None:
+        state, task_id = self.state, new_id()
         state.task = TaskState(
-            id=new_id(),
+            id=task_id,
             type=action.task_type,
-            params=action.params,
+            params=await o.check_in(self.objects, state.id, f"tasks/{task_id}", action.params),
             transitions=action.transitions,
             max_attempts=action.max_attempts or self.policy.task_max_attempts,
             priority=action.priority,
             dispatch_timeout=_first(action.dispatch_timeout, state.dispatch_timeout, self.policy.dispatch_timeout),
             result_timeout=_first(action.result_timeout, state.result_timeout, self.policy.result_timeout),
+            event_transitions=action.event_transitions,
         )
         state.status, state.task_error = j.WAITING_FOR_WORKER, None
         self.offer(state.task)
@@ -294,7 +327,12 @@ class _Step:
         verdict = tasks.reported(task, msg, self.policy, self.state.id, self.now)
         if not isinstance(verdict, tasks.Produced):
             return await self.judged(task, verdict)
-        self.record(h.TASK_FINISHED, task_id=task.id, worker_id=msg.worker_id, attempt=task.attempt, status=msg.status)
+        files = {"files": msg.files} if msg.files else {}  # the audit trail of what the worker uploaded
+        self.record(
+            h.TASK_FINISHED, task_id=task.id, worker_id=msg.worker_id, attempt=task.attempt, status=msg.status, **files
+        )
+        if msg.files:
+            self.state.data_metadata = {**(self.state.data_metadata or {}), **msg.files}
         if verdict.status in task.transitions:
             if verdict.data:
                 self.state.state_history.update(verdict.data)
@@ -351,6 +389,33 @@ class _Step:
             self.offer(task)
         return True
 
+    async def worker_event(self, msg: WorkerEvent) -> bool:
+        """Record a worker's event (and tell the webhook); if the task's ``event_transitions`` map
+        it (``tasks.event_target``), supersede the task: its worker is told to stop, the event's
+        payload joins ``state_history`` and the job moves on. Progress only counts when it moves
+        the job (the gateway stores and announces it otherwise)."""
+        state, task = self.state, self.state.task
+        target = tasks.event_target(task, msg) if task is not None else None
+        if msg.event_type == EVENT_TYPE_PROGRESS and target is None:
+            return False
+        self.record(
+            h.WORKER_EVENT,
+            event_type=msg.event_type,
+            event_id=msg.event_id,
+            worker_id=msg.worker_id,
+            task_id=msg.task_id,
+            payload=msg.payload,
+            moved_to=target,
+        )
+        if state.webhook_url and msg.event_type != EVENT_TYPE_PROGRESS:
+            self.out.append(webhooks.worker_event(state, msg, self.now))
+        if task is not None and target is not None:
+            if notice := tasks.stop_notice(task, state.id):
+                self.stopped.append(notice)
+            state.state_history.update(msg.payload)
+            await self.follow(target)
+        return True
+
     async def follow(self, target: str) -> None:
         self.state.task = None
         self.state.status = j.RUNNING
@@ -359,7 +424,7 @@ class _Step:
 
     # -- fan-out ----------------------------------------------------------------------------
 
-    def dispatch_parallel(self, action: DispatchParallel) -> None:
+    async def dispatch_parallel(self, action: DispatchParallel) -> None:
         """Hand the branches to a new group's aggregator in one ``GroupStart``; the job then waits
         for the one ``AggregateDone`` the aggregator sends when every branch has settled."""
         state, policy = self.state, self.policy
@@ -370,17 +435,18 @@ class _Step:
         self.transition(action.aggregate_into)
         if state.terminal:
             return
+        ids = [new_id() for _ in action.branches]
         branches = [
             BranchSpec(
-                task_id=new_id(),
+                task_id=task_id,
                 type=b.task_type,
-                params=b.params,
+                params=await o.check_in(self.objects, state.id, f"tasks/{task_id}", b.params),
                 priority=b.priority,
                 dispatch_timeout=_first(b.dispatch_timeout, state.dispatch_timeout, policy.dispatch_timeout),
                 result_timeout=_first(b.result_timeout, state.result_timeout, policy.result_timeout),
                 max_attempts=b.max_attempts or policy.task_max_attempts,
             )
-            for b in action.branches
+            for task_id, b in zip(ids, action.branches, strict=True)
         ]
         group = GroupRef(id=new_id(), aggregate_into=action.aggregate_into, size=len(branches))
         state.group, state.status = group, j.WAITING_FOR_PARALLEL
@@ -420,14 +486,8 @@ class _Step:
         if expires is not None:
             self.defer(Timeout("approval", state.approval.id), expires)
         if state.webhook_url:
-            event = JobEvent(
-                job_id=state.id,
-                event="job_waiting_for_human",
-                status=state.status,
-                webhook_url=state.webhook_url,
-                approval=state.approval.view(),
-            )
-            self.out.append(Outgoing(routes.EVENTS, envelope(state.id, event, self.now)))
+            waiting = webhooks.job_event(state, "job_waiting_for_human", self.now, approval=state.approval.view())
+            self.out.append(waiting)
 
     async def decided(self, msg: Decision) -> bool:
         approval = self.state.approval
@@ -535,15 +595,8 @@ class _Step:
             ended_id = f"child-ended:{state.id}:{state.version}"
             self.out.append(Outgoing(routes.JOBS, envelope(state.parent_id, ended, self.now, id=ended_id)))
         if state.webhook_url:
-            event = JobEvent(
-                job_id=state.id,
-                event=_EVENTS[status],
-                status=status,
-                webhook_url=state.webhook_url,
-                result=state.state_history if status == j.FINISHED else None,
-                error=error,
-            )
-            self.out.append(Outgoing(routes.EVENTS, envelope(state.id, event, self.now)))
+            result = state.state_history if status == j.FINISHED else None
+            self.out.append(webhooks.job_event(state, _EVENTS[status], self.now, result=result, error=error))
         if state.parent_task is not None:
             self.answer_parent(status, error)
 
@@ -557,6 +610,7 @@ class _Step:
             status=status,
             result=state.state_history if status == j.FINISHED else None,
             error=error,
+            client_id=state.client_id,
             parent_task=state.parent_task,
         )
         ended_id = f"holon-ended:{state.id}:{state.version}"
@@ -578,7 +632,7 @@ def fail_unrunnable(state: JobState, env: Envelope, error: str, now: float) -> J
     applying ``env``; a terminal job is left unchanged."""
     if state.terminal:
         return JobStep(changed=False)
-    step = _Step(StateMachineBlueprint("unavailable"), StepPolicy(), state, now)
+    step = _Step(StateMachineBlueprint("unavailable"), StepPolicy(), state, now, None)
     step.fail(error)
     return step.finish(env)
 

@@ -4,6 +4,7 @@ Only string literals are collected, each with the kind of call that named it:
 
 - ``transition_to("x")`` / ``go_to("x")``: kind ``transition``;
 - ``dispatch_task(..., transitions={"success": "x"})``: ``task``, labelled by the task status;
+  its ``event_transitions={"preview": "x"}``: ``task`` too, labelled ``event: preview``;
 - ``await_human_approval(..., transitions={"approved": "x"})``: ``approval``, by the decision;
 - ``run_blueprint("child", ..., transitions={"success": "x"})``: ``child``, by the child
   blueprint's name and outcome (``child: success``);
@@ -91,11 +92,18 @@ def _targets_of_call(call: ast.Call) -> Iterator[Target]:
     yield from (Target(state, AGGREGATE) for state in _strings(aggregate))
     kind = _TRANSITION_MAPS.get(name, TRANSITION)
     mapping = _argument(call, 2, "transitions") if name in _TRANSITION_MAPS else keywords.get("transitions")
+    child = sorted(_strings(_argument(call, 0, "blueprint_name"))) if kind == CHILD else []
+    yield from _mapped(mapping, kind, child)
+    if name == "dispatch_task":
+        yield from _mapped(keywords.get("event_transitions"), TASK, ["event"])
+
+
+def _mapped(mapping: ast.expr | None, kind: str, prefix: list[str]) -> Iterator[Target]:
+    """The targets of a literal ``{outcome: state}`` dict, labelled ``prefix: outcome``."""
     if not isinstance(mapping, ast.Dict):
         return
-    child = sorted(_strings(_argument(call, 0, "blueprint_name"))) if kind == CHILD else []
     for key, value in zip(mapping.keys, mapping.values, strict=True):
-        label = ": ".join([*child, *_strings(key)])
+        label = ": ".join([*prefix, *_strings(key)])
         yield from (Target(state, kind, label) for state in _strings(value))
 
 

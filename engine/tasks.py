@@ -38,7 +38,17 @@ from typing import Any
 from rxon.constants import ERROR_CODE_TIMEOUT
 
 from engine.job import TaskState
-from engine.messages import CancelNotice, TaskDone, TaskLost, TaskOffer, TaskStarted, Timeout, TimeoutKind, new_id
+from engine.messages import (
+    CancelNotice,
+    TaskDone,
+    TaskLost,
+    TaskOffer,
+    TaskStarted,
+    Timeout,
+    TimeoutKind,
+    WorkerEvent,
+    new_id,
+)
 from engine.policy import FAIL_JOB, QUARANTINE, StepPolicy
 
 
@@ -119,6 +129,7 @@ def offer(task: TaskState, *, job_id: str, step: int, now: float, group_id: str 
         step=step,
         result_timeout=task.result_timeout,
         group_id=group_id,
+        dispatch_deadline=None if task.dispatch_timeout is None else now + task.dispatch_timeout,
     )
     if task.dispatch_timeout is None:
         return Offered(body, None, now)
@@ -164,6 +175,20 @@ def reported(task: TaskState, msg: TaskDone, policy: StepPolicy, salt: str, now:
     if msg.status == "cancelled" and "cancelled" not in task.transitions:
         return retry(task, None, f"worker {msg.worker_id} gave the task {task.type!r} up", policy, salt, now)
     return Produced(msg.status, msg.data)
+
+
+def event_target(task: TaskState, msg: WorkerEvent) -> str | None:
+    """The state a worker's event moves the job to (``dispatch_task(event_transitions=)``), or None
+    when it moves nothing: the task does not map the event type, the event names another task
+    (an earlier attempt's), the task waits out a back-off, or another worker than the one that took
+    it sent the event. An event naming no task is about the job's current task."""
+    if not task.event_transitions or msg.event_type not in task.event_transitions or task.waiting_retry:
+        return None
+    if msg.task_id is not None and msg.task_id != task.id:
+        return None
+    if task.worker_id is not None and msg.worker_id != task.worker_id:
+        return None
+    return task.event_transitions[msg.event_type]
 
 
 def stop_notice(task: TaskState, job_id: str) -> CancelNotice | None:

@@ -204,6 +204,22 @@ def worker_tokens(prefix: str) -> str:
 def holon_tasks(prefix: str) -> str:
     """Hash: task id -> ``accepted_at`` (epoch seconds, as text) of every parent task running here."""
     return f"{prefix}:holon-tasks"
+# -- webhooks ---------------------------------------------------------------------------------
+
+
+def webhook_items(prefix: str) -> str:
+    """Hash: delivery id -> msgpack ``WebhookDelivery`` of every pending or dead delivery."""
+    return f"{prefix}:webhook-items"
+
+
+def webhook_due(prefix: str) -> str:
+    """Sorted set: delivery id -> when it is due (or its claim's lease ends), of every pending delivery."""
+    return f"{prefix}:webhook-due"
+
+
+def webhook_dead(prefix: str, client_id: str) -> str:
+    """Sorted set per client: delivery id -> ``dead_at`` of the client's dead deliveries."""
+    return f"{prefix}:webhook-dead:{client_id}"
 
 
 # -- leader locks -----------------------------------------------------------------------------

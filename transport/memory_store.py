@@ -25,6 +25,7 @@ from engine.history import HistoryEvent, decode_event, encode_event
 from engine.job import QUARANTINED, JobState, decode_state, encode_state
 from engine.messages import CancelNotice, TaskOffer
 from transport.memory_tenancy import MemoryTenancy
+from transport.memory_webhooks import MemoryWebhooks
 
 
 @dataclass(order=True, slots=True)
@@ -50,10 +51,11 @@ class _Group:
     retried: dict[str, str] = field(default_factory=dict)
 
 
-class MemoryStore(MemoryTenancy):
+class MemoryStore(MemoryWebhooks, MemoryTenancy):
     def __init__(
         self, *, history_limit: int = JOB_HISTORY_LIMIT, priority_aging: float = TASK_PRIORITY_AGING_SECONDS
     ) -> None:
+        MemoryWebhooks.__init__(self)
         self._jobs: dict[str, bytes] = {}
         self._history: dict[str, list[bytes]] = {}
         self._history_limit = history_limit

@@ -39,6 +39,7 @@ from engine.registry import BlueprintRegistry
 from tests.actors.faults import PublishFailsOnce
 from tests.support.clock import FakeClock
 from tests.support.waiting import Eventually
+from tests.support.webhooks import Receiver
 from transport.memory import MemoryBroker, MemoryStore
 
 JOB = "job-1"
@@ -387,11 +388,8 @@ async def test_a_fan_out_job_through_a_node_costs_its_mailbox_one_message(
     registry.register(bp)
     broker, store = CountingBroker(), MemoryStore()
 
-    async def notify(url: str, payload: dict[str, Any]) -> None:
-        pass
-
     node = Node(
-        registry=registry, store=store, broker=broker, policy=StepPolicy(), notifier=notify, clock=clock,
+        registry=registry, store=store, broker=broker, policy=StepPolicy(), sender=Receiver(), clock=clock,
         sleep=clock.held_sleep,
     )
     async with node:

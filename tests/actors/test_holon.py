@@ -16,6 +16,7 @@ from rxon.models import TaskPayload, TaskResult
 from actors.holon import Holon, HolonConfig, holon_job_id
 from actors.holon_loops import HolonLoops
 from actors.node import Node
+from actors.ports.store import WebhookDelivery
 from engine import StateMachineBlueprint, routes
 from engine import job as j
 from engine.job import JobState
@@ -89,7 +90,7 @@ async def holarchy(clock: FakeClock, capacity: int = 10, store: MemoryStore | No
     registry, broker, store = blueprints(), MemoryBroker(shards=4), store or MemoryStore()
     parent = MemoryParent(worker_id="holon-1")
 
-    async def no_webhooks(url: str, payload: dict[str, Any]) -> None:
+    async def no_webhooks(delivery: WebhookDelivery, timestamp: int) -> None:
         raise AssertionError("no webhook expected")
 
     policy = StepPolicy(max_step_retries=0)
@@ -98,7 +99,7 @@ async def holarchy(clock: FakeClock, capacity: int = 10, store: MemoryStore | No
         store=store,
         broker=broker,
         policy=policy,
-        notifier=no_webhooks,
+        sender=no_webhooks,
         clock=clock,
         sleep=clock.held_sleep,
     )

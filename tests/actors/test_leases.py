@@ -24,6 +24,7 @@ from engine.registry import BlueprintRegistry
 from tests.blueprints import one_task
 from tests.support.clock import FakeClock
 from tests.support.waiting import Eventually
+from tests.support.webhooks import Receiver
 from transport.memory import MemoryBroker, MemoryStore
 
 JOB = "job-1"
@@ -62,11 +63,8 @@ async def running(bp: StateMachineBlueprint, clock: FakeClock) -> AsyncIterator[
     registry.register(bp)
     broker, store = MemoryBroker(shards=4), MemoryStore()
 
-    async def notify(url: str, payload: dict[str, Any]) -> None:
-        pass
-
     node = Node(
-        registry=registry, store=store, broker=broker, policy=POLICY, notifier=notify, clock=clock,
+        registry=registry, store=store, broker=broker, policy=POLICY, sender=Receiver(), clock=clock,
         sleep=clock.held_sleep,
     )
     async with node:

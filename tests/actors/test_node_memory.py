@@ -9,15 +9,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from actors.node import Node
+from actors.ports.store import WebhookDelivery
 from engine import StateMachineBlueprint, routes
 from engine import job as j
 from engine.errors import BrokerUnavailable
 from engine.job import JobState
-from engine.messages import Envelope, Start, TaskDone, TaskStarted, Timeout, envelope
+from engine.messages import Envelope, Start, TaskDone, TaskStarted, Timeout, WorkerEvent, envelope
 from engine.policy import StepPolicy
 from engine.registry import BlueprintRegistry
 from tests.support.clock import FakeClock
 from tests.support.waiting import Eventually
+from tests.support.webhooks import Receiver
 from transport.memory import MemoryBroker, MemoryStore
 
 JOB = "job-1"
@@ -32,7 +34,7 @@ class Running:
     broker: MemoryBroker
     store: MemoryStore
     clock: FakeClock
-    notified: list[tuple[str, dict[str, Any]]]
+    receiver: Receiver
 
     async def start_job(self, bp: StateMachineBlueprint, webhook_url: str | None = None) -> None:
         now = self.clock()
@@ -77,22 +79,18 @@ async def running(
     registry = BlueprintRegistry()
     registry.register(bp)
     broker, store = broker or MemoryBroker(shards=4), MemoryStore()
-    notified: list[tuple[str, dict[str, Any]]] = []
-
-    async def notify(url: str, payload: dict[str, Any]) -> None:
-        notified.append((url, payload))
-
+    receiver = Receiver(clock=clock)
     node = Node(
         registry=registry,
         store=store,
         broker=broker,
         policy=policy or StepPolicy(),
-        notifier=notify,
+        sender=receiver,
         clock=clock,
         sleep=clock.held_sleep,
     )
     async with node:
-        yield Running(node, broker, store, clock, notified)
+        yield Running(node, broker, store, clock, receiver)
 
 
 def echo_blueprint(**dispatch: Any) -> StateMachineBlueprint:
@@ -204,17 +202,93 @@ async def test_a_finished_job_notifies_its_webhook(clock: FakeClock, eventually:
     async with running(bp, clock) as run:
         await run.start_job(bp, webhook_url="http://hook.example/x")
 
-        async def notified() -> bool:
-            return bool(run.notified)
+        await eventually(lambda: bool(run.receiver.delivered), "the webhook to be called")
 
-        await eventually(notified, "the webhook to be called")
+    [attempt] = run.receiver.attempts
+    assert attempt.url == "http://hook.example/x"
+    assert attempt.timestamp == int(clock())
+    assert attempt.payload == {
+        "event": "job_finished",
+        "job_id": JOB,
+        "status": "finished",
+        "result": {"ok": True},
+        "error": None,
+    }
 
-    assert run.notified == [
-        (
-            "http://hook.example/x",
-            {"event": "job_finished", "job_id": JOB, "status": "finished", "result": {"ok": True}, "error": None},
-        )
-    ]
+
+async def test_a_worker_event_mapped_in_event_transitions_moves_the_job_and_reaches_the_webhook(
+    clock: FakeClock, eventually: Eventually
+) -> None:
+    bp = StateMachineBlueprint("previews")
+
+    @bp.handler_for("start", is_start=True)
+    async def start(actions: Any) -> None:
+        actions.dispatch_task("render", {}, {"success": "rendered"}, event_transitions={"preview": "previewed"})
+
+    @bp.handler_for("previewed", is_end=True)
+    async def previewed(url: str) -> None:
+        pass
+
+    @bp.handler_for("rendered", is_end=True)
+    async def rendered() -> None:
+        pass
+
+    async with running(bp, clock) as run:
+        await run.start_job(bp, webhook_url="http://hook.example/x")
+        offer = await run.store.take_task("w1", ["render"], 5.0, clock(), lease_seconds=LEASE)
+        assert offer is not None
+        await run.broker.publish(routes.JOBS, envelope(JOB, TaskStarted(offer.task_id, "w1", at=clock()), clock()))
+        event = WorkerEvent(event_id="e1", event_type="preview", worker_id="w1", task_id=offer.task_id,
+                            payload={"url": "a.png"})
+        await run.broker.publish(routes.JOBS, envelope(JOB, event, clock(), id="worker-event:e1"))
+        await eventually(lambda: run.status_is(j.FINISHED), "the job to finish")
+        await eventually(lambda: len(run.receiver.delivered) == 2, "both webhooks")
+        history = await run.store.load_history(JOB)
+
+    state = await run.job()
+    assert (state.current_state, state.state_history) == ("previewed", {"url": "a.png"})
+    assert sorted(p["event"] for p in run.receiver.delivered) == ["job_finished", "worker_event:preview"]
+    [recorded] = [e for e in history if e.event == "worker_event"]
+    assert (recorded.details["event_type"], recorded.details["moved_to"]) == ("preview", "previewed")
+
+
+async def test_a_hanging_webhook_receiver_does_not_hold_up_jobs(clock: FakeClock, eventually: Eventually) -> None:
+    bp = StateMachineBlueprint("quick")
+
+    @bp.handler_for("start", is_start=True)
+    async def start(actions: Any) -> None:
+        actions.transition_to("end")
+
+    @bp.handler_for("end", is_end=True)
+    async def end() -> None:
+        pass
+
+    hanging: list[str] = []
+
+    async def hangs(delivery: WebhookDelivery, timestamp: int) -> None:
+        hanging.append(delivery.job_id)
+        await asyncio.Event().wait()
+
+    registry = BlueprintRegistry()
+    registry.register(bp)
+    broker, store = MemoryBroker(shards=4), MemoryStore()
+    node = Node(registry=registry, store=store, broker=broker, policy=StepPolicy(), sender=hangs, clock=clock,
+                sleep=clock.held_sleep, webhook_concurrency=1, webhook_timeout=3600.0)
+    async with node:
+        for i in range(20):
+            job = JobState(id=f"job-{i}", blueprint="quick", client_id="c", current_state="start", initial_data={},
+                           created_at=clock(), updated_at=clock(), webhook_url="http://hook.example/x")
+            assert await store.create_job(job)
+            await broker.publish(routes.JOBS, envelope(job.id, Start(), clock()))
+
+        async def all_finished() -> bool:
+            states = [await store.load_job(f"job-{i}") for i in range(20)]
+            return all(s is not None and s.status == j.FINISHED for s in states)
+
+        await eventually(all_finished, "every job to finish while the receiver hangs")
+        await eventually(lambda: len(hanging) == 1, "the one slot to be taken")
+        assert await store.next_webhook_due() is not None  # the others wait in the store, not in a job
+    assert len(hanging) == 1
 
 
 async def test_node_close_is_idempotent(clock: FakeClock) -> None:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from actors.node import Node
+from actors.ports.store import WebhookDelivery
 from actors.shards import ShardBalancer
 from engine import routes
 from engine.messages import Start, envelope
@@ -17,7 +17,7 @@ from transport.memory_locks import MemoryLocks
 from transport.sharding import shard_of
 
 
-async def no_webhooks(url: str, payload: dict[str, Any]) -> None:
+async def no_webhooks(delivery: WebhookDelivery, timestamp: int) -> None:
     raise AssertionError("no webhook expected")
 
 
@@ -32,7 +32,7 @@ async def test_a_node_consumes_only_the_shards_it_holds(clock: FakeClock) -> Non
     await locks.beat("other", 60.0)
     assert await locks.acquire("shard:1", "other", 60.0) is not None
     node = Node(registry=BlueprintRegistry(), store=store, broker=broker, policy=StepPolicy(),
-                notifier=no_webhooks, clock=clock, balancer=balancer, sleep=clock.held_sleep)
+                sender=no_webhooks, clock=clock, balancer=balancer, sleep=clock.held_sleep)
     mine, theirs = key_on_shard(0, 2), key_on_shard(1, 2)
     async with node:
         await balancer.step(node.reassign)

@@ -19,6 +19,7 @@ from engine.policy import StepPolicy
 from engine.registry import BlueprintRegistry
 from tests.blueprints import one_task
 from tests.support.clock import FakeClock
+from tests.support.webhooks import Receiver
 from transport.memory import MemoryBroker, MemoryStore
 
 RESERVATION = 2.0
@@ -159,11 +160,8 @@ async def test_the_node_routes_offers_through_its_router(clock: FakeClock) -> No
     await beat(store, clock, "w1")
     await beat(store, clock, "w2", hot_skills=["model-x"])
 
-    async def notify(url: str, payload: dict[str, Any]) -> None:
-        pass
-
     node = Node(
-        registry=BlueprintRegistry(), store=store, broker=broker, policy=StepPolicy(), notifier=notify, clock=clock,
+        registry=BlueprintRegistry(), store=store, broker=broker, policy=StepPolicy(), sender=Receiver(), clock=clock,
         sleep=clock.held_sleep,
     )
     async with node:
@@ -200,11 +198,8 @@ async def test_a_nodes_jobs_hand_their_offers_to_its_router_without_a_message(cl
     assert await store.create_job(job)
     await beat(store, clock, "w1")
 
-    async def notify(url: str, payload: dict[str, Any]) -> None:
-        pass
-
     node = Node(
-        registry=registry, store=store, broker=broker, policy=StepPolicy(), notifier=notify, clock=clock,
+        registry=registry, store=store, broker=broker, policy=StepPolicy(), sender=Receiver(), clock=clock,
         sleep=clock.held_sleep,
     )
     async with node:

@@ -5,14 +5,13 @@ its jobs to the end."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from actors.job import JobActor
 from actors.node import Node
-from actors.ports.store import Fire
+from actors.ports.store import Fire, WebhookDelivery
 from actors.scheduler import SchedulerActor
 from engine import history, routes
 from engine.errors import StoreUnavailable
@@ -254,14 +253,14 @@ async def test_catch_up_once_makes_the_latest_missed_fire_once(
 async def test_a_node_runs_the_scheduled_jobs_to_their_end(clock: FakeClock, eventually: Eventually) -> None:
     store, broker = MemoryStore(), MemoryBroker(shards=4)
 
-    async def notify(url: str, payload: dict[str, Any]) -> None: ...
+    async def notify(delivery: WebhookDelivery, timestamp: int) -> None: ...
 
     node = Node(
         registry=registry(),
         store=store,
         broker=broker,
         policy=StepPolicy(),
-        notifier=notify,
+        sender=notify,
         clock=clock,
         locks=MemoryLocks(clock),
         schedules=[every(5)],
@@ -269,8 +268,8 @@ async def test_a_node_runs_the_scheduled_jobs_to_their_end(clock: FakeClock, eve
     )
     start = int(clock())
     async with node:
-        for _ in range(12):  # one fake second at a time, each once both tickers sleep again
-            await eventually(lambda: clock.sleepers == 2, "the timeouts actor and the scheduler asleep")
+        for _ in range(12):  # one fake second at a time, each once every ticker sleeps again
+            await eventually(lambda: clock.sleepers == 3, "the timeouts actor, scheduler and webhook deliverer asleep")
             clock.advance(1)
         expected = [fire_job_id("tick", at) for at in range(start + 5, int(clock()) + 1, 5)]
 

@@ -5,7 +5,6 @@ comes within ``PICKUP_ANNOUNCE_DELAY_SECONDS`` withdraws the announcement."""
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
 
@@ -19,6 +18,7 @@ from tests.api.conftest import CLIENT, Gateway, put_job, worker_headers
 from tests.api.test_tasks import offer, poll, register, result, send
 from tests.blueprints import one_task, tiny_blueprint
 from tests.support.waiting import eventually
+from tests.support.webhooks import Receiver
 from transport.gateway import GatewayContext, build_app
 from transport.memory import MemoryBroker
 
@@ -41,15 +41,12 @@ async def test_a_result_whose_pickup_never_reached_the_job_completes_it(gw: Gate
     registry.register(bp)
     broker = StartsLost()
 
-    async def notify(url: str, payload: dict[str, Any]) -> None:
-        pass
-
     node = Node(
         registry=registry,
         store=gw.store,
         broker=broker,
         policy=StepPolicy(),
-        notifier=notify,
+        sender=Receiver(),
         clock=gw.clock,
         sleep=gw.clock.held_sleep,
     )
@@ -98,12 +95,8 @@ async def _served(gw: Gateway, delay: float, dispatch_timeout: float | None = No
     gw = replace(gw, http=http, broker=broker, settings=settings)
     await register(gw)
     await put_job(gw, job_id="j", task_id="t1")
-    if dispatch_timeout is not None:
-        job = await gw.store.load_job("j")
-        assert job is not None and job.task is not None
-        job.task.dispatch_timeout, job.task.dispatched_at = dispatch_timeout, gw.clock()
-        await gw.store.commit_job(job, job.version)
-    await offer(gw, "j", "t1")
+    deadline = None if dispatch_timeout is None else gw.clock() + dispatch_timeout
+    await offer(gw, "j", "t1", dispatch_deadline=deadline)
     return gw, broker
 
 

@@ -155,3 +155,4 @@ STORES: dict[str, Callable[[], contextlib.AbstractAsyncContextManager[Store]]] =
 async def store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
     async with STORES[request.param]() as implementation:
         yield implementation
+

@@ -48,10 +48,13 @@ def launch(runtime: str, tmp_path_factory: pytest.TempPathFactory, **settings: s
     ``settings`` are environment variables on top of the end-to-end defaults. A module that needs
     other settings overrides ``orchestrator`` with a fixture of its own that yields from this."""
     secrets = {"CLIENT_TOKEN": "client-e2e", "GLOBAL_WORKER_TOKEN": "worker-e2e", "ORCHESTRATOR_SECRET_KEY": "s-e2e"}
+    files = tmp_path_factory.mktemp("files")
     env = {
         **os.environ,
         **secrets,
         "BLUEPRINTS_DIR": str(HERE / "blueprints"),
+        "OBJECT_STORE_PATH": str(files / "objects"),
+        "TASK_FILES_DIR": str(files / "task-files"),
         "RETRY_BACKOFF_BASE_SECONDS": "0.05",
         "WORKER_HEALTH_CHECK_INTERVAL_SECONDS": "5",
         # the tests read job states in tight loops, far above 100 calls a minute (rate limits are

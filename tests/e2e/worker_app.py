@@ -1,9 +1,11 @@
 """An unmodified avtomatika-worker SDK worker with the skills the end-to-end tests use."""
 
 import asyncio
+import json
 import os
 from pathlib import Path
 
+import aiohttp
 from avtomatika_worker import Worker
 
 # E2E_MAX_CONCURRENT_TASKS: how many tasks the worker runs at once (test_priority.py runs one).
@@ -91,6 +93,36 @@ async def record_order(params: dict) -> dict:
     with (MARKERS / params["log"]).open("a") as log:
         log.write(params["label"] + "\n")
     return {"status": "success", "data": {"worker": os.environ["WORKER_ID"]}}
+
+
+@worker.skill(events_schema={"preview": {"type": "object", "properties": {"preview_url": {"type": "string"}}}})
+async def render_preview(params: dict, task_id: str, job_id: str, send_progress, send_event) -> dict:
+    """Reports progress, sends a ``preview`` event (the blueprint moves on at it), then works on
+    until told to stop (``superseded-{job_id}``) or 30 s pass."""
+    await send_progress(task_id, job_id, 0.25, "rendering")
+    await send_event("preview", {"preview_url": f"{params['name']}-preview.png"})
+    try:
+        await asyncio.sleep(30)
+    except asyncio.CancelledError:
+        (MARKERS / f"superseded-{job_id}").touch()
+        raise
+    return {"status": "success", "data": {}}
+@worker.skill()
+async def make_file(params: dict, task_id: str) -> dict:
+    """Writes ``params["size"]`` bytes into TASK_FILES_DIR; the SDK uploads the file it returns."""
+    path = Path(os.environ["TASK_FILES_DIR"]) / task_id / "result.bin"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(bytes(i % 251 for i in range(params["size"])))
+    return {"status": "success", "data": {"file": str(path)}}
+
+
+@worker.skill()
+async def fetch_length(params: dict) -> dict:
+    """Downloads ``params["blob"]``, the URL the orchestrator handed out for an offloaded value."""
+    url = params["blob"]
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
+        body = await response.read()
+    return {"status": "success", "data": {"url_scheme": url.split(":")[0], "fetched": len(json.loads(body))}}
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from engine.policy import StepPolicy
 from engine.registry import BlueprintRegistry
 from tests.support.servers import REDIS_URL, need_redis
 from tests.support.waiting import eventually
+from tests.support.webhooks import Receiver
 from transport.memory import MemoryBroker, MemoryStore
 
 JOB = "job-1"
@@ -102,10 +103,7 @@ async def running(bp: StateMachineBlueprint) -> AsyncIterator[tuple[MemoryBroker
     registry.register(bp)
     broker, store = MemoryBroker(shards=2), MemoryStore()
 
-    async def notify(url: str, payload: dict[str, Any]) -> None:
-        pass
-
-    async with Node(registry=registry, store=store, broker=broker, policy=StepPolicy(), notifier=notify):
+    async with Node(registry=registry, store=store, broker=broker, policy=StepPolicy(), sender=Receiver()):
         state = JobState(
             id=JOB,
             blueprint=bp.name,

@@ -17,7 +17,7 @@ from engine import StateMachineBlueprint, routes
 from engine import job as j
 from engine.deadlines import awaited, deadline_id, settle
 from engine.job import JobState, Outgoing, decode_state, encode_state
-from engine.messages import Cancel, Message, Start, TaskDone, TaskLost, TaskStarted, Timeout, envelope
+from engine.messages import Cancel, Message, Start, TaskDone, TaskLost, TaskOffer, TaskStarted, Timeout, envelope
 from engine.policy import StepPolicy
 from engine.step import JobStep, apply
 from tests.blueprints import one_task
@@ -115,6 +115,16 @@ async def test_a_deferred_timeout_has_an_id_from_job_kind_and_task() -> None:
     assert dispatch.at == NOW + 60.0
     assert job.state.deadlines == [dispatch.envelope.id]
     assert step.obsolete == []
+
+
+async def test_the_offer_carries_the_dispatch_deadline_the_job_deferred() -> None:
+    """The gateway reads it to announce a pickup near that deadline at once."""
+    step = await Tracked(one_task("echo")).send(Start())
+
+    [offer] = [o.envelope.body for o in step.out if isinstance(o.envelope.body, TaskOffer)]
+    assert offer.dispatch_deadline == NOW + 60.0
+    [dispatch] = step.deadlines
+    assert dispatch.at == offer.dispatch_deadline
 
 
 async def test_pickup_swaps_the_dispatch_deadline_for_the_result_deadline() -> None:

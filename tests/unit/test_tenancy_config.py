@@ -113,7 +113,7 @@ def test_the_settings_make_no_token_up_when_a_file_names_the_clients_or_workers(
     clients, workers = write(tmp_path, "", "clients.toml"), write(tmp_path, "", "workers.toml")
     env = {"CLIENTS_CONFIG_PATH": clients, "WORKERS_CONFIG_PATH": workers, "ENVIRONMENT": "production"}
 
-    settings = Settings.from_env(env | {"ORCHESTRATOR_SECRET_KEY": "s"})
+    settings = Settings.from_env(env | {"ORCHESTRATOR_SECRET_KEY": "s", "WEBHOOK_SECRET": "w" * 32})
 
     assert (settings.client_token, settings.global_worker_token) == ("", "")
     assert (settings.clients_config_path, settings.workers_config_path) == (clients, workers)

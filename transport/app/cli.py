@@ -165,6 +165,8 @@ def _banner(running: Runtime, registry: BlueprintRegistry) -> None:
         lines += ["", *(f"{name}={value}" for name, value in tokens.items() if value)]
         files = (("Clients", settings.clients_config_path), ("Workers", settings.workers_config_path))
         lines += [f"{what}: {path}" for what, path in files if path]
+    if running.node and "WEBHOOK_SECRET" in settings.generated:  # a secret set by hand is not shown
+        lines += ["", f"WEBHOOK_SECRET={settings.webhook_secret}  (verify webhook signatures with it)"]
     if settings.generated:
         lines += [
             "",

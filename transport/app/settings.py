@@ -36,6 +36,12 @@ embedded one; only one of them is a ``ConfigError`` naming both, never a silent 
 which needs ``PARENT_WORKER_TOKEN``; the other ``PARENT_*`` variables without the URL are a
 ``ConfigError`` (they would do nothing). Every holon process of a deployment shares one
 ``PARENT_WORKER_ID`` (default: ``AVTOMAT_NAMESPACE``), so any of them may answer any task.
+``WEBHOOK_SECRET`` keys the webhook signatures (``transport/webhook_signing.py``: a
+``whsec_<base64>`` secret, or any string of at least 16 bytes). Required in production; otherwise
+generated per process when unset (listed in ``generated``, shown in the node's banner), which
+only suits one node: nodes that sign with different secrets cannot all be verified.
+``WEBHOOK_ALLOW_PRIVATE`` lets webhook URLs reach private and loopback addresses; it defaults to
+true in development only.
 
 ``CLIENTS_CONFIG_PATH`` and ``WORKERS_CONFIG_PATH`` name ``clients.toml`` and ``workers.toml``
 (``transport/app/clients.py``, ``transport/app/workers.py``); with one of them set, ``CLIENT_TOKEN``
@@ -62,10 +68,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from engine import defaults
 from engine.errors import ConfigError
+from transport.app.object_settings import ObjectSettings
+from transport.webhook_signing import generate_secret, key_of
 
 T = TypeVar("T")
 
 DEFAULT_BLUEPRINTS_DIR = str(Path(__file__).resolve().parents[2] / "blueprints")
+GATEWAY_SECRETS = ("CLIENT_TOKEN", "GLOBAL_WORKER_TOKEN", "ORCHESTRATOR_SECRET_KEY")  # every gateway shares them
+DEVELOPMENT = ("development", "dev")
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +136,12 @@ class Settings:
     rate_limit_poll_limit: int = defaults.RATE_LIMIT_POLL_LIMIT
     rate_limit_heartbeat_limit: int = defaults.RATE_LIMIT_HEARTBEAT_LIMIT
     parent: ParentSettings | None = None
+    webhook_secret: str = field(default_factory=generate_secret)
+    webhook_max_age_seconds: float = defaults.WEBHOOK_MAX_AGE_SECONDS
+    webhook_allow_private: bool = True  # the default environment is development
+    webhook_timeout_seconds: float = defaults.WEBHOOK_TIMEOUT_SECONDS
+    webhook_concurrency: int = defaults.WEBHOOK_CONCURRENCY
+    objects: ObjectSettings = field(default_factory=ObjectSettings)
     generated: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
@@ -147,11 +163,17 @@ class Settings:
     def worker_ttl(self) -> float:
         return 2 * self.worker_health_check_interval_seconds
 
+    @property
+    def webhook_key(self) -> bytes:
+        """The HMAC key of webhook signatures (``WEBHOOK_SECRET``, checked by ``from_env``)."""
+        return key_of(self.webhook_secret)
+
     def require_shared_secrets(self) -> None:
         """A gateway on the distributed runtime must share its tokens with every other gateway:
         raise ``ConfigError`` naming the first one that was generated for this run."""
-        if self.distributed and self.generated:
-            raise ConfigError(self.generated[0], "must be set on the distributed runtime: every gateway must share it")
+        shared = [name for name in self.generated if name in GATEWAY_SECRETS]
+        if self.distributed and shared:
+            raise ConfigError(shared[0], "must be set on the distributed runtime: every gateway must share it")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -173,6 +195,19 @@ class Settings:
                 raise ConfigError(name, "must be set when ENVIRONMENT is production")
             generated.append(name)
             return secrets.token_urlsafe(24)
+
+        def webhook_secret() -> str:
+            raw = env.get("WEBHOOK_SECRET", "").strip()
+            if raw:
+                try:
+                    key_of(raw)
+                except ValueError as exc:  # the value is a secret: not shown
+                    raise ConfigError("WEBHOOK_SECRET", str(exc)) from None
+                return raw
+            if production:
+                raise ConfigError("WEBHOOK_SECRET", "must be set when ENVIRONMENT is production")
+            generated.append("WEBHOOK_SECRET")
+            return generate_secret()
 
         settings = cls(
             api_host=r.get("API_HOST", str, d.api_host),
@@ -231,6 +266,12 @@ class Settings:
             rate_limit_poll_limit=r.get("RATE_LIMIT_POLL_LIMIT", _positive_int, d.rate_limit_poll_limit),
             rate_limit_heartbeat_limit=r.get("RATE_LIMIT_HEARTBEAT_LIMIT", _positive_int, d.rate_limit_heartbeat_limit),
             parent=_parent(r, r.get("AVTOMAT_NAMESPACE", _name, d.namespace)),
+            webhook_secret=webhook_secret(),
+            webhook_max_age_seconds=r.get("WEBHOOK_MAX_AGE_SECONDS", _positive_float, d.webhook_max_age_seconds),
+            webhook_allow_private=r.get("WEBHOOK_ALLOW_PRIVATE", _bool, environment in DEVELOPMENT),
+            webhook_timeout_seconds=r.get("WEBHOOK_TIMEOUT_SECONDS", _positive_float, d.webhook_timeout_seconds),
+            webhook_concurrency=r.get("WEBHOOK_CONCURRENCY", _positive_int, d.webhook_concurrency),
+            objects=ObjectSettings.read(r.get),
             generated=tuple(generated),
         )
         return settings
@@ -358,13 +399,6 @@ def _http_url(raw: str) -> str:
     return raw.rstrip("/")
 
 
-def _bool(raw: str) -> bool:
-    value = raw.lower()
-    if value not in ("true", "false", "1", "0", "yes", "no", "on", "off"):
-        raise ValueError("must be true or false")
-    return value in ("true", "1", "yes", "on")
-
-
 def _worker_id(raw: str) -> str:
     if not re.fullmatch(r"[A-Za-z0-9_-]{1,128}", raw):
         raise ValueError("must be 1-128 letters, digits, '_' or '-' (an RXON worker id)")
@@ -387,6 +421,15 @@ def _log_level(raw: str) -> str:
     if raw.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
         raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
     return raw.upper()
+
+
+def _bool(raw: str) -> bool:
+    value = raw.lower()
+    if value in ("true", "1", "yes", "on"):
+        return True
+    if value in ("false", "0", "no", "off"):
+        return False
+    raise ValueError("must be true or false")
 
 
 def _log_format(raw: str) -> str:

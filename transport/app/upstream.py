@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 _URLS = "set REDIS_URL and RABBITMQ_URL instead (both: the distributed runtime)"
 _UNUSED = "not used (upstream's orchestrator does not use it either)"
 _TLS = "the gateway serves plain HTTP; terminate TLS (and client certificates) in a reverse proxy"
-_S3 = "no S3 payload offloading yet: task params and results travel inline"
+_S3 = "each upload streams with at most two 5 MiB parts in flight; no global limit"
 _REPUTATION = "no worker reputation: the router picks a worker hot for the task, then the least loaded"
 _OTEL = "no OpenTelemetry export yet"
 _WATCHER = "no polling watcher: the timeouts actor fires each deadline when it falls due"
@@ -37,7 +37,6 @@ IGNORED: tuple[tuple[str, str], ...] = (
     ("TLS_KEY_PATH", _TLS),
     ("TLS_CA_PATH", _TLS),
     ("TLS_REQUIRE_CLIENT_CERT", _TLS),
-    ("TASK_FILES_DIR", _S3),
     ("WATCHER_INTERVAL_SECONDS", _WATCHER),
     ("WATCHER_LIMIT", _WATCHER),
     ("STRICT_EVENT_VALIDATION", _UNUSED),
@@ -48,13 +47,7 @@ IGNORED: tuple[tuple[str, str], ...] = (
     ("REDIS_STREAM_BLOCK_MS", "no Redis streams: jobs travel on RabbitMQ (or in memory)"),
     ("REDIS_ENCRYPTION_KEY", "worker tokens are kept as SHA-256 digests only: nothing to encrypt"),
     ("HISTORY_DATABASE_URI", "no history database yet: the job history lives in the store (JOB_HISTORY_LIMIT)"),
-    ("S3_ENDPOINT_URL", _S3),
-    ("S3_ACCESS_KEY", _S3),
-    ("S3_SECRET_KEY", _S3),
-    ("S3_REGION", _S3),
-    ("S3_DEFAULT_BUCKET", _S3),
     ("S3_MAX_CONCURRENCY", _S3),
-    ("S3_AUTO_CLEANUP", _S3),
     ("DISPATCHER_SOFT_LIMIT", "the router reserves each task for one worker (ROUTER_RESERVATION_SECONDS)"),
     ("DISPATCHER_MAX_CANDIDATES", "the router considers every worker with the task's skill"),
     ("WORK_STEALING_ENABLED", "a reserved task goes to any capable worker once ROUTER_RESERVATION_SECONDS lapse"),

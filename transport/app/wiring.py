@@ -13,6 +13,7 @@ Every node runs the scheduler of ``schedules.toml`` (its leader fires); every ga
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -21,31 +22,39 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from actors.files import NodeFiles, Purges
 from actors.holon import Holon, HolonConfig
 from actors.holon_loops import HolonLoops
 from actors.node import Node
 from actors.ports.broker import Broker
+from actors.ports.objects import ObjectStore
 from actors.ports.store import Store
 from actors.shards import ShardBalancer
 from engine.errors import ConfigError
 from engine.policy import StepPolicy
 from engine.registry import BlueprintRegistry
 from engine.schedules import Schedule
+from engine.webhooks import WebhookPolicy
 from transport.app.clients import ClientTable, load_clients
 from transport.app.schedules import load_schedules
 from transport.app.settings import Settings
 from transport.app.workers import load_workers
 from transport.gateway import GatewayContext, build_app
 from transport.gateway.auth import client_id_of
+from transport.job_files import JobFiles
 from transport.memory import MemoryBroker, MemoryStore
 from transport.memory_locks import MemoryLocks
+from transport.objects import local_objects, s3_objects
 from transport.parent import RxonParent
 from transport.rabbitmq import RabbitBroker
 from transport.redis_locks import RedisLocks
 from transport.redis_store import RedisStore
-from transport.webhooks import HttpNotifier
+from transport.webhooks import HttpSender
 
 Clock = Callable[[], float]
+log = logging.getLogger(__name__)
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +137,39 @@ def check_tenancy_files(settings: Settings) -> ClientTable:
     return load_clients(settings)
 
 
+def webhook_sender(settings: Settings) -> HttpSender:
+    """The node's webhook sender; warns when a distributed node signs with a secret of its own."""
+    if settings.distributed and "WEBHOOK_SECRET" in settings.generated:
+        log.warning(
+            "WEBHOOK_SECRET is not set: this node signs webhooks with a secret generated for it, which "
+            "the other nodes do not share; set WEBHOOK_SECRET on every node"
+        )
+    return HttpSender(
+        settings.webhook_key, allow_private=settings.webhook_allow_private, timeout=settings.webhook_timeout_seconds
+    )
+
+
+def object_store(settings: Settings) -> ObjectStore:
+    """S3 when ``S3_ENDPOINT_URL`` is set, else the local directory ``OBJECT_STORE_PATH``."""
+    o = settings.objects
+    if o.s3:
+        return s3_objects(
+            endpoint=o.s3_endpoint_url, access_key=o.s3_access_key, secret_key=o.s3_secret_key,
+            bucket=o.s3_bucket, region=o.s3_region,
+        )  # fmt: skip
+    if settings.distributed:
+        log.warning("no S3_ENDPOINT_URL: job files live in %s, which every node and gateway must share", o.path)
+    return local_objects(o.path)
+
+
+def job_files(settings: Settings, objects: ObjectStore, store: Store, clock: Clock) -> JobFiles:
+    """The object store as jobs and the gateway use it; a job's objects are purged
+    ``FINISHED_JOB_TTL_SECONDS`` after it ends (``actors.files``) unless ``S3_AUTO_CLEANUP=false``."""
+    o = settings.objects
+    purges = Purges(store, clock, after=settings.finished_job_ttl_seconds) if o.auto_cleanup else None
+    return JobFiles(objects, inline_limit=o.inline_limit, task_files_dir=o.task_files_dir, purges=purges)
+
+
 def _balancer(settings: Settings, locks: MemoryLocks | RedisLocks, node_id: str) -> ShardBalancer | None:
     """Distributed nodes split the mailbox shards between them (ADR 0004); embedded has one node."""
     return ShardBalancer(locks, locks, node_id, settings.job_shards) if settings.distributed else None
@@ -140,6 +182,7 @@ async def serve_gateway(
     broker: Broker,
     store: Store,
     clock: Clock,
+    files: JobFiles | None = None,
     schedules: Sequence[Schedule] = (),
     clients: ClientTable | None = None,
 ) -> AsyncIterator[str]:
@@ -147,7 +190,10 @@ async def serve_gateway(
 
     ``clients``: those of the settings unless given. With ``WORKERS_CONFIG_PATH`` the gateway
     publishes its ``workers.toml`` to the store as it starts (``transport.gateway.worker_tokens``)."""
-    app = build_app(GatewayContext(settings, store, broker, registry, clock, tuple(schedules), clients))
+    ctx = GatewayContext(
+        settings, store, broker, registry, clock, schedules=tuple(schedules), files=files, clients=clients
+    )
+    app = build_app(ctx)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
     await runner.setup()
     try:
@@ -180,17 +226,21 @@ async def runtime(
     clients = check_tenancy_files(settings) if gateway else None
     async with AsyncExitStack() as stack:
         broker, store, locks = await stack.enter_async_context(transports(settings, clock))
+        objects = object_store(settings)
+        stack.push_async_callback(objects.close)
+        files = job_files(settings, objects, store, clock)
+        purge_after = settings.finished_job_ttl_seconds if settings.objects.auto_cleanup else None
         running: Node | None = None
         if node:
             node_id = f"{settings.instance_id}:{os.getpid()}"  # unique even if INSTANCE_ID is shared
-            notifier = await stack.enter_async_context(HttpNotifier())
+            sender = await stack.enter_async_context(webhook_sender(settings))
             running = await stack.enter_async_context(
                 Node(
                     registry=registry,
                     store=store,
                     broker=broker,
                     policy=step_policy(settings),
-                    notifier=notifier,
+                    sender=sender,
                     clock=clock,
                     max_concurrent_jobs=settings.executor_max_concurrent_jobs,
                     locks=locks,
@@ -198,11 +248,15 @@ async def runtime(
                     balancer=_balancer(settings, locks, node_id),
                     reservation_seconds=settings.router_reservation_seconds,
                     schedules=schedules,
+                    webhook_policy=WebhookPolicy(max_age=settings.webhook_max_age_seconds),
+                    webhook_concurrency=settings.webhook_concurrency,
+                    webhook_timeout=settings.webhook_timeout_seconds,
+                    files=NodeFiles(objects, files, purge_after),
                 )
             )
         url, holon = None, None
         if gateway:
-            served = serve_gateway(settings, registry, broker, store, clock, schedules, clients)
+            served = serve_gateway(settings, registry, broker, store, clock, files, schedules, clients)
             url = await stack.enter_async_context(served)
             holon = await stack.enter_async_context(serve_holon(settings, registry, broker, store, clock))
         yield Runtime(settings, broker, store, running, url, holon)

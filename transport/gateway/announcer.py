@@ -9,8 +9,8 @@ beside it, owned by the gateway app's ``Announcer`` (a task group), never fire-a
   pickup (``engine.tasks.started_by_result``), so a short task costs its job one mailbox
   message and one activation fewer. A task still running after ``delay`` is announced as before;
   the only thing that waits is the job view's "running". A pickup near its task's dispatch
-  deadline, or of a fan-out branch, goes out at once (``task_api``): late, it could find the
-  task failed for want of a worker.
+  deadline goes out at once (``task_api``): late, it could find the task failed for want of a
+  worker.
 - A publish that fails (broker unreachable) is tried again, ``ATTEMPTS`` times in all with
   exponential back-off from ``BACKOFF`` seconds; then it is logged and given up.
 - A lost announcement loses no task: the worker's result still completes it, and if the worker

@@ -12,7 +12,19 @@ from rxon.constants import (
     WS_ENDPOINT,
 )
 
-from transport.gateway import admin_api, announcer, approvals, client_api, schedule_api, task_api, worker_api, worker_ws
+from transport.gateway import (
+    admin_api,
+    announcer,
+    approvals,
+    client_api,
+    files_api,
+    object_links,
+    schedule_api,
+    task_api,
+    webhook_api,
+    worker_api,
+    worker_ws,
+)
 from transport.gateway.blueprint_api import blueprint_graph
 from transport.gateway.context import CONTEXT, GatewayContext
 from transport.gateway.errors import json_errors, stamp_protocol_version
@@ -59,6 +71,13 @@ def _client_routes(router: web.UrlDispatcher, ctx: GatewayContext) -> None:
     router.add_post(f"{CLIENT_API}/jobs/{{job_id}}/cancel", client_api.cancel_job)
     router.add_post(f"{CLIENT_API}/jobs/{{job_id}}/retry", client_api.retry_job)
     router.add_get(f"{CLIENT_API}/jobs/{{job_id}}/history", client_api.job_history)
+    router.add_get(f"{CLIENT_API}/webhooks/failed", webhook_api.failed_webhooks)
+    router.add_post(f"{CLIENT_API}/webhooks/failed/{{webhook_id}}/redeliver", webhook_api.redeliver_webhook)
+    router.add_get(f"{CLIENT_API}/jobs/{{job_id}}/files/upload", files_api.upload_url)
+    router.add_put(f"{CLIENT_API}/jobs/{{job_id}}/files/content/{{filename:.+}}", files_api.upload_content)
+    router.add_get(f"{CLIENT_API}/jobs/{{job_id}}/files/download/{{filename:.+}}", files_api.download)
+    router.add_get(object_links.ROUTE, object_links.get_object)
+    router.add_put(object_links.ROUTE, object_links.put_object)
     router.add_get(f"{CLIENT_API}/workers", client_api.list_workers)
     router.add_get(f"{CLIENT_API}/schedules", schedule_api.list_schedules)
     router.add_get(f"{CLIENT_API}/blueprints/{{name}}/graph", blueprint_graph)

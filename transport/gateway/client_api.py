@@ -21,12 +21,14 @@ from actors.ports.store import WorkerRecord
 from engine.blueprint import StateMachineBlueprint
 from engine.job import FAILED, QUARANTINED, WAITING_FOR_HUMAN, JobState, encode_state
 from engine.messages import Cancel, Redrive, Start, envelope
+from engine.objects import check_in
 from engine.routes import JOBS
 from transport.gateway.auth import authenticate_client, client_limit, client_of
 from transport.gateway.bodies import read_object
 from transport.gateway.context import GatewayContext, context_of
 from transport.gateway.errors import json_response
-from transport.gateway.job_request import parse_job_request
+from transport.gateway.file_refs import presigned, with_urls
+from transport.gateway.job_request import check_webhook_url, parse_job_request
 from transport.gateway.limits import alongside
 from transport.gateway.quotas import admit
 
@@ -52,8 +54,13 @@ def create_job_handler(bp: StateMachineBlueprint) -> Callable[[web.Request], Awa
         ctx = context_of(request)
         client = await client_of(request)
         job = parse_job_request(await read_object(request))
+        await check_webhook_url(job, allow_private=ctx.settings.webhook_allow_private)
         job_id = str(uuid.uuid4())
         await admit(ctx, client, job_id)
+        initial_data = job.initial_data
+        if ctx.files is not None and (request.content_length or 0) > ctx.files.inline_limit:
+            # The claim check: only a body larger than the limit can hold initial_data that is.
+            initial_data = await check_in(ctx.files, job_id, "initial_data", initial_data)
         now = ctx.clock()
         state = JobState(
             id=job_id,
@@ -62,7 +69,7 @@ def create_job_handler(bp: StateMachineBlueprint) -> Callable[[web.Request], Awa
             client_plan=client.plan,
             client_params=dict(client.params),
             current_state=bp.start_state,
-            initial_data=job.initial_data,
+            initial_data=initial_data,
             created_at=now,
             updated_at=now,
             webhook_url=job.webhook_url,
@@ -99,14 +106,19 @@ async def get_job(request: web.Request) -> web.Response:
     # Together: one round trip on a pipelining store. Progress is shown to the owner only.
     reads = asyncio.gather(ctx.store.load_job(job_id), ctx.store.get_progress(job_id))
     state, progress = await alongside(client_limit(request, client), reads)
-    return json_response(job_view(_owned(state, client.id, job_id), progress))
+    view = job_view(_owned(state, client.id, job_id), progress)
+    if view.get("result"):  # s3:// URIs of the job's files as presigned URLs
+        view["result"] = await presigned(ctx, request, job_id, view["result"])
+    if view.get("data_metadata"):
+        view["data_metadata"] = await with_urls(ctx, request, job_id, view["data_metadata"])
+    return json_response(view)
 
 
 async def cancel_job(request: web.Request) -> web.Response:
     """Ask the job to cancel; the job actor decides. Repeating the request is harmless: the
     envelope id is derived from the job id, so the job applies the cancel once."""
     ctx = context_of(request)
-    state = await _own_job(request, ctx)
+    state = await own_job(request, ctx)
     if state.terminal:
         raise web.HTTPConflict(text=f"job {state.id} is already {state.status}")
     await ctx.broker.publish(JOBS, envelope(state.id, Cancel(), ctx.clock(), id=f"cancel:{state.id}"))
@@ -117,7 +129,7 @@ async def retry_job(request: web.Request) -> web.Response:
     """Redrive a failed or quarantined job from the state it stopped in. The envelope id names
     the job's version, so repeating the request before the job moves on redrives it once."""
     ctx = context_of(request)
-    state = await _own_job(request, ctx)
+    state = await own_job(request, ctx)
     if state.status not in (FAILED, QUARANTINED):
         raise web.HTTPConflict(text=f"job {state.id} is {state.status}; only failed or quarantined jobs are retried")
     redrive = Redrive(requested_by=f"client:{state.client_id}")
@@ -139,7 +151,7 @@ async def quarantined_jobs(request: web.Request) -> web.Response:
 async def job_history(request: web.Request) -> web.Response:
     """What happened to the job, oldest first (``engine.history``)."""
     ctx = context_of(request)
-    state = await _own_job(request, ctx)
+    state = await own_job(request, ctx)
     return json_response([event.view() for event in await ctx.store.load_history(state.id)])
 
 
@@ -163,7 +175,7 @@ async def disabled(request: web.Request) -> web.Response:
     )
 
 
-async def _own_job(request: web.Request, ctx: GatewayContext) -> JobState:
+async def own_job(request: web.Request, ctx: GatewayContext) -> JobState:
     client_id = (await client_of(request)).id
     job_id = request.match_info["job_id"]
     return _owned(await ctx.store.load_job(job_id), client_id, job_id)
@@ -197,6 +209,8 @@ def job_view(state: JobState, progress: tuple[float, str | None] | None) -> dict
         view["schedule"], view["scheduled_for"] = state.schedule, state.scheduled_for
     if state.status == WAITING_FOR_HUMAN and state.approval is not None:
         view["approval"] = state.approval.view()
+    if state.data_metadata:
+        view["data_metadata"] = state.data_metadata
     if state.terminal:
         view["result"] = state.state_history
     return view

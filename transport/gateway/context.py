@@ -17,13 +17,14 @@ from transport.app.clients import ClientTable, load_clients
 from transport.app.settings import Settings
 from transport.gateway.limits import BlockedCounter, Limiter
 from transport.gateway.worker_tokens import WorkerDirectory
+from transport.job_files import JobFiles
 
 
 @dataclass(frozen=True)
 class GatewayContext:
     """The gateway's dependencies. ``clock`` returns epoch seconds and is the one clock used for
-    job timestamps, worker expiry, signature freshness, long-poll deadlines, rate limits, quota
-    windows and the worker token cache."""
+    job timestamps, worker expiry, signature freshness, long-poll deadlines, signed links, rate
+    limits, quota windows and the worker token cache."""
 
     settings: Settings
     store: Store
@@ -31,6 +32,7 @@ class GatewayContext:
     registry: BlueprintRegistry
     clock: Callable[[], float] = time.time
     schedules: tuple[Schedule, ...] = ()  # those of schedules.toml, for GET /api/v1/schedules
+    files: JobFiles | None = None  # the object store; None: the file routes answer 501
     clients: ClientTable | None = None  # None: load_clients(settings)
     client_table: ClientTable = field(init=False)  # ``clients``, or those the settings name
     blocked: BlockedCounter = field(default_factory=BlockedCounter)

@@ -2,6 +2,10 @@
 
 JSON ``null`` counts as absent for every optional field; unknown top-level keys are ignored.
 Each error names the field and what was wrong with it.
+
+``webhook_url`` must be http(s) with a host; unless ``WEBHOOK_ALLOW_PRIVATE``, its host must
+also resolve, and to public addresses only (``check_webhook_url``, after parsing: it may resolve
+the name).
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
+
+from transport.webhook_addresses import check_url
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +37,19 @@ def parse_job_request(body: dict[str, Any]) -> JobRequest:
         result_timeout=_seconds(body, "result_timeout"),
         max_transitions=_positive_int(body, "max_transitions"),
     )
+
+
+async def check_webhook_url(job: JobRequest, *, allow_private: bool) -> None:
+    """400 naming ``webhook_url`` if it may not be called; 503 if its host's name did not resolve
+    in time (the client may try again)."""
+    if job.webhook_url is None:
+        return
+    try:
+        await check_url(job.webhook_url, allow_private=allow_private)
+    except ValueError as exc:
+        raise _invalid("webhook_url", str(exc), job.webhook_url) from None
+    except TimeoutError:
+        raise web.HTTPServiceUnavailable(text="webhook_url: its host's name did not resolve in time") from None
 
 
 def _object(body: dict[str, Any], name: str) -> dict[str, Any]:

@@ -27,9 +27,11 @@ import asyncio
 import logging
 import math
 
+import msgspec
 from aiohttp import web
 from rxon.constants import (
     AUTH_HEADER_WORKER_ID,
+    ERROR_CODE_INTEGRITY_MISMATCH,
     IGNORED_REASON_CANCELLED,
     IGNORED_REASON_MISMATCH,
     IGNORED_REASON_NOT_FOUND,
@@ -46,6 +48,7 @@ from transport.gateway.auth import authenticate_worker, worker_limit
 from transport.gateway.bodies import decode_model, read_object
 from transport.gateway.context import GatewayContext, context_of
 from transport.gateway.errors import json_response
+from transport.gateway.file_refs import checked_files, worker_params
 from transport.gateway.limits import POLL, WORKER, alongside
 from transport.gateway.liveness import Mailbox, mailbox_of
 from transport.gateway.signing import check_worker_signature, sign_task
@@ -73,18 +76,18 @@ async def next_task(request: web.Request) -> web.StreamResponse:
     if taken is None:
         await ctx.limiter.count(POLL, identity.rate_key, ctx.clock())
         return web.Response(status=204)
-    offer, job, mailbox = taken
+    offer, mailbox = taken
     now = ctx.clock()
     # The pickup is durable already (take_task leased it atomically): no need to hold the answer
     # for the announcement's confirm (transport.gateway.announcer).
     started = envelope(mailbox.key, TaskStarted(offer.task_id, worker_id, at=now), now)
-    at_once = _near_dispatch_deadline(offer, job, now, ctx.settings.pickup_announce_delay_seconds)
+    at_once = _near_dispatch_deadline(offer, now, ctx.settings.pickup_announce_delay_seconds)
     announcer_of(request).announce(mailbox.route, started, task_id=offer.task_id, at_once=at_once)
     payload = TaskPayload(
         job_id=offer.job_id,
         task_id=offer.task_id,
         type=offer.type,
-        params=offer.params,
+        params=await worker_params(ctx, request, offer.job_id, offer.params),
         priority=offer.priority,
         step=offer.step,
         timestamp=int(now),
@@ -93,15 +96,11 @@ async def next_task(request: web.Request) -> web.StreamResponse:
     return json_response(to_dict(sign_task(payload, ctx.settings.orchestrator_secret_key)))
 
 
-def _near_dispatch_deadline(offer: TaskOffer, job: JobState, now: float, delay: float) -> bool:
-    """Whether the pickup must go out at once: delayed, it could reach the job after the task's
-    dispatch deadline failed it. A branch's deadline is in its group, not at hand: always."""
-    if offer.group_id is not None:
-        return True
-    task = job.task
-    if task is None or task.id != offer.task_id or task.dispatch_timeout is None:
-        return False
-    return task.dispatched_at + task.dispatch_timeout - now < 2 * delay + 1.0
+def _near_dispatch_deadline(offer: TaskOffer, now: float, delay: float) -> bool:
+    """Whether the pickup must go out at once: delayed, it could reach its job (or group) after
+    the task's dispatch deadline failed it."""
+    deadline = offer.dispatch_deadline
+    return deadline is not None and deadline - now < 2 * delay + 1.0
 
 
 def _poll_timeout(request: web.Request, cap: float) -> float:
@@ -127,7 +126,7 @@ def _skills_query(request: web.Request) -> list[str] | None:
 
 async def _take_live_offer(
     ctx: GatewayContext, worker_id: str, skills: list[str], wait_seconds: float
-) -> tuple[TaskOffer, JobState, Mailbox] | None:
+) -> tuple[TaskOffer, Mailbox] | None:
     deadline = ctx.clock() + wait_seconds
     remaining = wait_seconds
     while True:
@@ -140,8 +139,8 @@ async def _take_live_offer(
             return None
         offer, job = taken
         mailbox = None if job is None else await mailbox_of(ctx.store, job, offer.task_id)
-        if job is not None and mailbox is not None and (offer.group_id is None or offer.group_id == mailbox.key):
-            return offer, job, mailbox
+        if mailbox is not None and (offer.group_id is None or offer.group_id == mailbox.key):
+            return offer, mailbox
         await ctx.store.release_lease(offer.task_id)
         remaining = deadline - ctx.clock()
         if remaining <= 0:
@@ -189,9 +188,24 @@ async def _forward(
         error_code=result.error.code if result.error else None,
         error_message=result.error.message if result.error else None,
     )
+    if result.data_metadata and ctx.files is not None:
+        done = await _with_files(ctx, result, done)
     env = envelope(mailbox.key, done, now, id=f"result:{mailbox.key}:{result.task_id}")
     await ctx.broker.publish(mailbox.route, env)
     return {"status": "accepted"}
+
+
+async def _with_files(ctx: GatewayContext, result: TaskResult, done: TaskDone) -> TaskDone:
+    """``done`` carrying the worker's ``data_metadata``, or, if a file does not match the store,
+    an ``INTEGRITY_MISMATCH_ERROR`` failure naming it (the job fails, or takes ``failure``)."""
+    assert ctx.files is not None
+    await ctx.files.touched(result.job_id)  # the worker wrote into the job's prefix: purge it with the job
+    files, problem = await checked_files(ctx, result.job_id, result.data_metadata or {})
+    if problem is None:
+        return msgspec.structs.replace(done, files=files)
+    return msgspec.structs.replace(
+        done, status="failure", data=None, files=files, error_code=ERROR_CODE_INTEGRITY_MISMATCH, error_message=problem
+    )
 
 
 async def _mailbox_or_reason(

@@ -26,7 +26,10 @@ from rxon.models import Heartbeat, WorkerEventPayload, WorkerRegistration
 from rxon.validators import is_valid_identifier
 
 from actors.ports.store import Lease, WorkerRecord
+from engine import webhooks
 from engine.job import JobState
+from engine.messages import WorkerEvent, envelope
+from engine.routes import JOBS
 from transport.gateway.auth import WorkerIdentity, worker_of
 from transport.gateway.bodies import decode_model, read_object, read_optional_object
 from transport.gateway.context import GatewayContext, context_of
@@ -143,10 +146,16 @@ async def event(request: web.Request) -> web.Response:
 
 async def apply_event(ctx: GatewayContext, raw: dict[str, Any], identity: WorkerIdentity) -> None:
     """Check and apply one worker event, sent by POST or as a WebSocket frame (``worker_ws``);
-    ``identity`` is who the sender authenticated as. Progress is stored beside
-    the job; other event types are accepted and dropped (no event transitions yet). Progress for a
-    job that is gone, terminal, or on another task is dropped too: the answer is the same, so the
-    SDK never retries it. A bad event raises ``web.HTTPException`` (400, 401, 403)."""
+    ``identity`` is who the sender authenticated as.
+
+    The event's job is ``target_job_id``, else the job of the task it names (by the task's lease).
+    Progress is stored beside the job and announced to its webhook (``worker_event:progress``)
+    here; it goes to the job's mailbox only when the job's task maps it in ``event_transitions``.
+    Any other event goes to the job's mailbox (``WorkerEvent``, envelope id named after
+    ``event_id``, so a resent event counts once), which records it, tells the webhook and applies
+    ``event_transitions``. An event for a job that is gone or terminal, or progress for another
+    task, is dropped: the answer is the same, so the SDK never retries it. A bad event raises
+    ``web.HTTPException`` (400, 401, 403)."""
     ev = decode_model(WorkerEventPayload, raw)
     identity.require(ev.worker_id, "worker_id")
     check_worker_signature(
@@ -157,16 +166,7 @@ async def apply_event(ctx: GatewayContext, raw: dict[str, Any], identity: Worker
         now=ctx.clock(),
         ignore_fields=["bubbling_chain"],
     )
-    if ev.event_type == EVENT_TYPE_PROGRESS:
-        await _record_progress(ctx, ev)
-
-
-async def _record_progress(ctx: GatewayContext, ev: WorkerEventPayload) -> None:
-    progress, message = ev.payload.get("progress"), ev.payload.get("message")
-    if isinstance(progress, bool) or not isinstance(progress, int | float):
-        raise web.HTTPBadRequest(text=f"progress event needs a numeric payload.progress, got {progress!r}")
-    if message is not None and not isinstance(message, str):
-        raise web.HTTPBadRequest(text=f"progress event payload.message must be a string, got {message!r}")
+    progress = _progress(ev) if ev.event_type == EVENT_TYPE_PROGRESS else None
     task_id = ev.target_task_id or ev.origin_task_id
     job_id = ev.target_job_id
     if job_id is None and task_id is not None:
@@ -175,6 +175,32 @@ async def _record_progress(ctx: GatewayContext, ev: WorkerEventPayload) -> None:
     job = await ctx.store.load_job(job_id) if job_id else None
     if job is None or job.terminal:
         return
-    if task_id is not None and (job.task is None or job.task.id != task_id):
-        return
-    await ctx.store.set_progress(job.id, float(progress), message)
+    now = ctx.clock()
+    msg = WorkerEvent(
+        event_id=ev.event_id,
+        event_type=ev.event_type,
+        worker_id=ev.worker_id,
+        task_id=task_id,
+        payload=ev.payload,
+        timestamp=ev.timestamp,
+    )
+    if progress is not None:
+        if task_id is not None and (job.task is None or job.task.id != task_id):
+            return
+        await ctx.store.set_progress(job.id, *progress)
+        if job.webhook_url:
+            hook = webhooks.worker_event(job, msg, now)
+            await ctx.broker.publish(hook.route, hook.envelope)
+        if job.task is None or EVENT_TYPE_PROGRESS not in (job.task.event_transitions or {}):
+            return
+    await ctx.broker.publish(JOBS, envelope(job.id, msg, now, id=f"worker-event:{ev.event_id}"))
+
+
+def _progress(ev: WorkerEventPayload) -> tuple[float, str | None]:
+    """A progress event's ``(progress, message)``; 400 if they are not a number and a string."""
+    progress, message = ev.payload.get("progress"), ev.payload.get("message")
+    if isinstance(progress, bool) or not isinstance(progress, int | float):
+        raise web.HTTPBadRequest(text=f"progress event needs a numeric payload.progress, got {progress!r}")
+    if message is not None and not isinstance(message, str):
+        raise web.HTTPBadRequest(text=f"progress event payload.message must be a string, got {message!r}")
+    return float(progress), message

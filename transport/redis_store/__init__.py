@@ -2,7 +2,8 @@
 
 One module per concern, each a part of ``RedisStore`` on the one shared client (``client``):
 ``jobs``, ``groups``, ``deadlines``, ``tasks`` (queue and leases), ``workers``, ``cancels``,
-``schedules``, ``holon`` (Pure Holon mode's parent tasks); the Lua scripts are in ``lua/``, each
+``schedules``, ``holon`` (Pure Holon mode's parent tasks), ``webhooks`` (pending deliveries with
+their claims, and the dead lists); the Lua scripts are in ``lua/``, each
 file saying what it takes and returns; every key name comes from ``transport.keys``. ``store``
 composes the parts and runs the pub/sub listener.
 

@@ -12,6 +12,8 @@ implement them all.
 - ``HolonTasks`` (``holon``): the parent orchestrator's tasks running here (Pure Holon mode).
 - ``RateLimits``, ``ClientQuotas``, ``WorkerTokens`` (``tenancy``): the gateways' rate-limit
   buckets, job quotas and worker token table.
+- ``WebhookStore`` (``webhooks``): pending webhook deliveries (``WebhookDelivery``), claimed
+  with a lease, and each client's dead list.
 
 Each actor is typed with the protocols it uses (an intersection of them where it needs several);
 ``Store`` is all of them and ``close``, for the composition root and the gateway. Each module
@@ -30,6 +32,7 @@ from actors.ports.store.jobs import JobStore
 from actors.ports.store.schedules import Fire, ScheduleStore
 from actors.ports.store.tasks import RESERVATION_SCAN_LIMIT, Contender, Lease, LeaseStore, TaskQueue
 from actors.ports.store.tenancy import ClientQuotas, RateLimits, WorkerTokens
+from actors.ports.store.webhooks import WebhookDelivery, WebhookStore
 from actors.ports.store.workers import WorkerRecord, WorkerRegistry
 
 __all__ = [
@@ -49,6 +52,8 @@ __all__ = [
     "Scheduled",
     "Store",
     "TaskQueue",
+    "WebhookDelivery",
+    "WebhookStore",
     "WorkerRecord",
     "WorkerRegistry",
     "WorkerTokens",
@@ -68,6 +73,7 @@ class Store(
     RateLimits,
     ClientQuotas,
     WorkerTokens,
+    WebhookStore,
     Protocol,
 ):
     """The whole store: every concern, and closing it."""
