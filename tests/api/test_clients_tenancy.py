@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from actors.ports.store import WebhookDelivery
 from engine.job import FINISHED, QUARANTINED
 from tests.api.conftest import NOW, Gateway, put_job, set_status, worker_headers
 from tests.api.tenancy import CAPPED, OPS, A, B, client, settings_for, tenancy_gateway
@@ -61,6 +62,9 @@ async def test_no_client_reaches_another_clients_job_on_any_route(tg: Gateway) -
         ("POST", f"/api/v1/jobs/{job_id}/cancel"),
         ("POST", f"/api/v1/jobs/{job_id}/retry"),
         ("GET", f"/api/v1/jobs/{job_id}/history"),
+        ("GET", f"/api/v1/jobs/{job_id}/files/upload?filename=a.txt"),
+        ("PUT", f"/api/v1/jobs/{job_id}/files/content/a.txt"),
+        ("GET", f"/api/v1/jobs/{job_id}/files/download/a.txt"),
     ]
     for method, path in routes:
         theirs = await tg.http.request(method, path, headers=client(B))
@@ -72,6 +76,23 @@ async def test_no_client_reaches_another_clients_job_on_any_route(tg: Gateway) -
     assert [job["id"] for job in await mine.json()] == [job_id]
     assert await theirs.json() == []
     assert (await tg.http.get(f"/api/v1/jobs/{job_id}", headers=client(A))).status == 200
+
+
+async def test_no_client_sees_or_redelivers_another_clients_failed_webhooks(tg: Gateway) -> None:
+    dead = WebhookDelivery(
+        id="wh-1", url="https://a.example/hook", client_id="team_a", job_id="j", event="job_finished",
+        body=b"{}", created_at=NOW, give_up_at=NOW + 60, next_at=NOW, dead_at=NOW,
+    )  # fmt: skip
+    assert await tg.store.add_webhook(dead)
+    assert await tg.store.bury_webhook(dead)
+
+    mine = await tg.http.get("/api/v1/webhooks/failed", headers=client(A))
+    theirs = await tg.http.get("/api/v1/webhooks/failed", headers=client(B))
+    stolen = await tg.http.post("/api/v1/webhooks/failed/wh-1/redeliver", headers=client(B))
+
+    assert [d["webhook_id"] for d in await mine.json()] == ["wh-1"]
+    assert await theirs.json() == []
+    assert stolen.status == 404
 
 
 async def test_the_workers_list_names_no_job_or_task(tg: Gateway) -> None:
