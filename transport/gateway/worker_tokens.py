@@ -31,30 +31,25 @@ class WorkerDirectory:
         self._store, self.path, self._clock, self._ttl = store, path, clock, ttl
         self._table = WorkerTable()
         self._read_at: float | None = None
-        self._reading: asyncio.Future[WorkerTable] | None = None
+        self._reading = asyncio.Lock()  # one read at a time; those waiting use its result
+
+    def _fresh(self) -> bool:
+        now = self._clock()
+        return self._read_at is not None and 0 <= now - self._read_at < self._ttl
 
     async def table(self) -> WorkerTable:
         """The table in force: the cached copy, or the store's once the copy is older than the TTL
-        (or the clock went back)."""
-        if not self.path:
+        (or the clock went back). A store error reaches the caller (503) and the next call reads
+        again; the copy in hand is not used past its TTL."""
+        if not self.path or self._fresh():
             return self._table
-        now = self._clock()
-        if self._read_at is not None and 0 <= now - self._read_at < self._ttl:
-            return self._table
-        if self._reading is None:
-            self._reading = asyncio.ensure_future(self._read(now))
-        reading = self._reading
-        try:
-            return await asyncio.shield(reading)
-        finally:
-            if self._reading is reading and reading.done():
-                self._reading = None
-
-    async def _read(self, now: float) -> WorkerTable:
-        found = await self._store.worker_tokens()
-        if found is not None:
-            self._table = decode_table(found[1])
-        self._read_at = now
+        async with self._reading:
+            if not self._fresh():  # nobody read it while this call waited
+                now = self._clock()
+                found = await self._store.worker_tokens()
+                if found is not None:
+                    self._table = decode_table(found[1])
+                self._read_at = now
         return self._table
 
     async def reload(self) -> tuple[int, WorkerTable]:
