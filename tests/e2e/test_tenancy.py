@@ -4,7 +4,9 @@ client cannot see that job; rate limiting stays on throughout, on both runtimes.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import time
 from collections.abc import AsyncIterator, Iterator
 
 import aiohttp
@@ -55,7 +57,9 @@ def orchestrator(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
 @pytest.fixture(scope="module")
 def own_worker(orchestrator: Orchestrator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     markers = tmp_path_factory.mktemp("markers")
-    with start_sdk_worker(orchestrator, "e2e-own-1", markers, tmp_path_factory, WORKER_TOKEN=OWN_TOKEN):
+    # Heartbeats at a normal pace (the end-to-end default of 0.5 s is 120 a minute, the limit itself).
+    settings = {"WORKER_TOKEN": OWN_TOKEN, "HEARTBEAT_INTERVAL": "5"}
+    with start_sdk_worker(orchestrator, "e2e-own-1", markers, tmp_path_factory, **settings):
         yield "e2e-own-1"
 
 
@@ -80,6 +84,18 @@ async def test_a_worker_with_its_own_token_runs_a_job_that_sees_its_clients_plan
         other.get(f"{orchestrator.url}/api/v1/jobs/{job_id}") as resp,
     ):
         assert resp.status == 404
+
+
+async def test_a_busy_worker_is_not_slowed_by_the_default_poll_limit(team_a: Client, own_worker: str) -> None:
+    """The SDK polls once per task: 90 tasks in a row are 90 polls, over the default 60 a
+    minute. Were they counted, the 61st poll would be refused and the SDK would back off for at
+    least its RATE_LIMIT_BACKOFF_FLOOR (30 s)."""
+    started = time.monotonic()
+    ids = await asyncio.gather(*(team_a.submit("plans", {"initial_data": {}}) for _ in range(90)))
+    states = await asyncio.gather(*(team_a.wait(job_id, timeout=25.0) for job_id in ids))
+
+    assert [s["status"] for s in states] == ["finished"] * 90
+    assert time.monotonic() - started < 25.0
 
 
 async def test_the_admin_reloads_the_workers_and_no_one_else(orchestrator: Orchestrator) -> None:
