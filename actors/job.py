@@ -114,6 +114,8 @@ class JobActor:
             id=job_id,
             blueprint=start.blueprint,
             client_id=start.client_id,
+            client_plan=start.client_plan,
+            client_params=start.client_params,
             # A blueprint this node lacks: the step fails the child, and the parent hears of it.
             current_state=bp.start_state if bp is not None else "",
             initial_data=start.initial_data,

@@ -188,6 +188,7 @@ async def main(args: argparse.Namespace) -> None:
     servers, namespace = Servers(), fresh_namespace()
     env = {**os.environ, **SECRETS, **servers.avtomat_env(namespace), "API_HOST": "127.0.0.1", "API_PORT": "0"}
     env["LOG_LEVEL"] = "WARNING"
+    env["RATE_LIMITING_ENABLED"] = "false"  # the job's own round trips; the limiter adds one per request
     settings = Settings.from_env(env)
     registry = BlueprintRegistry()
     load_blueprints(BLUEPRINTS, registry)

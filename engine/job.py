@@ -132,6 +132,8 @@ class JobState(Versioned, kw_only=True):
     current_state: str
     initial_data: dict[str, Any]
     created_at: float
+    client_plan: str = defaults.CLIENT_PLAN  # the client's plan and params when it created the job
+    client_params: dict[str, Any] = msgspec.field(default_factory=dict)
     updated_at: float
     status: str = PENDING
     state_history: dict[str, Any] = msgspec.field(default_factory=dict)

@@ -108,6 +108,8 @@ class StartChild(_Message, frozen=True, tag="start_child"):
     max_transitions: int
     dispatch_timeout: float | None = None
     result_timeout: float | None = None
+    client_plan: str = defaults.CLIENT_PLAN  # the parent's, inherited (engine.job.JobState)
+    client_params: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
 class ChildEnded(_Message, frozen=True, tag="child_ended"):

@@ -183,6 +183,31 @@ def worker_index_registry(prefix: str) -> str:
 def schedule_fires(prefix: str) -> str:
     """Hash: schedule name -> ``"<at>:<job id>"`` of its last fire (``at`` in whole epoch seconds)."""
     return f"{prefix}:schedule-fires"
+# -- tenancy: rate limits, quotas, worker tokens ------------------------------------------------
+
+
+def rate_bucket(prefix: str, key: str) -> str:
+    """String with a TTL: the GCRA theoretical arrival time (epoch seconds) of one rate-limit
+    bucket; ``key`` is ``<operation class>:<client or worker id>`` (``transport/gateway/limits.py``)."""
+    return f"{prefix}:rate:{key}"
+
+
+def quota_count(prefix: str, client_id: str, quota: str, window: str) -> str:
+    """Counter with a TTL (the end of its window): jobs the client created in ``window``
+    (a UTC day or month) against ``quota``."""
+    return f"{prefix}:quota:{quota}:{window}:{client_id}"
+
+
+def running_jobs(prefix: str, client_id: str) -> str:
+    """Set: the ids of the client's jobs counted against ``max_running_jobs``; pruned lazily."""
+    return f"{prefix}:running:{client_id}"
+
+
+def worker_tokens(prefix: str) -> str:
+    """Hash: ``v`` = version, ``doc`` = the worker token table (msgpack), replaced together."""
+    return f"{prefix}:worker-tokens"
+
+
 # -- Pure Holon mode ---------------------------------------------------------------------------
 
 

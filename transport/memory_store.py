@@ -26,6 +26,7 @@ from engine.history import HistoryEvent, decode_event, encode_event
 from engine.job import QUARANTINED, JobState, decode_state, encode_state
 from engine.messages import CancelNotice, TaskOffer
 from transport.memory_archive import MemoryArchiveFeed
+from transport.memory_tenancy import MemoryTenancy
 from transport.memory_webhooks import MemoryWebhooks
 
 
@@ -52,7 +53,7 @@ class _Group:
     retried: dict[str, str] = field(default_factory=dict)
 
 
-class MemoryStore(MemoryWebhooks):
+class MemoryStore(MemoryWebhooks, MemoryTenancy):
     """``Store`` in memory. With ``archive_feed``, every job creation and commit is appended to it
     in the same step (the archive's feed on the embedded runtime)."""
 
@@ -86,6 +87,7 @@ class MemoryStore(MemoryWebhooks):
         self._cancels: Fanout[CancelNotice] = Fanout()
         self._fires: dict[str, Fire] = {}  # schedule name -> its last fire
         self._holon_tasks: dict[str, float] = {}
+        MemoryTenancy.__init__(self)
 
     # -- jobs ------------------------------------------------------------------------------
 

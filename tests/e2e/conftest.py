@@ -57,6 +57,9 @@ def launch(runtime: str, tmp_path_factory: pytest.TempPathFactory, **settings: s
         "TASK_FILES_DIR": str(files / "task-files"),
         "RETRY_BACKOFF_BASE_SECONDS": "0.05",
         "WORKER_HEALTH_CHECK_INTERVAL_SECONDS": "5",
+        # the tests read job states in tight loops, far above 100 calls a minute (rate limits are
+        # tested in tests/api/test_rate_limits.py and tests/e2e/test_tenancy.py)
+        "RATE_LIMITING_ENABLED": "false",
         **settings,
     }
     if runtime == "embedded":

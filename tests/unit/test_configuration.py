@@ -39,9 +39,9 @@ def honoured() -> set[str]:
 
 
 def test_each_set_variable_is_reported_once_in_list_order() -> None:
-    env = {"CLIENTS_CONFIG_PATH": "clients.toml", "S3_MAX_CONCURRENCY": "8", "API_PORT": "9000"}
+    env = {"WORK_STEALING_ENABLED": "true", "S3_MAX_CONCURRENCY": "8", "API_PORT": "9000"}
 
-    assert [name for name, _ in ignored(env)] == ["S3_MAX_CONCURRENCY", "CLIENTS_CONFIG_PATH"]
+    assert [name for name, _ in ignored(env)] == ["S3_MAX_CONCURRENCY", "WORK_STEALING_ENABLED"]
 
 
 def test_warnings_name_the_variable_and_what_avtomat_does_instead(caplog: pytest.LogCaptureFixture) -> None:
@@ -57,7 +57,7 @@ def test_warnings_name_the_variable_and_what_avtomat_does_instead(caplog: pytest
 
 
 def test_honoured_and_blank_variables_give_no_warning(caplog: pytest.LogCaptureFixture) -> None:
-    env = {name: "1" for name in honoured()} | {"CLIENTS_CONFIG_PATH": "  "}
+    env = {name: "1" for name in honoured()} | {"WORK_STEALING_ENABLED": "  "}
 
     with caplog.at_level(logging.WARNING):
         assert warn_ignored(env) == []
@@ -115,14 +115,14 @@ def test_avtomat_up_warns_at_start_up(
     for name in ("ENVIRONMENT", "ENV", "RABBITMQ_URL", "REDIS_URL", "LOG_LEVEL", *(n for n, _ in IGNORED)):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("BLUEPRINTS_DIR", str(tmp_path))
-    monkeypatch.setenv("CLIENTS_CONFIG_PATH", "clients.toml")
+    monkeypatch.setenv("WORK_STEALING_ENABLED", "true")
     monkeypatch.setenv("LOG_FORMAT", "json")
 
     assert main(["up"]) == 2  # the broken blueprint stops it once the warnings are out
 
     err = capsys.readouterr().err
     assert err.count("is set but avtomat ignores it") == 1
-    assert "CLIENTS_CONFIG_PATH is set but avtomat ignores it: no clients.toml yet" in err
+    assert "WORK_STEALING_ENABLED is set but avtomat ignores it: " in err
     assert "broken.py" in err
 
 

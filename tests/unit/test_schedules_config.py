@@ -181,6 +181,16 @@ def test_the_distributed_runtime_needs_a_client_token_that_owns_the_scheduled_jo
     assert load_schedules(Settings.from_env({**env, "CLIENT_TOKEN": "c"}), registry())
 
 
+def test_with_clients_toml_and_no_client_token_no_one_would_own_the_scheduled_jobs(tmp_path: Path) -> None:
+    path, clients = tmp_path / "schedules.toml", tmp_path / "clients.toml"
+    path.write_text('[a]\nblueprint = "tiny"\ninterval_seconds = 5\n')
+    clients.write_text('[team_a]\ntoken = "a"\n')
+    env = {"SCHEDULES_CONFIG_PATH": str(path), "CLIENTS_CONFIG_PATH": str(clients)}
+
+    with pytest.raises(ConfigError, match=r"^CLIENT_TOKEN: must be set when SCHEDULES_CONFIG_PATH names schedules"):
+        load_schedules(Settings.from_env(env), registry())
+
+
 def test_settings_check_the_path_and_the_time_zone(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"^SCHEDULES_CONFIG_PATH: is not a file"):
         Settings.from_env({"SCHEDULES_CONFIG_PATH": str(tmp_path)})

@@ -1089,3 +1089,29 @@ def test_applied_ids_keep_only_the_most_recent_window() -> None:
     assert len(state.applied) == APPLIED_WINDOW
     assert state.applied[0] == "m-5"
     assert state.applied[-1] == f"m-{APPLIED_WINDOW + 4}"
+
+
+async def test_handlers_see_the_plan_and_params_the_job_was_created_with() -> None:
+    bp = StateMachineBlueprint("plans")
+    seen: list[tuple[str, str, dict[str, Any]]] = []
+
+    @bp.handler_for("start", is_start=True, is_end=True)
+    async def start(client: Any) -> None:
+        seen.append((client.id, client.plan, dict(client.params)))
+
+    await send(bp, new_job(bp, client_plan="premium", client_params={"max_size": 10}), Start())
+
+    assert seen == [("client-1", "premium", {"max_size": 10})]
+
+
+async def test_a_job_without_a_plan_has_the_default_one() -> None:
+    bp = StateMachineBlueprint("plain")
+    seen: list[tuple[str, dict[str, Any]]] = []
+
+    @bp.handler_for("start", is_start=True, is_end=True)
+    async def start(client: Any) -> None:
+        seen.append((client.plan, dict(client.params)))
+
+    await send(bp, new_job(bp), Start())
+
+    assert seen == [("default", {})]

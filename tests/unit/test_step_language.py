@@ -246,6 +246,16 @@ async def test_run_blueprint_starts_a_child_and_waits() -> None:
     assert start.body.client_id == state.client_id
 
 
+async def test_a_child_inherits_its_parents_client_plan_and_params() -> None:
+    bp = parent_bp([])
+    state = new_job(bp, client_plan="premium", client_params={"tier": 2})
+
+    [start] = sent(await step(bp, state, Start()), StartChild)
+
+    assert isinstance(start.body, StartChild)
+    assert (start.body.client_plan, start.body.client_params) == ("premium", {"tier": 2})
+
+
 async def test_the_parent_resumes_once_with_the_childs_result() -> None:
     seen: list[dict[str, Any]] = []
     bp = parent_bp(seen)

@@ -41,7 +41,7 @@ from transport.app.logs import configure_logging
 from transport.app.schedules import load_schedules
 from transport.app.settings import Settings
 from transport.app.upstream import warn_ignored
-from transport.app.wiring import Runtime, runtime
+from transport.app.wiring import Runtime, check_tenancy_files, runtime
 from transport.gateway.blueprint_api import render
 
 ROLES = {"up": (True, True), "node": (True, False), "gateway": (False, True)}
@@ -71,6 +71,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         registry = BlueprintRegistry()
         load_blueprints(settings.blueprints_dir, registry)
         schedules = load_schedules(settings, registry)
+        if ROLES[args.command][1]:  # a gateway: clients.toml and workers.toml are checked first too
+            check_tenancy_files(settings)
     except AvtomatError as exc:
         print(f"avtomat: {exc}", file=sys.stderr)
         return 2
@@ -158,12 +160,14 @@ def _banner(running: Runtime, registry: BlueprintRegistry) -> None:
         names = ", ".join(bp.name for bp in registry) or "none"
         lines += ["", f"Worker {settings.parent.worker_id} of the parent {settings.parent.url}; skills: {names}"]
     if running.url:
-        lines += [
-            "",
-            f"CLIENT_TOKEN={settings.client_token}",
-            f"GLOBAL_WORKER_TOKEN={settings.global_worker_token}",
-            f"ORCHESTRATOR_SECRET_KEY={settings.orchestrator_secret_key}",
-        ]
+        tokens = {
+            "CLIENT_TOKEN": settings.client_token,
+            "GLOBAL_WORKER_TOKEN": settings.global_worker_token,
+            "ORCHESTRATOR_SECRET_KEY": settings.orchestrator_secret_key,
+        }
+        lines += ["", *(f"{name}={value}" for name, value in tokens.items() if value)]
+        files = (("Clients", settings.clients_config_path), ("Workers", settings.workers_config_path))
+        lines += [f"{what}: {path}" for what, path in files if path]
     if running.node and "WEBHOOK_SECRET" in settings.generated:  # a secret set by hand is not shown
         lines += ["", f"WEBHOOK_SECRET={settings.webhook_secret}  (verify webhook signatures with it)"]
     if settings.generated:

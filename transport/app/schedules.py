@@ -55,6 +55,10 @@ def load_schedules(settings: Settings, registry: BlueprintRegistry) -> tuple[Sch
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(VARIABLE, f"{path}: is not valid TOML: {exc}") from None
     schedules = tuple(_Table(path, name, table).schedule(settings, registry) for name, table in doc.items())
+    if schedules and not settings.client_token:
+        raise ConfigError(
+            "CLIENT_TOKEN", f"must be set when {VARIABLE} names schedules: scheduled jobs belong to its holder"
+        )
     if schedules and settings.distributed and "CLIENT_TOKEN" in settings.generated:
         raise ConfigError(
             "CLIENT_TOKEN", f"must be set when {VARIABLE} names schedules: scheduled jobs belong to its holder"

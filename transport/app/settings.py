@@ -46,6 +46,10 @@ true in development only.
 ``HISTORY_DATABASE_URI`` (``postgresql://``) turns the job archive on (ADR 0018): every node
 archives, every gateway reads from it; ``HISTORY_RETENTION_DAYS`` (0: forever) bounds it. The
 database is reached, and its schema migrated, at start-up.
+``CLIENTS_CONFIG_PATH`` and ``WORKERS_CONFIG_PATH`` name ``clients.toml`` and ``workers.toml``
+(``transport/app/clients.py``, ``transport/app/workers.py``); with one of them set, ``CLIENT_TOKEN``
+(or ``GLOBAL_WORKER_TOKEN``) is optional, and not made up when unset. ``RATE_LIMITING_ENABLED`` and
+the ``RATE_LIMIT_*`` variables are the gateway's rate limits (``transport/gateway/limits.py``).
 
 A bad value raises ``ConfigError`` naming the variable, so ``avtomat up`` stops with a clear
 message instead of half-starting. Upstream avtomatika's variables that avtomat ignores are listed
@@ -127,6 +131,13 @@ class Settings:
     schedules_config_path: str = ""
     timezone: str = defaults.TIMEZONE
     enable_client_api: bool = defaults.ENABLE_CLIENT_API
+    clients_config_path: str = ""
+    workers_config_path: str = ""
+    rate_limiting_enabled: bool = defaults.RATE_LIMITING_ENABLED
+    rate_limit_limit: int = defaults.RATE_LIMIT_LIMIT
+    rate_limit_period: float = defaults.RATE_LIMIT_PERIOD
+    rate_limit_poll_limit: int = defaults.RATE_LIMIT_POLL_LIMIT
+    rate_limit_heartbeat_limit: int = defaults.RATE_LIMIT_HEARTBEAT_LIMIT
     parent: ParentSettings | None = None
     webhook_secret: str = field(default_factory=generate_secret)
     webhook_max_age_seconds: float = defaults.WEBHOOK_MAX_AGE_SECONDS
@@ -178,9 +189,12 @@ class Settings:
         production = environment in ("production", "prod")
         generated: list[str] = []
 
-        def token(name: str) -> str:
+        clients_path = r.get("CLIENTS_CONFIG_PATH", _file, "")
+        workers_path = r.get("WORKERS_CONFIG_PATH", _file, "")
+
+        def token(name: str, optional: bool = False) -> str:
             value = r.get(name, str, "")
-            if value:
+            if value or optional:  # a config file names the clients (or workers): no token is made up
                 return value
             if production:
                 raise ConfigError(name, "must be set when ENVIRONMENT is production")
@@ -203,8 +217,8 @@ class Settings:
         settings = cls(
             api_host=r.get("API_HOST", str, d.api_host),
             api_port=r.get("API_PORT", _port, d.api_port),
-            client_token=token("CLIENT_TOKEN"),
-            global_worker_token=token("GLOBAL_WORKER_TOKEN"),
+            client_token=token("CLIENT_TOKEN", optional=bool(clients_path)),
+            global_worker_token=token("GLOBAL_WORKER_TOKEN", optional=bool(workers_path)),
             orchestrator_secret_key=token("ORCHESTRATOR_SECRET_KEY"),
             blueprints_dir=r.get("BLUEPRINTS_DIR", _directory, d.blueprints_dir),
             environment=environment,
@@ -249,6 +263,13 @@ class Settings:
             schedules_config_path=r.get("SCHEDULES_CONFIG_PATH", _file, d.schedules_config_path),
             timezone=r.get("TZ", _zone, d.timezone),
             enable_client_api=r.get("ENABLE_CLIENT_API", _bool, d.enable_client_api),
+            clients_config_path=clients_path,
+            workers_config_path=workers_path,
+            rate_limiting_enabled=r.get("RATE_LIMITING_ENABLED", _bool, d.rate_limiting_enabled),
+            rate_limit_limit=r.get("RATE_LIMIT_LIMIT", _positive_int, d.rate_limit_limit),
+            rate_limit_period=r.get("RATE_LIMIT_PERIOD", _positive_float, d.rate_limit_period),
+            rate_limit_poll_limit=r.get("RATE_LIMIT_POLL_LIMIT", _positive_int, d.rate_limit_poll_limit),
+            rate_limit_heartbeat_limit=r.get("RATE_LIMIT_HEARTBEAT_LIMIT", _positive_int, d.rate_limit_heartbeat_limit),
             parent=_parent(r, r.get("AVTOMAT_NAMESPACE", _name, d.namespace)),
             webhook_secret=webhook_secret(),
             webhook_max_age_seconds=r.get("WEBHOOK_MAX_AGE_SECONDS", _positive_float, d.webhook_max_age_seconds),

@@ -19,7 +19,6 @@ _URLS = "set REDIS_URL and RABBITMQ_URL instead (both: the distributed runtime)"
 _UNUSED = "not used (upstream's orchestrator does not use it either)"
 _TLS = "the gateway serves plain HTTP; terminate TLS (and client certificates) in a reverse proxy"
 _S3 = "each upload streams with at most two 5 MiB parts in flight; no global limit"
-_RATES = "no rate limiting yet; limit requests in a reverse proxy"
 _REPUTATION = "no worker reputation: the router picks a worker hot for the task, then the least loaded"
 _OTEL = "no OpenTelemetry export yet"
 _WATCHER = "no polling watcher: the timeouts actor fires each deadline when it falls due"
@@ -32,7 +31,7 @@ IGNORED: tuple[tuple[str, str], ...] = (
     ("POSTGRES_DSN", _UNUSED),
     ("CLIENT_API_PREFIX", "the client API is always under /api/v1"),
     ("AUDIT_SALT", _UNUSED),
-    ("WORKER_AUTH_MODE", "workers authenticate with GLOBAL_WORKER_TOKEN only (no mTLS)"),
+    ("WORKER_AUTH_MODE", "workers authenticate with a token only (workers.toml or GLOBAL_WORKER_TOKEN; no mTLS)"),
     ("TLS_ENABLED", _TLS),
     ("TLS_CERT_PATH", _TLS),
     ("TLS_KEY_PATH", _TLS),
@@ -46,15 +45,8 @@ IGNORED: tuple[tuple[str, str], ...] = (
     ("REPUTATION_REWARD_SUCCESS", _REPUTATION),
     ("REPUTATION_MIN_THRESHOLD", _REPUTATION),
     ("REDIS_STREAM_BLOCK_MS", "no Redis streams: jobs travel on RabbitMQ (or in memory)"),
-    ("REDIS_ENCRYPTION_KEY", "no per-worker tokens are stored: workers use GLOBAL_WORKER_TOKEN"),
+    ("REDIS_ENCRYPTION_KEY", "worker tokens are kept as SHA-256 digests only: nothing to encrypt"),
     ("S3_MAX_CONCURRENCY", _S3),
-    ("RATE_LIMITING_ENABLED", _RATES),
-    ("RATE_LIMIT_LIMIT", _RATES),
-    ("RATE_LIMIT_PERIOD", _RATES),
-    ("RATE_LIMIT_HEARTBEAT_LIMIT", _RATES),
-    ("RATE_LIMIT_POLL_LIMIT", _RATES),
-    ("WORKERS_CONFIG_PATH", "no workers.toml yet: every worker uses GLOBAL_WORKER_TOKEN"),
-    ("CLIENTS_CONFIG_PATH", "no clients.toml yet: every client uses CLIENT_TOKEN, without quotas"),
     ("DISPATCHER_SOFT_LIMIT", "the router reserves each task for one worker (ROUTER_RESERVATION_SECONDS)"),
     ("DISPATCHER_MAX_CANDIDATES", "the router considers every worker with the task's skill"),
     ("WORK_STEALING_ENABLED", "a reserved task goes to any capable worker once ROUTER_RESERVATION_SECONDS lapse"),

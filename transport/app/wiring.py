@@ -42,8 +42,10 @@ from engine.registry import BlueprintRegistry
 from engine.schedules import Schedule
 from engine.webhooks import WebhookPolicy
 from transport.app.archive import open_archive
+from transport.app.clients import ClientTable, load_clients
 from transport.app.schedules import load_schedules
 from transport.app.settings import Settings
+from transport.app.workers import load_workers
 from transport.archive import PostgresArchive
 from transport.gateway import GatewayContext, build_app
 from transport.gateway.auth import client_id_of
@@ -150,6 +152,14 @@ async def _agree_on_shards(store: RedisStore, settings: Settings) -> None:
         )
 
 
+def check_tenancy_files(settings: Settings) -> ClientTable:
+    """Read ``clients.toml`` and ``workers.toml`` (``ConfigError`` naming the file, the table and
+    the key); returns the clients."""
+    if settings.workers_config_path:
+        load_workers(settings.workers_config_path)
+    return load_clients(settings)
+
+
 def webhook_sender(settings: Settings) -> HttpSender:
     """The node's webhook sender; warns when a distributed node signs with a secret of its own."""
     if settings.distributed and "WEBHOOK_SECRET" in settings.generated:
@@ -198,10 +208,22 @@ async def serve_gateway(
     files: JobFiles | None = None,
     schedules: Sequence[Schedule] = (),
     archive: PostgresArchive | None = None,
+    clients: ClientTable | None = None,
 ) -> AsyncIterator[str]:
-    """Serve the HTTP gateway; yields its base URL. Stops accepting requests on exit."""
+    """Serve the HTTP gateway; yields its base URL. Stops accepting requests on exit.
+
+    ``clients``: those of the settings unless given. With ``WORKERS_CONFIG_PATH`` the gateway
+    publishes its ``workers.toml`` to the store as it starts (``transport.gateway.worker_tokens``)."""
     ctx = GatewayContext(
-        settings, store, broker, registry, clock, schedules=tuple(schedules), files=files, archive=archive
+        settings,
+        store,
+        broker,
+        registry,
+        clock,
+        schedules=tuple(schedules),
+        files=files,
+        archive=archive,
+        clients=clients,
     )
     app = build_app(ctx)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
@@ -232,6 +254,8 @@ async def runtime(
     starts if the file is wrong)."""
     if schedules is None:
         schedules = load_schedules(settings, registry)
+    # clients.toml and workers.toml are checked before anything starts, as schedules.toml is.
+    clients = check_tenancy_files(settings) if gateway else None
     async with AsyncExitStack() as stack:
         broker, store, locks, feed = await stack.enter_async_context(transports(settings, clock))
         archive = await stack.enter_async_context(open_archive(settings))
@@ -270,7 +294,7 @@ async def runtime(
             )
         url, holon = None, None
         if gateway:
-            served = serve_gateway(settings, registry, broker, store, clock, files, schedules, archive)
+            served = serve_gateway(settings, registry, broker, store, clock, files, schedules, archive, clients)
             url = await stack.enter_async_context(served)
             holon = await stack.enter_async_context(serve_holon(settings, registry, broker, store, clock))
         yield Runtime(settings, broker, store, running, url, holon, archive, feed)

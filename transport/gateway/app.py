@@ -13,6 +13,7 @@ from rxon.constants import (
 )
 
 from transport.gateway import (
+    admin_api,
     announcer,
     approvals,
     client_api,
@@ -27,6 +28,7 @@ from transport.gateway import (
 from transport.gateway.blueprint_api import blueprint_graph
 from transport.gateway.context import CONTEXT, GatewayContext
 from transport.gateway.errors import json_errors, stamp_protocol_version
+from transport.gateway.limits import BLOCKED
 
 CLIENT_API = "/api/v1"
 
@@ -38,7 +40,9 @@ def build_app(ctx: GatewayContext) -> web.Application:
     the worker API, the public status and the approval webhook stay."""
     app = web.Application(middlewares=[json_errors], client_max_size=ctx.settings.max_request_body_bytes)
     app[CONTEXT] = ctx
+    app[BLOCKED] = ctx.blocked  # orchestrator_ratelimit_blocked_total, for the metrics endpoint
     app.on_response_prepare.append(stamp_protocol_version)
+    app.on_startup.append(admin_api.publish_workers)
     router = app.router
     router.add_get("/_public/status", client_api.public_status)
     if ctx.settings.enable_client_api:
@@ -78,3 +82,4 @@ def _client_routes(router: web.UrlDispatcher, ctx: GatewayContext) -> None:
     router.add_get(f"{CLIENT_API}/workers", client_api.list_workers)
     router.add_get(f"{CLIENT_API}/schedules", schedule_api.list_schedules)
     router.add_get(f"{CLIENT_API}/blueprints/{{name}}/graph", blueprint_graph)
+    router.add_post(f"{CLIENT_API}/admin/reload-workers", admin_api.reload_workers)

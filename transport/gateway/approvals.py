@@ -20,7 +20,7 @@ from rxon.constants import AUTH_HEADER_CLIENT
 from engine import job as j
 from engine.messages import Decision, envelope
 from engine.routes import JOBS
-from transport.gateway.auth import authenticate_client
+from transport.gateway.auth import client_of
 from transport.gateway.bodies import read_object
 from transport.gateway.context import context_of
 from transport.gateway.errors import json_response
@@ -38,7 +38,7 @@ async def decide(request: web.Request) -> web.Response:
         raise web.HTTPBadRequest(text="'decision' is required: one of the transitions the job waits on")
     token = body.get("token", request.query.get("token"))
     state = await ctx.store.load_job(job_id)
-    by = _decider(request, ctx.settings.client_token, state, token)
+    by = await _decider(request, state, token)
     if state is None:
         raise web.HTTPNotFound(text=f"job {job_id} not found")
     approval = state.approval
@@ -58,11 +58,11 @@ async def decide(request: web.Request) -> web.Response:
     return json_response({"status": "approval_received", "job_id": job_id, "decision": decision})
 
 
-def _decider(request: web.Request, client_token: str, state: j.JobState | None, token: object) -> str:
+async def _decider(request: web.Request, state: j.JobState | None, token: object) -> str:
     """Who decides: ``client:<id>`` for the owner, ``approval_token`` for the token's holder; 401
     with neither, 403 for a wrong one. Another client's job reads as not found (404), as elsewhere."""
     if request.headers.get(AUTH_HEADER_CLIENT):
-        client_id = authenticate_client(request, client_token)
+        client_id = (await client_of(request)).id
         if state is not None and state.client_id != client_id:
             raise web.HTTPNotFound(text=f"job {request.match_info['job_id']} not found")
         return f"client:{client_id}"

@@ -13,7 +13,7 @@ import graphviz
 from aiohttp import web
 
 from engine.graph import build_graph, to_dot
-from transport.gateway.auth import authenticate_client
+from transport.gateway.auth import client_of
 from transport.gateway.context import context_of
 
 FORMATS = {"dot": "text/vnd.graphviz", "svg": "image/svg+xml", "png": "image/png"}
@@ -30,7 +30,7 @@ def render(dot: str, fmt: str) -> bytes:
 
 async def blueprint_graph(request: web.Request) -> web.Response:
     ctx = context_of(request)
-    authenticate_client(request, ctx.settings.client_token)
+    await client_of(request)
     fmt = request.query.get("format", "dot")
     if fmt not in FORMATS:
         raise web.HTTPBadRequest(text=f"format must be one of {', '.join(FORMATS)}; got {fmt!r}")

@@ -4,8 +4,10 @@ With the archive (``HISTORY_DATABASE_URI``), a job and its history are read from
 store's copy has gone (expired after ``FINISHED_JOB_TTL_SECONDS``, or lost), and listings come
 from it; cancel and retry need the store's copy.
 
-Jobs are scoped to the client id derived from the caller's token: another client's job is
-reported as not found (404), never as forbidden, so job ids do not leak.
+Jobs are scoped to the client the caller's token names (``clients.toml``, or ``CLIENT_TOKEN``):
+another client's job is reported as not found (404), never as forbidden, so job ids do not leak;
+listings hold the caller's jobs only. Every call counts against the client's rate limit
+(``transport.gateway.limits``).
 """
 
 from __future__ import annotations
@@ -25,13 +27,15 @@ from engine.job import FAILED, QUARANTINED, WAITING_FOR_HUMAN, JobState, encode_
 from engine.messages import Cancel, Redrive, Start, envelope
 from engine.objects import check_in
 from engine.routes import JOBS
-from transport.gateway.auth import authenticate_client
+from transport.gateway.auth import authenticate_client, client_limit, client_of
 from transport.gateway.bodies import read_object
 from transport.gateway.context import GatewayContext, context_of
 from transport.gateway.errors import json_response
 from transport.gateway.file_refs import presigned, with_urls
 from transport.gateway.job_listing import NEXT_CURSOR, encode_cursor, parse_query
 from transport.gateway.job_request import check_webhook_url, parse_job_request
+from transport.gateway.limits import alongside
+from transport.gateway.quotas import admit
 
 log = logging.getLogger(__name__)
 
@@ -45,17 +49,19 @@ async def public_status(request: web.Request) -> web.Response:
 def create_job_handler(bp: StateMachineBlueprint) -> Callable[[web.Request], Awaitable[web.Response]]:
     """The handler of ``POST <registry.path_of(bp)>``.
 
-    Order: the job state is stored first (so a GET right after the 202 finds it), then
+    Order: the client's rate limit, then its quotas (``transport.gateway.quotas``: a refused
+    job is not stored), then the job state is stored (so a GET right after the 202 finds it), then
     ``Start`` is published. If the publish fails, the stored job is marked failed and the client
     gets a 503, so no job is left pending with nothing to run it.
     """
 
     async def create_job(request: web.Request) -> web.Response:
         ctx = context_of(request)
-        client_id = authenticate_client(request, ctx.settings.client_token)
+        client = await client_of(request)
         job = parse_job_request(await read_object(request))
         await check_webhook_url(job, allow_private=ctx.settings.webhook_allow_private)
         job_id = str(uuid.uuid4())
+        await admit(ctx, client, job_id)
         initial_data = job.initial_data
         if ctx.files is not None and (request.content_length or 0) > ctx.files.inline_limit:
             # The claim check: only a body larger than the limit can hold initial_data that is.
@@ -64,7 +70,9 @@ def create_job_handler(bp: StateMachineBlueprint) -> Callable[[web.Request], Awa
         state = JobState(
             id=job_id,
             blueprint=bp.name,
-            client_id=client_id,
+            client_id=client.id,
+            client_plan=client.plan,
+            client_params=dict(client.params),
             current_state=bp.start_state,
             initial_data=initial_data,
             created_at=now,
@@ -98,13 +106,14 @@ async def _abandon(ctx: GatewayContext, state: JobState, error: str) -> None:
 
 async def get_job(request: web.Request) -> web.Response:
     ctx = context_of(request)
-    client_id = authenticate_client(request, ctx.settings.client_token)
+    client = authenticate_client(request)
     job_id = request.match_info["job_id"]
-    # Read together: one round trip on a pipelining store. Progress is shown to the owner only.
-    state, progress = await asyncio.gather(ctx.store.load_job(job_id), ctx.store.get_progress(job_id))
+    # Together: one round trip on a pipelining store. Progress is shown to the owner only.
+    reads = asyncio.gather(ctx.store.load_job(job_id), ctx.store.get_progress(job_id))
+    state, progress = await alongside(client_limit(request, client), reads)
     if state is None and ctx.archive is not None:
         state = await ctx.archive.load_job(job_id)
-    view = job_view(_owned(state, client_id, job_id), progress)
+    view = job_view(_owned(state, client.id, job_id), progress)
     if view.get("result"):  # s3:// URIs of the job's files as presigned URLs
         view["result"] = await presigned(ctx, request, job_id, view["result"])
     if view.get("data_metadata"):
@@ -115,7 +124,7 @@ async def get_job(request: web.Request) -> web.Response:
 async def list_jobs(request: web.Request) -> web.Response:
     """The caller's jobs, newest first, filtered and paged (``transport.gateway.job_listing``)."""
     ctx = context_of(request)
-    query = parse_query(authenticate_client(request, ctx.settings.client_token), request.query)
+    query = parse_query((await client_of(request)).id, request.query)
     jobs = await (ctx.archive or ctx.store).list_jobs(query)
     response = json_response([job_view(state, None) for state in jobs])
     if len(jobs) == query.limit:
@@ -149,7 +158,7 @@ async def retry_job(request: web.Request) -> web.Response:
 async def quarantined_jobs(request: web.Request) -> web.Response:
     """The caller's quarantined jobs, longest in quarantine first (``?limit=``, default 100)."""
     ctx = context_of(request)
-    client_id = authenticate_client(request, ctx.settings.client_token)
+    client_id = (await client_of(request)).id
     raw = request.query.get("limit", "100")
     if not raw.isdigit() or not 1 <= int(raw) <= MAX_LISTED:
         raise web.HTTPBadRequest(text=f"limit must be a whole number from 1 to {MAX_LISTED}, got {raw!r}")
@@ -161,7 +170,7 @@ async def job_history(request: web.Request) -> web.Response:
     """What happened to the job, oldest first (``engine.history``); from the archive once the
     store's copy has gone."""
     ctx = context_of(request)
-    client_id = authenticate_client(request, ctx.settings.client_token)
+    client_id = (await client_of(request)).id
     job_id = request.match_info["job_id"]
     state = await ctx.store.load_job(job_id)
     if state is None and ctx.archive is not None:
@@ -173,7 +182,7 @@ async def job_history(request: web.Request) -> web.Response:
 
 async def list_workers(request: web.Request) -> web.Response:
     ctx = context_of(request)
-    authenticate_client(request, ctx.settings.client_token)
+    await client_of(request)
     workers = await ctx.store.list_workers(ctx.clock())
     return json_response([worker_view(w) for w in workers])
 
@@ -192,7 +201,7 @@ async def disabled(request: web.Request) -> web.Response:
 
 
 async def own_job(request: web.Request, ctx: GatewayContext) -> JobState:
-    client_id = authenticate_client(request, ctx.settings.client_token)
+    client_id = (await client_of(request)).id
     job_id = request.match_info["job_id"]
     return _owned(await ctx.store.load_job(job_id), client_id, job_id)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiohttp import web
 
@@ -14,14 +14,18 @@ from actors.ports.broker import Broker
 from actors.ports.store import Store
 from engine.registry import BlueprintRegistry
 from engine.schedules import Schedule
+from transport.app.clients import ClientTable, load_clients
 from transport.app.settings import Settings
+from transport.gateway.limits import BlockedCounter, Limiter
+from transport.gateway.worker_tokens import WorkerDirectory
 from transport.job_files import JobFiles
 
 
 @dataclass(frozen=True)
 class GatewayContext:
     """The gateway's dependencies. ``clock`` returns epoch seconds and is the one clock used for
-    job timestamps, worker expiry, signature freshness, long-poll deadlines and signed links."""
+    job timestamps, worker expiry, signature freshness, long-poll deadlines, signed links, rate
+    limits, quota windows and the worker token cache."""
 
     settings: Settings
     store: Store
@@ -31,6 +35,18 @@ class GatewayContext:
     schedules: tuple[Schedule, ...] = ()  # those of schedules.toml, for GET /api/v1/schedules
     files: JobFiles | None = None  # the object store; None: the file routes answer 501
     archive: ArchiveReader | None = None  # HISTORY_DATABASE_URI: jobs whose store copy has gone
+    clients: ClientTable | None = None  # None: load_clients(settings)
+    client_table: ClientTable = field(init=False)  # ``clients``, or those the settings name
+    blocked: BlockedCounter = field(default_factory=BlockedCounter)
+    limiter: Limiter = field(init=False)
+    workers: WorkerDirectory = field(init=False)
+
+    def __post_init__(self) -> None:
+        """The clients (read from ``CLIENTS_CONFIG_PATH`` unless given), the limiter and the
+        worker token directory, all built from the other fields."""
+        object.__setattr__(self, "client_table", self.clients or load_clients(self.settings))
+        object.__setattr__(self, "limiter", Limiter(self.store, self.settings, self.blocked))
+        object.__setattr__(self, "workers", WorkerDirectory(self.store, self.settings.workers_config_path, self.clock))
 
 
 CONTEXT = web.AppKey("gateway_context", GatewayContext)

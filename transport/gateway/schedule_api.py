@@ -16,14 +16,14 @@ from aiohttp import web
 
 from actors.ports.store import Fire
 from engine.schedules import Schedule, upcoming
-from transport.gateway.auth import authenticate_client
+from transport.gateway.auth import client_of
 from transport.gateway.context import context_of
 from transport.gateway.errors import json_response
 
 
 async def list_schedules(request: web.Request) -> web.Response:
     ctx = context_of(request)
-    authenticate_client(request, ctx.settings.client_token)
+    await client_of(request)
     schedules = ctx.schedules
     last = await ctx.store.last_fires([s.name for s in schedules]) if schedules else {}
     now = ctx.clock()

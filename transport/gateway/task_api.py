@@ -44,11 +44,12 @@ from actors.ports.store import Lease
 from engine.job import CANCELLED, JobState
 from engine.messages import TaskDone, TaskOffer, TaskStarted, envelope
 from transport.gateway.announcer import announcer_of
-from transport.gateway.auth import authenticate_worker, require_same_worker
+from transport.gateway.auth import authenticate_worker, worker_limit
 from transport.gateway.bodies import decode_model, read_object
 from transport.gateway.context import GatewayContext, context_of
 from transport.gateway.errors import json_response
 from transport.gateway.file_refs import checked_files, worker_params
+from transport.gateway.limits import POLL, WORKER, alongside
 from transport.gateway.liveness import Mailbox, mailbox_of
 from transport.gateway.signing import check_worker_signature, sign_task
 from transport.gateway.worker_api import known_worker
@@ -62,14 +63,18 @@ IGNORED_REASON_TERMINATED = "job_already_terminated"
 async def next_task(request: web.Request) -> web.StreamResponse:
     """Wait up to ``?timeout`` seconds (capped by the server) for a task; 204 if none came."""
     ctx = context_of(request)
-    header_id = authenticate_worker(request, ctx.settings.global_worker_token)
+    identity = await authenticate_worker(request)
     worker_id = request.match_info["worker_id"]
-    require_same_worker(header_id, worker_id, "worker in the path")
+    identity.require(worker_id, "worker in the path")
     timeout = _poll_timeout(request, ctx.settings.worker_poll_timeout_seconds)
-    record = await known_worker(ctx, worker_id, ctx.clock())
+    # Together, so one round trip: the poll limit is peeked (counted below if the poll comes back empty).
+    check = worker_limit(request, identity, POLL, peek=True)
+    record = await alongside(check, known_worker(ctx, worker_id, ctx.clock()))
     skills = _skills_query(request)
-    taken = await _take_live_offer(ctx, worker_id, record.skills if skills is None else skills, timeout)
+    skills = identity.allowed(record.skills if skills is None else skills)
+    taken = await _take_live_offer(ctx, worker_id, skills, timeout)
     if taken is None:
+        await ctx.limiter.count(POLL, identity.rate_key, ctx.clock())
         return web.Response(status=204)
     offer, mailbox = taken
     now = ctx.clock()
@@ -144,22 +149,25 @@ async def _take_live_offer(
 
 async def task_result(request: web.Request) -> web.Response:
     ctx = context_of(request)
-    header_id = authenticate_worker(request, ctx.settings.global_worker_token)
+    identity = await authenticate_worker(request)
     raw = await read_object(request)
     result = decode_model(TaskResult, raw)
-    worker_id = result.worker_id or header_id
-    if result.worker_id is not None:
-        require_same_worker(header_id, result.worker_id, "worker_id")
+    worker_id = result.worker_id or identity.worker_id
     if worker_id is None:
         raise web.HTTPBadRequest(text=f"the result names no worker: send worker_id or {AUTH_HEADER_WORKER_ID}")
+    identity.require(worker_id, "worker_id")
     now = ctx.clock()
-    secret = ctx.settings.global_worker_token
-    check_worker_signature(result, raw, worker_id=worker_id, secret=secret, now=now)
-    # Read together: one round trip on a pipelining store.
-    lease, job = await asyncio.gather(ctx.store.get_lease(result.task_id), ctx.store.load_job(result.job_id))
+    check_worker_signature(result, raw, worker_id=worker_id, secret=identity.secret, now=now)
+    # Together, one round trip on a pipelining store; the limit is peeked (counted below if the
+    # result is ignored).
+    check = worker_limit(request, identity, WORKER, peek=True)
+    reads = asyncio.gather(ctx.store.get_lease(result.task_id), ctx.store.load_job(result.job_id))
+    lease, job = await alongside(check, reads)
     answer = await _forward(ctx, result, worker_id, lease, job, now)
     if answer["status"] == "accepted":
         announcer_of(request).withdraw(result.task_id)  # the result is the pickup now
+    else:
+        await ctx.limiter.count(WORKER, identity.rate_key, now)
     if lease is not None and (lease.worker_id, lease.job_id) == (worker_id, result.job_id):
         await ctx.store.release_lease(result.task_id)
     return json_response(answer)

@@ -16,7 +16,7 @@ import orjson
 from aiohttp import web
 
 from actors.ports.store import WebhookDelivery
-from transport.gateway.auth import authenticate_client
+from transport.gateway.auth import client_of
 from transport.gateway.context import context_of
 from transport.gateway.errors import json_response
 
@@ -25,7 +25,7 @@ MAX_LISTED = 1000
 
 async def failed_webhooks(request: web.Request) -> web.Response:
     ctx = context_of(request)
-    client_id = authenticate_client(request, ctx.settings.client_token)
+    client_id = (await client_of(request)).id
     raw = request.query.get("limit", "100")
     if not raw.isdigit() or not 1 <= int(raw) <= MAX_LISTED:
         raise web.HTTPBadRequest(text=f"limit must be a whole number from 1 to {MAX_LISTED}, got {raw!r}")
@@ -35,7 +35,7 @@ async def failed_webhooks(request: web.Request) -> web.Response:
 
 async def redeliver_webhook(request: web.Request) -> web.Response:
     ctx = context_of(request)
-    client_id = authenticate_client(request, ctx.settings.client_token)
+    client_id = (await client_of(request)).id
     webhook_id = request.match_info["webhook_id"]
     now = ctx.clock()
     again = await ctx.store.redeliver_webhook(client_id, webhook_id, now, now + ctx.settings.webhook_max_age_seconds)

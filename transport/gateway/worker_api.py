@@ -6,9 +6,12 @@ now. Only the worker's own leases move; a task leased to another worker is not t
 listing it (it is answered in ``cancel_task_ids`` instead). An empty heartbeat names no tasks and
 extends nothing.
 
-The worker id in the URL or body must match ``X-Worker-ID`` when that header is sent (403
-otherwise). A worker the store does not know, or whose registration expired, gets 404 with a
-message containing "not found": the SDK re-registers on exactly that.
+The worker id in the URL or body must be one the worker's token may act as (``auth``): the one
+its own token names, else the ``X-Worker-ID`` sent with the global token (403 otherwise). A
+worker limited to some skills (``workers.toml``) is recorded with those only: the others it
+registers or heartbeats are dropped (the registration's answer warns), so none is handed to it.
+A worker the store does not know, or whose registration expired, gets 404 with a message
+containing "not found": the SDK re-registers on exactly that.
 """
 
 from __future__ import annotations
@@ -27,10 +30,11 @@ from engine import webhooks
 from engine.job import JobState
 from engine.messages import WorkerEvent, envelope
 from engine.routes import JOBS
-from transport.gateway.auth import authenticate_worker, require_same_worker
+from transport.gateway.auth import WorkerIdentity, worker_of
 from transport.gateway.bodies import decode_model, read_object, read_optional_object
 from transport.gateway.context import GatewayContext, context_of
 from transport.gateway.errors import json_response
+from transport.gateway.limits import HEARTBEAT, WORKER
 from transport.gateway.liveness import mailbox_of
 from transport.gateway.signing import check_worker_signature
 
@@ -39,21 +43,22 @@ async def register(request: web.Request) -> web.Response:
     """Store (or replace) the worker's record. Re-registering is idempotent: the record is
     rebuilt from the registration, and live state comes back with the next heartbeat."""
     ctx = context_of(request)
-    header_id = authenticate_worker(request, ctx.settings.global_worker_token)
+    identity = await worker_of(request, WORKER)
     raw = await read_object(request)
     reg = decode_model(WorkerRegistration, raw)
     if not is_valid_identifier(reg.worker_id):
         raise web.HTTPBadRequest(text=f"worker_id {reg.worker_id!r} must be 1-128 of [A-Za-z0-9_-]")
-    require_same_worker(header_id, reg.worker_id, "worker_id")
+    identity.require(reg.worker_id, "worker_id")
     now = ctx.clock()
-    check_worker_signature(reg, raw, worker_id=reg.worker_id, secret=ctx.settings.global_worker_token, now=now)
+    check_worker_signature(reg, raw, worker_id=reg.worker_id, secret=identity.secret, now=now)
+    offered = [s.name for s in reg.supported_skills or []]
     extra = reg.capabilities.extra if reg.capabilities else None
     await ctx.store.put_worker(
         WorkerRecord(
             worker_id=reg.worker_id,
             worker_type=reg.worker_type,
-            skills=[s.name for s in reg.supported_skills or []],
-            hot_skills=list(reg.hot_skills or []),
+            skills=identity.allowed(offered),
+            hot_skills=identity.allowed(list(reg.hot_skills or [])),
             status="idle",
             registered_at=now,
             last_seen=now,
@@ -63,9 +68,14 @@ async def register(request: web.Request) -> web.Response:
         )
     )
     answer = {"status": "registered", "version": PROTOCOL_VERSION}
+    warnings = []
     client_version = request.headers.get(PROTOCOL_VERSION_HEADER)
     if client_version and client_version != PROTOCOL_VERSION:
-        answer["warning"] = f"worker speaks RXON {client_version}, orchestrator {PROTOCOL_VERSION}"
+        warnings.append(f"worker speaks RXON {client_version}, orchestrator {PROTOCOL_VERSION}")
+    if refused := identity.refused(offered):
+        warnings.append(f"skills not allowed for this worker (workers.toml), never handed out: {', '.join(refused)}")
+    if warnings:
+        answer["warning"] = "; ".join(warnings)
     return json_response(answer)
 
 
@@ -76,9 +86,9 @@ async def heartbeat(request: web.Request) -> web.Response:
     ``cancel_task_ids`` lists the reported tasks the worker should stop (see ``_tasks_to_cancel``).
     """
     ctx = context_of(request)
-    header_id = authenticate_worker(request, ctx.settings.global_worker_token)
+    identity = await worker_of(request, HEARTBEAT)
     worker_id = request.match_info["worker_id"]
-    require_same_worker(header_id, worker_id, "worker in the path")
+    identity.require(worker_id, "worker in the path")
     raw = await read_optional_object(request)
     now = ctx.clock()
     record = await known_worker(ctx, worker_id, now)
@@ -87,13 +97,14 @@ async def heartbeat(request: web.Request) -> web.Response:
         await ctx.store.put_worker(record)
         return json_response({"status": "ttl_refreshed"})
     beat = decode_model(Heartbeat, raw)
-    require_same_worker(worker_id, beat.worker_id, "worker_id in the body")
-    check_worker_signature(beat, raw, worker_id=worker_id, secret=ctx.settings.global_worker_token, now=now)
+    if beat.worker_id != worker_id:
+        raise web.HTTPForbidden(text=f"worker_id in the body {beat.worker_id!r} does not match {worker_id!r}")
+    check_worker_signature(beat, raw, worker_id=worker_id, secret=identity.secret, now=now)
     record.status = beat.status
     record.current_tasks = list(beat.current_tasks or [])
-    record.hot_skills = list(beat.hot_skills or [])
+    record.hot_skills = identity.allowed(list(beat.hot_skills or []))
     if beat.supported_skills is not None:  # absent: the catalog is unchanged since last sync
-        record.skills = [s.name for s in beat.supported_skills]
+        record.skills = identity.allowed([s.name for s in beat.supported_skills])
     await ctx.store.put_worker(record)
     await ctx.store.extend_leases(worker_id, record.current_tasks, now + ctx.settings.task_lease_seconds)
     answer: dict[str, Any] = {"status": "ok"}
@@ -128,14 +139,14 @@ async def _tasks_to_cancel(ctx: GatewayContext, worker_id: str, task_ids: list[s
 async def event(request: web.Request) -> web.Response:
     """Accept a worker event (``apply_event``)."""
     ctx = context_of(request)
-    header_id = authenticate_worker(request, ctx.settings.global_worker_token)
-    await apply_event(ctx, await read_object(request), header_id)
+    identity = await worker_of(request, WORKER)
+    await apply_event(ctx, await read_object(request), identity)
     return json_response({"status": "event_accepted"})
 
 
-async def apply_event(ctx: GatewayContext, raw: dict[str, Any], header_id: str | None) -> None:
+async def apply_event(ctx: GatewayContext, raw: dict[str, Any], identity: WorkerIdentity) -> None:
     """Check and apply one worker event, sent by POST or as a WebSocket frame (``worker_ws``);
-    ``header_id`` is the ``X-Worker-ID`` the sender authenticated with.
+    ``identity`` is who the sender authenticated as.
 
     The event's job is ``target_job_id``, else the job of the task it names (by the task's lease).
     Progress is stored beside the job and announced to its webhook (``worker_event:progress``)
@@ -146,12 +157,12 @@ async def apply_event(ctx: GatewayContext, raw: dict[str, Any], header_id: str |
     task, is dropped: the answer is the same, so the SDK never retries it. A bad event raises
     ``web.HTTPException`` (400, 401, 403)."""
     ev = decode_model(WorkerEventPayload, raw)
-    require_same_worker(header_id, ev.worker_id, "worker_id")
+    identity.require(ev.worker_id, "worker_id")
     check_worker_signature(
         ev,
         raw,
         worker_id=ev.worker_id,
-        secret=ctx.settings.global_worker_token,
+        secret=identity.secret,
         now=ctx.clock(),
         ignore_fields=["bubbling_chain"],
     )

@@ -14,7 +14,8 @@ the path (403), a malformed worker id (400). The worker need not be registered y
   SDK cancels the task and reports it ``cancelled``, and that late result is answered ``ignored``.
 - Worker to server: TEXT frames are ``WorkerEventPayload`` JSON, applied as ``POST
   /_worker/events`` applies them (``worker_api.apply_event``). A frame that is not one (not JSON,
-  not an event, a bad signature, another worker's) is logged and dropped; the socket stays open.
+  not an event, a bad signature, another worker's, one over the worker's rate limit, which counts
+  each frame as one call) is logged and dropped; the socket stays open.
   Nothing is sent back for a frame: the SDK would try to read any frame as a command.
 
 One socket per worker per gateway: a new one makes the previous one close with 1008 (policy
@@ -50,8 +51,9 @@ from rxon.validators import is_valid_identifier
 from actors.ports.notices import Subscription
 from engine.errors import Unavailable
 from engine.messages import CancelNotice
-from transport.gateway.auth import authenticate_worker, require_same_worker
+from transport.gateway.auth import WorkerIdentity, worker_of
 from transport.gateway.context import CONTEXT, GatewayContext, context_of
+from transport.gateway.limits import WORKER
 from transport.gateway.worker_api import apply_event
 
 log = logging.getLogger(__name__)
@@ -150,23 +152,24 @@ def install(app: web.Application) -> None:
 async def connect(request: web.Request) -> web.StreamResponse:
     """Upgrade after the worker checks; then read events until the socket closes."""
     ctx = context_of(request)
-    header_id = authenticate_worker(request, ctx.settings.global_worker_token)
+    identity = await worker_of(request, WORKER)
     worker_id = request.match_info["worker_id"]
     if not is_valid_identifier(worker_id):
         raise web.HTTPBadRequest(text=f"worker_id {worker_id!r} must be 1-128 of [A-Za-z0-9_-]")
-    require_same_worker(header_id, worker_id, "worker in the path")
+    identity = identity.acting_as(worker_id, "worker in the path")
     ws = web.WebSocketResponse(max_msg_size=ctx.settings.max_request_body_bytes)
     # Held before the upgrade completes: a command decided once the worker sees it connected gets through.
     with request.app[SOCKETS].hold(worker_id, ws) as socket:
         await ws.prepare(request)
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(socket.write())
-            await _read_events(ctx, ws, worker_id)
+            await _read_events(ctx, ws, identity)
             socket.close(WSCloseCode.OK)  # the writer closes the socket, if it is not closed yet, and ends
     return ws
 
 
-async def _read_events(ctx: GatewayContext, ws: web.WebSocketResponse, worker_id: str) -> None:
+async def _read_events(ctx: GatewayContext, ws: web.WebSocketResponse, identity: WorkerIdentity) -> None:
+    worker_id = identity.worker_id
     async for message in ws:
         if message.type is WSMsgType.ERROR:
             log.info("worker %s socket failed: %s", worker_id, ws.exception())
@@ -174,16 +177,18 @@ async def _read_events(ctx: GatewayContext, ws: web.WebSocketResponse, worker_id
         if message.type is not WSMsgType.TEXT:
             log.warning("worker %s sent a %s frame; only TEXT events are read", worker_id, message.type.name)
             continue
-        await _apply_frame(ctx, message.data, worker_id)
+        await _apply_frame(ctx, message.data, identity)
 
 
-async def _apply_frame(ctx: GatewayContext, data: str, worker_id: str) -> None:
+async def _apply_frame(ctx: GatewayContext, data: str, identity: WorkerIdentity) -> None:
     """Apply one event frame; whatever is wrong with it is logged and the frame dropped."""
+    worker_id = identity.worker_id
     try:
         raw: Any = orjson.loads(data)
         if not isinstance(raw, dict):
             raise web.HTTPBadRequest(text="an event frame must be a JSON object")
-        await apply_event(ctx, raw, worker_id)
+        await ctx.limiter.check(WORKER, identity.rate_key, ctx.clock())  # as a POSTed event: 429 drops it
+        await apply_event(ctx, raw, identity)
     except orjson.JSONDecodeError as exc:
         log.warning("worker %s sent a frame that is not JSON (%s); dropped", worker_id, exc)
     except web.HTTPException as exc:

@@ -22,6 +22,7 @@ from transport.redis_store.holon import RedisHolonTasks
 from transport.redis_store.jobs import RedisJobs
 from transport.redis_store.schedules import RedisSchedules
 from transport.redis_store.tasks import RedisTasks
+from transport.redis_store.tenancy import RedisTenancy
 from transport.redis_store.webhooks import RedisWebhooks
 from transport.redis_store.workers import RedisWorkers
 
@@ -40,6 +41,7 @@ class RedisStore(
     RedisCancels,
     RedisSchedules,
     RedisHolonTasks,
+    RedisTenancy,
     RedisWebhooks,
 ):
     """``Store`` on Redis. Use ``async with RedisStore(url)`` or ``await RedisStore.open(url)``.
@@ -71,6 +73,7 @@ class RedisStore(
         RedisCancels.__init__(self, client)
         RedisSchedules.__init__(self, client)
         RedisHolonTasks.__init__(self, client)
+        RedisTenancy.__init__(self, client)
         RedisWebhooks.__init__(self, client)
         self._pubsub: PubSub | None = None
         self._listener: asyncio.Task[None] | None = None

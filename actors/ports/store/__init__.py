@@ -10,6 +10,8 @@ implement them all.
 - ``CancelBroadcast`` (``cancels``): cancellation notices to every process sharing the store.
 - ``ScheduleStore`` (``schedules``): the last fire of each schedule (``Fire``).
 - ``HolonTasks`` (``holon``): the parent orchestrator's tasks running here (Pure Holon mode).
+- ``RateLimits``, ``ClientQuotas``, ``WorkerTokens`` (``tenancy``): the gateways' rate-limit
+  buckets, job quotas and worker token table.
 - ``WebhookStore`` (``webhooks``): pending webhook deliveries (``WebhookDelivery``), claimed
   with a lease, and each client's dead list.
 - ``JobListing`` (``actors.ports.archive``): a client's live jobs, filtered and paged.
@@ -31,12 +33,14 @@ from actors.ports.store.holon import HolonTasks
 from actors.ports.store.jobs import JobStore
 from actors.ports.store.schedules import Fire, ScheduleStore
 from actors.ports.store.tasks import RESERVATION_SCAN_LIMIT, Contender, Lease, LeaseStore, TaskQueue
+from actors.ports.store.tenancy import ClientQuotas, RateLimits, WorkerTokens
 from actors.ports.store.webhooks import WebhookDelivery, WebhookStore
 from actors.ports.store.workers import WorkerRecord, WorkerRegistry
 
 __all__ = [
     "RESERVATION_SCAN_LIMIT",
     "CancelBroadcast",
+    "ClientQuotas",
     "Contender",
     "DeadlineStore",
     "Fire",
@@ -45,6 +49,7 @@ __all__ = [
     "JobStore",
     "Lease",
     "LeaseStore",
+    "RateLimits",
     "ScheduleStore",
     "Scheduled",
     "Store",
@@ -53,6 +58,7 @@ __all__ = [
     "WebhookStore",
     "WorkerRecord",
     "WorkerRegistry",
+    "WorkerTokens",
 ]
 
 
@@ -66,6 +72,9 @@ class Store(
     CancelBroadcast,
     ScheduleStore,
     HolonTasks,
+    RateLimits,
+    ClientQuotas,
+    WorkerTokens,
     WebhookStore,
     JobListing,
     Protocol,
