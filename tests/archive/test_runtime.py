@@ -29,6 +29,8 @@ JOBS = 12
 
 def settings(url: str, **env: str) -> Settings:
     base = {"CLIENT_TOKEN": "archive-client", "GLOBAL_WORKER_TOKEN": "w", "ORCHESTRATOR_SECRET_KEY": "s"}
+    # These tests submit and read as fast as they can: the rate limiter is not what they test.
+    base["RATE_LIMITING_ENABLED"] = "false"
     return Settings.from_env({**base, "API_PORT": "0", "HISTORY_DATABASE_URI": url, **env})
 
 

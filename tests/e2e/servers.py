@@ -30,6 +30,8 @@ def distributed_env(namespace: str) -> dict[str, str]:
         "AVTOMAT_NAMESPACE": namespace,
         "JOB_SHARDS": str(SHARDS),
         "RABBITMQ_QUEUE_TYPE": QUEUE_TYPE,
+        # These runs submit and read as fast as they can (rate limits: tests/e2e/test_tenancy.py).
+        "RATE_LIMITING_ENABLED": "false",
     }
 
 
