@@ -65,5 +65,6 @@ S3_AUTO_CLEANUP = True  # S3_AUTO_CLEANUP: delete a job's objects once the job h
 HISTORY_RETENTION_DAYS = 90  # HISTORY_RETENTION_DAYS: the archive forgets jobs that ended this long ago (0: never)
 ARCHIVE_FEED_CAP = 1_000_000  # not a setting: the archive feed's length cap (entries beyond it, oldest first, are lost)
 ARCHIVE_BATCH = 500  # not a setting: feed entries the archiver writes per transaction
+ARCHIVE_LINGER_SECONDS = 0.25  # not a setting: after a short batch the archiver waits this long for more
 ARCHIVE_RECLAIM_IDLE_SECONDS = 60.0  # not a setting: a feed entry pending this long on an archiver moves to another
 ARCHIVE_RETENTION_EVERY_SECONDS = 3600.0  # not a setting: how often an archiver deletes what retention allows
