@@ -29,7 +29,7 @@ export function jobPage(main, [id]) {
       ? h("pre", { tabindex: "0", "aria-label": "result" }, JSON.stringify(view.result ?? {}, null, 2))
       : note("The result (the job's state_history) is shown once the job ends."),
     h("details", {}, h("summary", {}, "The whole job as JSON"), h("pre", { tabindex: "0" }, JSON.stringify(view, null, 2))));
-    paint(graph, job, history);
+    showHistory();
   }
   function showHistory() {
     timeline.replaceChildren(history.length ? h("ol", { class: "timeline" }, history.map((e, i) => {

@@ -5,7 +5,9 @@ const STATUSES = ["pending", "running", "waiting_for_worker", "waiting_for_paral
   "waiting_for_child", "finished", "failed", "quarantined", "cancelled"];
 const TERMINAL = new Set(["finished", "failed", "quarantined", "cancelled"]);
 
-export const jobLink = (id) => h("a", { href: `#/job/${encodeURIComponent(id)}`, class: "mono" }, id);
+// a job's id, shortened in tables (its full id is the link's name and title)
+export const jobLink = (id) => h("a", { href: `#/job/${encodeURIComponent(id)}`, class: "mono", title: id, "aria-label": id },
+  id.length > 12 ? `${id.slice(0, 8)}…` : id);
 export function progressBar(job) {
   const value = TERMINAL.has(job.status) ? (job.status === "finished" ? 1 : job.progress ?? 0) : job.progress ?? 0;
   const label = `${Math.round(value * 100)}%`;
