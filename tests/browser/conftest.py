@@ -1,5 +1,5 @@
 """The console in a real headless Chromium (Python Playwright on the system's ``chromium``),
-against ``avtomat up`` (the embedded runtime, as a process) with the demo blueprint, the
+against ``avtomat up`` (the embedded runtime) and a distributed one (two nodes, a gateway), with the demo blueprint, the
 blueprints of ``tests/browser/blueprints`` and the demo worker (the unmodified SDK).
 
 Without a ``chromium`` executable the tests skip locally and fail under ``CI=true``
@@ -26,9 +26,11 @@ ROOT = HERE.parent.parent
 DEMO_WORKER = ROOT / "blueprints" / "workers" / "demo_worker.py"
 
 
-@pytest.fixture(scope="module")
-def orchestrator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Orchestrator]:
-    yield from launch("embedded", tmp_path_factory, BLUEPRINTS_DIR=str(HERE / "blueprints"), JOB_MAX_RETRIES="1")
+@pytest.fixture(scope="module", params=["embedded", "distributed"])
+def orchestrator(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Orchestrator]:
+    """``avtomat up`` (embedded), or two nodes and a gateway on RabbitMQ and Redis (distributed)."""
+    settings = {"BLUEPRINTS_DIR": str(HERE / "blueprints"), "JOB_MAX_RETRIES": "1"}
+    yield from launch(request.param, tmp_path_factory, **settings)
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +52,9 @@ def demo_worker(orchestrator: Orchestrator, tmp_path_factory: pytest.TempPathFac
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
+def browser(orchestrator: Orchestrator) -> Iterator[Browser]:
+    """Started after the orchestrator and stopped before it: Playwright's sync API keeps an event
+    loop running in this thread, and the distributed runtime's set-up and clean-up run their own."""
     need_executable("chromium", "apt-get install chromium")
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=["--no-sandbox"])

@@ -22,7 +22,9 @@ def call(orchestrator: Orchestrator, path: str, body: dict[str, Any] | None = No
     """The client API over plain HTTP: POST ``body`` when given, else GET."""
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(
-        f"{orchestrator.url}{path}", data=data, headers={**orchestrator.client_headers, "Content-Type": "application/json"}
+        f"{orchestrator.url}{path}",
+        data=data,
+        headers={**orchestrator.client_headers, "Content-Type": "application/json"},
     )
     with urllib.request.urlopen(request, timeout=10) as resp:
         return json.loads(resp.read())
@@ -42,7 +44,9 @@ def graph_mark(page: Page, state: str) -> str | None:
     return node.get_attribute("data-mark")
 
 
-def test_sign_in_submit_a_demo_job_and_watch_it_finish(page: Page, orchestrator: Orchestrator, demo_worker: str) -> None:
+def test_sign_in_submit_a_demo_job_and_watch_it_finish(
+    page: Page, orchestrator: Orchestrator, demo_worker: str
+) -> None:
     page.goto(f"{orchestrator.url}/")  # redirects to /ui/, which asks for a token
     page.get_by_label("Client token").fill(orchestrator.client_token)
     page.keyboard.press("Enter")
@@ -67,6 +71,17 @@ def test_the_token_link_signs_in_and_leaves_the_address_bar(page: Page, orchestr
     sign_in(page, orchestrator)
     assert "token" not in page.url
     assert page.url.endswith("/ui/#/jobs")
+
+
+def test_the_pages_are_reached_by_keyboard(page: Page, orchestrator: Orchestrator) -> None:
+    sign_in(page, orchestrator)
+    for _ in range(20):  # from the top of the page, Tab to the Workers link
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.textContent") == "Workers":
+            break
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Workers")).to_be_visible()
+    assert page.evaluate("document.activeElement.id") == "main"  # focus moved to the new page
 
 
 def test_a_wrong_token_is_refused_with_a_message(page: Page, orchestrator: Orchestrator) -> None:
@@ -137,7 +152,11 @@ def test_every_page_labels_its_controls_and_fits_a_phone(
     """At 390 px wide nothing scrolls sideways, every form control has a label; the screenshots
     of ``docs/console/`` are taken here when ``CONSOLE_SCREENSHOTS`` names a folder."""
     job_id = submit(orchestrator, "demo", {"name": "Grace"})
-    for blueprint, data in [("console_approval", {}), ("console_waiting", {}), ("console_flaky", {"fixed": "/nowhere"})]:
+    for blueprint, data in [
+        ("console_approval", {}),
+        ("console_waiting", {}),
+        ("console_flaky", {"fixed": "/nowhere"}),
+    ]:
         submit(orchestrator, blueprint, data)  # something to show on each page
     shots = Path(os.environ.get("CONSOLE_SCREENSHOTS", "")) if os.environ.get("CONSOLE_SCREENSHOTS") else None
     for width in (1280, 390):

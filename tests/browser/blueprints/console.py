@@ -44,9 +44,13 @@ async def dropped():
 flaky = StateMachineBlueprint("console_flaky", api_version="v1", api_endpoint="/jobs/console_flaky")
 
 
+def _is_fixed(path: str) -> bool:
+    return Path(path).exists()
+
+
 @flaky.handler_for("start", is_start=True)
 async def try_it(initial_data, actions):
-    if not Path(initial_data["fixed"]).exists():
+    if not _is_fixed(initial_data["fixed"]):
         raise RuntimeError("not fixed yet")
     actions.transition_to("fixed")
 

@@ -128,6 +128,6 @@ function route(message) {
   leave = show(main, rest.map(decodeURIComponent)) || null;
 }
 
-addEventListener("hashchange", route);
+addEventListener("hashchange", () => { route(); if (token()) document.getElementById("main").focus(); });
 document.getElementById("signout").addEventListener("click", () => signOut("Signed out."));
 route();
