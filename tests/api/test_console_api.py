@@ -147,6 +147,7 @@ async def test_events_follow_a_running_job_until_it_ends(gw: Gateway, monkeypatc
     async with gw.http.get("/api/v1/jobs/job-1/events", headers=CLIENT) as resp:
         first = _parse((await resp.content.readuntil(b"\n\n")).decode())
         assert first[0]["event"] == "job" and first[0]["data"]["status"] == RUNNING
+        assert first[0]["data"]["state_history"] == {}
         state.status = FINISHED
         await gw.store.commit_job(state, 1, history=[HistoryEvent(at=NOW, event="job_ended", state="start")])
         rest = _parse((await resp.content.read()).decode())

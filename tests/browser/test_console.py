@@ -143,6 +143,25 @@ def test_redrive_a_quarantined_job(page: Page, orchestrator: Orchestrator, tmp_p
     expect(page.locator("ol.timeline")).to_contain_text("job redriven")
 
 
+def test_download_a_jobs_file_from_its_page(page: Page, orchestrator: Orchestrator) -> None:
+    job_id = submit(orchestrator, "console_waiting", {})
+    upload = urllib.request.Request(
+        f"{orchestrator.url}/api/v1/jobs/{job_id}/files/content/out/report.txt",
+        data=b"the report",
+        headers=orchestrator.client_headers,
+        method="PUT",
+    )
+    urllib.request.urlopen(upload, timeout=10).close()
+    open_job(page, orchestrator, job_id)
+    expect(page.get_by_label("state_history")).to_have_text("{}")
+
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download out/report.txt").click()
+
+    assert download.value.suggested_filename == "report.txt"
+    assert Path(download.value.path()).read_bytes() == b"the report"
+
+
 PAGES = ["jobs", "submit", "workers", "queues", "schedules", "webhooks", "quarantine"]
 
 

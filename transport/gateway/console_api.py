@@ -7,7 +7,9 @@
   skill (the skills of the live workers and of the blueprints' tasks seen queued), workers by
   status, and the schedules.
 - ``GET /api/v1/jobs/{id}/files`` — the job's files in the object store (owner only; 501 without
-  an object store): name, size, and the path to download each.
+  an object store), sorted by name: ``name``, ``size``, ``download`` (the token-guarded route) and
+  ``url`` (a presigned S3 URL, or a gateway-signed one for the local store, valid for
+  ``PRESIGNED_URL_SECONDS``: a plain link, as a browser follows it).
 
 All are client-authenticated and count once against the caller's rate limit. They read; they
 change nothing, so repeating them is harmless.
@@ -26,6 +28,7 @@ from transport.gateway.auth import client_of
 from transport.gateway.client_api import own_job
 from transport.gateway.context import context_of
 from transport.gateway.errors import json_response
+from transport.gateway.object_links import link
 from transport.gateway.schedule_api import schedule_view
 
 DASHBOARD_JOBS = 1000  # the newest jobs of the caller the dashboard counts
@@ -79,5 +82,6 @@ async def list_files(request: web.Request) -> web.Response:
     for info in sorted(infos, key=lambda i: i.key):
         name = info.key.removeprefix(prefix)
         download = f"/api/v1/jobs/{quote(state.id)}/files/download/{quote(name)}"
-        views.append({"name": name, "size": info.size, "download": download})
+        url = await link(ctx, request, "GET", info.key)  # needs no token: a plain link downloads it
+        views.append({"name": name, "size": info.size, "download": download, "url": url})
     return json_response(views)

@@ -2,8 +2,8 @@
 
 Each history event is sent as ``event: history`` with ``id:`` its position in the history (1 for
 the oldest) and the event's view (as ``GET .../history`` shows it) as ``data:``. Whenever the
-job's status, state or progress changes, an ``event: job`` carries its view (as
-``GET /api/v1/jobs/{id}`` shows it, without presigned URLs). Once the job is terminal and every
+job's status, state, progress or ``state_history`` changes, an ``event: job`` carries its view
+(as ``GET /api/v1/jobs/{id}`` shows it, without presigned URLs, and with ``state_history``). Once the job is terminal and every
 event has been sent, ``event: end`` closes the stream.
 
 Order and resumption: events go out oldest first. A client that reconnects with
@@ -67,7 +67,9 @@ async def job_events(request: web.Request) -> web.StreamResponse:
 
 
 async def _view(ctx: GatewayContext, state: JobState) -> dict[str, object]:
-    return job_view(state, await ctx.store.get_progress(state.id))
+    """The job view, with ``state_history`` as it stands (the view shows it as ``result`` only
+    once the job is terminal; the owner watching a job sees it grow)."""
+    return {**job_view(state, await ctx.store.get_progress(state.id)), "state_history": state.state_history}
 
 
 async def _send(response: web.StreamResponse, kind: str, data: object, event_id: int | None = None) -> None:

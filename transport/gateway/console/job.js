@@ -27,7 +27,8 @@ export function jobPage(main, [id]) {
     actions.replaceChildren(...buttons(view, path));
     result.replaceChildren(TERMINAL.has(view.status)
       ? h("pre", { tabindex: "0", "aria-label": "result" }, JSON.stringify(view.result ?? {}, null, 2))
-      : note("The result (the job's state_history) is shown once the job ends."),
+      : h("div", {}, note("The job is not over: this is its state_history so far."),
+        h("pre", { tabindex: "0", "aria-label": "state_history" }, JSON.stringify(view.state_history ?? {}, null, 2))),
     h("details", {}, h("summary", {}, "The whole job as JSON"), h("pre", { tabindex: "0" }, JSON.stringify(view, null, 2))));
     showHistory();
   }
@@ -109,20 +110,12 @@ function paint(box, job, history) {
 async function loadFiles(box, path) {
   try {
     const files = await api(`${path}/files`);
-    box.replaceChildren(files.length ? h("ul", {}, files.map((f) => h("li", {}, h("button", { type: "button", onclick: () => download(f) },
-      `Download ${f.name}`), ` (${f.size} bytes)`))) : note("This job has no files."));
+    box.replaceChildren(files.length ? h("ul", {}, files.map((f) => h("li", {},
+      h("a", { href: f.url, download: f.name.split("/").at(-1) }, `Download ${f.name}`), ` (${f.size} bytes)`)))
+      : note("This job has no files."));
   } catch (err) {
     box.replaceChildren(note(err.status === 501 ? "No object store is configured (OBJECT_STORE_PATH or S3_*): jobs have no files." : err.message));
   }
-}
-
-async function download(file) {
-  try {
-    const blob = await (await api(file.download, { raw: true })).blob();
-    const a = h("a", { href: URL.createObjectURL(blob), download: file.name.split("/").at(-1) });
-    a.click();
-    setTimeout(() => URL.revokeObjectURL(a.href), 10000);
-  } catch (err) { toast(err.message); }
 }
 
 // reads the job's Server-Sent Events over fetch (EventSource cannot send X-Client-Token); resumes by Last-Event-ID
