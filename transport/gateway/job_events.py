@@ -3,8 +3,8 @@
 Each history event is sent as ``event: history`` with ``id:`` its position in the history (1 for
 the oldest) and the event's view (as ``GET .../history`` shows it) as ``data:``. Whenever the
 job's status, state, progress or ``state_history`` changes, an ``event: job`` carries its view
-(as ``GET /api/v1/jobs/{id}`` shows it, without presigned URLs, and with ``state_history``). Once the job is terminal and every
-event has been sent, ``event: end`` closes the stream.
+(as ``GET /api/v1/jobs/{id}`` shows it, without presigned URLs, and with ``state_history``).
+Once the job is terminal and every event has been sent, ``event: end`` closes the stream.
 
 Order and resumption: events go out oldest first. A client that reconnects with
 ``Last-Event-ID: n`` gets the events after the n-th (``EventSource`` does so by itself). The store
