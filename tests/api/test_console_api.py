@@ -59,11 +59,10 @@ async def test_the_dashboard_counts_the_callers_jobs_queues_and_workers(gw: Gate
         assert resp.status == 200
         body = await resp.json()
 
-    assert body["jobs"] == {"finished": 1, "running": 2}
+    assert body["jobs"] == {"queued": 0, "finished": 1, "running": 2}
     assert body["jobs_truncated"] is False
     assert body["queues"] == {"echo": 1, "resize": 0}
-    assert body["workers"] == {"busy": 1, "idle": 1}
-    assert body["workers_total"] == 2
+    assert body["workers"] == {"total": 2, "busy": 1, "idle": 1}
     assert body["schedules"] == []
     assert DASHBOARD_JOBS == 1000
 

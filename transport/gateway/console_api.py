@@ -2,10 +2,11 @@
 
 - ``GET /api/v1/blueprints`` — the registered blueprints: name, the path that creates a job,
   start state, states (sorted), end states.
-- ``GET /api/v1/dashboard`` — upstream's dashboard: the caller's job counts by status (among its
-  newest ``DASHBOARD_JOBS`` jobs; ``jobs_truncated`` says when there were more), queue depth per
-  skill (the skills of the live workers and of the blueprints' tasks seen queued), workers by
-  status, and the schedules.
+- ``GET /api/v1/dashboard`` — upstream's dashboard (``{"jobs": {"queued", <status>: n},
+  "workers": {"total", <status>: n}}``) and more: the caller's job counts by status (among its
+  newest ``DASHBOARD_JOBS`` jobs; ``jobs_truncated`` says when there were more; ``queued``: those
+  not yet started), waiting tasks per skill (``queues``: the skills of the registered workers),
+  workers by status, and the schedules.
 - ``GET /api/v1/jobs/{id}/files`` — the job's files in the object store (owner only; 501 without
   an object store), sorted by name: ``name``, ``size``, ``download`` (the token-guarded route) and
   ``url`` (a presigned S3 URL, or a gateway-signed one for the local store, valid for
@@ -24,6 +25,7 @@ from urllib.parse import quote
 from aiohttp import web
 
 from actors.ports.archive import JobQuery
+from engine.job import PENDING
 from transport.gateway.auth import client_of
 from transport.gateway.client_api import own_job
 from transport.gateway.context import context_of
@@ -60,12 +62,13 @@ async def dashboard(request: web.Request) -> web.Response:
     skills = sorted({skill for w in workers for skill in w.skills})
     depths = await ctx.store.queue_depths(skills)
     last = await ctx.store.last_fires([s.name for s in ctx.schedules]) if ctx.schedules else {}
+    jobs_by_status = dict(sorted(Counter(job.status for job in jobs).items()))
     body: dict[str, Any] = {
-        "jobs": dict(sorted(Counter(job.status for job in jobs).items())),
+        # upstream's shape: "queued" beside the counts (here the jobs not yet started), "total" workers
+        "jobs": {"queued": jobs_by_status.get(PENDING, 0), **jobs_by_status},
         "jobs_truncated": len(jobs) == DASHBOARD_JOBS,
         "queues": depths,
-        "workers": dict(sorted(Counter(w.status for w in workers).items())),
-        "workers_total": len(workers),
+        "workers": {"total": len(workers), **dict(sorted(Counter(w.status for w in workers).items()))},
         "schedules": [schedule_view(s, last.get(s.name), now) for s in ctx.schedules],
     }
     return json_response(body)

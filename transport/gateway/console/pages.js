@@ -94,9 +94,9 @@ export function queuesPage(main) {
       Object.entries(d.queues).map(([skill, n]) => [skill, String(n)]),
       note("No skill queue is known: queues are listed for the skills of registered workers. Start a worker."))),
     h("section", { class: "card" }, h("h2", {}, "Your jobs by status"), table([["Status"], ["Jobs"]],
-      Object.entries(d.jobs).map(([s, n]) => [statusTag(s), String(n)]), note("No jobs yet."))),
+      Object.entries(d.jobs).filter(([s]) => s !== "queued").map(([s, n]) => [statusTag(s), String(n)]), note("No jobs yet."))),
     h("section", { class: "card" }, h("h2", {}, "Workers by status"), table([["Status"], ["Workers"]],
-      Object.entries(d.workers).map(([s, n]) => [s, String(n)]), note("No worker is registered.")))), 2000);
+      Object.entries(d.workers).filter(([s]) => s !== "total").map(([s, n]) => [s, String(n)]), note("No worker is registered.")))), 2000);
 }
 
 export function schedulesPage(main) {
@@ -108,8 +108,8 @@ export function schedulesPage(main) {
     note("No schedules. Add them to schedules.toml (SCHEDULES_CONFIG_PATH) and restart.")), 5000);
 }
 
-function actionButton(text, cls, action) {
-  return h("button", { type: "button", class: cls, onclick: async (e) => {
+function actionButton(text, cls, action, label) {
+  return h("button", { type: "button", class: cls, "aria-label": label, onclick: async (e) => {
     e.target.disabled = true;
     try { toast(await action()); } catch (err) { toast(err.message); e.target.disabled = false; }
   } }, text);
@@ -124,7 +124,7 @@ export function webhooksPage(main) {
       actionButton("Redeliver", "", async () => {
         await api(`/api/v1/webhooks/failed/${encodeURIComponent(w.webhook_id)}/redeliver`, { method: "POST" });
         return `Redelivery of ${w.event} scheduled`;
-      })]),
+      }, `Redeliver ${w.event} of job ${w.job_id}`)]),
     note("No failed webhooks: every delivery went through, or is still being retried.")), 3000);
 }
 
@@ -137,6 +137,6 @@ export function quarantinePage(main) {
       actionButton("Redrive", "primary", async () => {
         await api(`/api/v1/jobs/${encodeURIComponent(j.job_id)}/retry`, { method: "POST" });
         return `Job ${j.job_id} redriven`;
-      })]),
+      }, `Redrive job ${j.job_id}`)]),
     note("No quarantined jobs. A job lands here when its handler keeps failing; redrive it once fixed.")), 2000);
 }
