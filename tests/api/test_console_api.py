@@ -12,10 +12,9 @@ from actors.ports.store import WorkerRecord
 from engine.history import HistoryEvent
 from engine.job import FINISHED, RUNNING
 from engine.messages import TaskOffer
-from tests.api.conftest import CLIENT_ID, NOW, Gateway, put_job
+from tests.api.conftest import NOW, Gateway, put_job
 from transport.app.clients import client_id_of
-from transport.gateway import console_ui, job_events
-from transport.gateway.console_api import DASHBOARD_JOBS
+from transport.gateway import console_api, console_ui, job_events
 
 CLIENT = {"X-Client-Token": "client-token"}
 
@@ -64,7 +63,19 @@ async def test_the_dashboard_counts_the_callers_jobs_queues_and_workers(gw: Gate
     assert body["queues"] == {"echo": 1, "resize": 0}
     assert body["workers"] == {"total": 2, "busy": 1, "idle": 1}
     assert body["schedules"] == []
-    assert DASHBOARD_JOBS == 1000
+
+
+async def test_the_dashboard_says_when_it_counted_only_the_newest_jobs(
+    gw: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(console_api, "DASHBOARD_JOBS", 2)
+    for job_id in ("a", "b", "c"):
+        await put_job(gw, job_id=job_id, status=RUNNING)
+
+    async with gw.http.get("/api/v1/dashboard", headers=CLIENT) as resp:
+        body = await resp.json()
+
+    assert (body["jobs"], body["jobs_truncated"]) == ({"queued": 0, "running": 2}, True)
 
 
 async def test_a_job_list_shows_the_progress_of_running_jobs(gw: Gateway) -> None:
@@ -215,4 +226,3 @@ def test_the_console_ships_in_the_package() -> None:
 
     pyproject = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
     assert "console/*" in pyproject["tool"]["setuptools"]["package-data"]["transport.gateway"]
-    assert CLIENT_ID
