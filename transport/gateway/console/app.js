@@ -62,10 +62,12 @@ export function toast(text) {
   setTimeout(() => { if (box.textContent === text) box.textContent = ""; }, 4000);
 }
 
-// runs load() now and every `ms` until the page is left; renders into `box` only when the data changed
+// runs load() now and every `ms` (while the tab is visible) until the page is left; renders into `box`
+// only when the data changed
 export function live(box, load, render, ms = 1000) {
   let last = null, stopped = false, timer = 0;
   const tick = async () => {
+    if (document.hidden) { timer = setTimeout(tick, ms); return; }  // a background tab costs no calls
     try {
       const data = await load();
       const key = JSON.stringify(data);
