@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -171,33 +170,30 @@ def test_every_page_labels_its_controls_and_fits_a_phone(
     """At 390 px wide nothing scrolls sideways, every form control has a label; the screenshots
     of ``docs/console/`` are taken here when ``CONSOLE_SCREENSHOTS`` names a folder."""
     job_id = submit(orchestrator, "demo", {"name": "Grace"})
-    for blueprint, data in [
-        ("console_approval", {}),
-        ("console_waiting", {}),
-        ("console_flaky", {"fixed": "/nowhere"}),
-    ]:
-        submit(orchestrator, blueprint, data)  # something to show on each page
-    shots = Path(os.environ.get("CONSOLE_SCREENSHOTS", "")) if os.environ.get("CONSOLE_SCREENSHOTS") else None
+    waiting = submit(orchestrator, "console_approval", {})
+    submit(orchestrator, "console_waiting", {})
+    submit(orchestrator, "console_flaky", {"fixed": "/nowhere"})  # something to show on each page
+    ready = {
+        "job": (f"job/{job_id}", "svg g.node.end-ok"),
+        "approval": (f"job/{waiting}", "text=Decide: approve"),
+        **{name: (name, "main h1") for name in PAGES},
+    }
+    shots = Path(os.environ["CONSOLE_SCREENSHOTS"]) if os.environ.get("CONSOLE_SCREENSHOTS") else None
     for width in (1280, 390):
         context = browser.new_context(viewport={"width": width, "height": 900})
         page = context.new_page()
-        for name in [f"job/{job_id}", *PAGES]:
-            sign_in(page, orchestrator, f"#/{name}")
-            page.locator("main h1").wait_for()
-            if name.startswith("job/"):
-                expect(page.locator(".status").first).to_have_text("finished")
-                expect(page.locator("svg g.node.end-ok")).to_have_count(1)
-            else:
-                page.wait_for_load_state("networkidle")
+        for stem, (route, shown) in ready.items():
+            sign_in(page, orchestrator, f"#/{route}")
+            page.locator(shown).first.wait_for()
+            page.wait_for_load_state("networkidle")
             unlabelled = page.evaluate(
                 "[...document.querySelectorAll('input,select,textarea')]"
                 ".filter(e => !e.labels.length && !e.getAttribute('aria-label')).map(e => e.outerHTML)"
             )
-            assert unlabelled == [], f"{name}: controls without a label"
+            assert unlabelled == [], f"{route}: controls without a label"
             overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
-            assert overflow <= 0, f"{name} scrolls sideways at {width} px"
-            if shots is not None and (width == 1280 or name in ("jobs", f"job/{job_id}")):
+            assert overflow <= 0, f"{route} scrolls sideways at {width} px"
+            if shots is not None and (width == 1280 or stem in ("jobs", "job")):
                 shots.mkdir(parents=True, exist_ok=True)
-                page.screenshot(path=shots / f"{name.split('/')[0]}-{width}.png", full_page=True)
+                page.screenshot(path=shots / f"{stem}-{width}.png", full_page=True)
         context.close()
-    assert shutil.which("chromium")
