@@ -45,6 +45,10 @@ async def http() -> AsyncIterator[Http]:
         ("GET", "/api/v1/jobs/quarantined"),
         ("GET", "/api/v1/workers"),
         ("GET", "/api/v1/blueprints/tiny/graph"),
+        ("GET", "/api/v1/blueprints"),
+        ("GET", "/api/v1/dashboard"),
+        ("GET", "/api/v1/jobs/some-job/events"),
+        ("GET", "/api/v1/jobs/some-job/files"),
         ("GET", "/api/v2/anything/else"),
     ],
 )
@@ -53,6 +57,12 @@ async def test_every_client_route_is_gone(http: Http, method: str, path: str) ->
         assert resp.status == 404
         assert resp.content_type == "application/json"
         assert "ENABLE_CLIENT_API=false" in (await resp.json())["error"]
+
+
+async def test_there_is_no_console_without_the_client_api(http: Http) -> None:
+    for path in ("/", "/ui/", "/ui/app.js"):
+        async with http.get(path, allow_redirects=False) as resp:
+            assert resp.status == 404, path
 
 
 async def test_the_worker_api_and_the_status_stay(http: Http) -> None:

@@ -231,3 +231,22 @@ async def test_a_large_initial_data_is_stored_by_reference(gw: Gateway) -> None:
     assert state is not None
     assert "$avtomat_object" in state.initial_data["blob"]
     assert [i.key.split("/")[1] for i in await files_of(gw).objects.list(f"{job_id}/")] == ["payloads"]
+
+
+async def test_the_file_list_names_each_file_with_a_link_that_needs_no_token(gw: Gateway) -> None:
+    await put_job(gw)
+    await put_job(gw, job_id="job-2")
+    await files_of(gw).objects.put("job-1/out/b.txt", b"bee")
+    await files_of(gw).objects.put("job-1/a.txt", b"a")
+    await files_of(gw).objects.put("job-2/other.txt", b"not job-1's")
+
+    resp = await gw.http.get(FILES, headers=CLIENT)
+    assert resp.status == 200
+    listed = await resp.json()
+
+    assert [(f["name"], f["size"], f["download"]) for f in listed] == [
+        ("a.txt", 1, f"{FILES}/download/a.txt"),
+        ("out/b.txt", 3, f"{FILES}/download/out/b.txt"),
+    ]
+    status, data, _ = await fetch(gw, listed[1]["url"])  # no X-Client-Token
+    assert (status, data) == (200, b"bee")

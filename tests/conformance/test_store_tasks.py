@@ -265,3 +265,13 @@ async def test_push_task_reserved_counts_only_since_the_contender_s_heartbeat(st
     await store.push_task(offer("old"), reserved_for="a", reserved_until=20.0, counted_since=5.0)
     beaten, b = Contender("a", last_seen=10.0, base_load=0), Contender("b", last_seen=10.0, base_load=0)
     assert await store.push_task_reserved(offer("t1"), [beaten, b], reserved_until=20.0) == "a"  # 0 since 10
+
+
+async def test_queue_depths_count_the_waiting_tasks_of_each_skill(store: Store) -> None:
+    for task_id in ("a", "b", "c"):
+        await store.push_task(offer(task_id))
+    await store.push_task(offer("d", type="resize"))
+    await store.take_task("w1", ["echo"], 1.0, now=0.0, lease_seconds=LEASE)
+
+    assert await store.queue_depths(["echo", "resize", "unknown"]) == {"echo": 2, "resize": 1, "unknown": 0}
+    assert await store.queue_depths([]) == {}

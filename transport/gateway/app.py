@@ -17,7 +17,10 @@ from transport.gateway import (
     announcer,
     approvals,
     client_api,
+    console_api,
+    console_ui,
     files_api,
+    job_events,
     object_links,
     schedule_api,
     task_api,
@@ -47,6 +50,7 @@ def build_app(ctx: GatewayContext) -> web.Application:
     router.add_get("/_public/status", client_api.public_status)
     if ctx.settings.enable_client_api:
         _client_routes(router, ctx)
+        console_ui.install(router)  # the web console, a client of the client API
     else:
         router.add_route("*", "/api/{path:.*}", client_api.disabled)
     router.add_post("/_public/webhooks/approval/{job_id}", approvals.decide)
@@ -72,6 +76,8 @@ def _client_routes(router: web.UrlDispatcher, ctx: GatewayContext) -> None:
     router.add_post(f"{CLIENT_API}/jobs/{{job_id}}/cancel", client_api.cancel_job)
     router.add_post(f"{CLIENT_API}/jobs/{{job_id}}/retry", client_api.retry_job)
     router.add_get(f"{CLIENT_API}/jobs/{{job_id}}/history", client_api.job_history)
+    router.add_get(f"{CLIENT_API}/jobs/{{job_id}}/events", job_events.job_events)
+    router.add_get(f"{CLIENT_API}/jobs/{{job_id}}/files", console_api.list_files)
     router.add_get(f"{CLIENT_API}/webhooks/failed", webhook_api.failed_webhooks)
     router.add_post(f"{CLIENT_API}/webhooks/failed/{{webhook_id}}/redeliver", webhook_api.redeliver_webhook)
     router.add_get(f"{CLIENT_API}/jobs/{{job_id}}/files/upload", files_api.upload_url)
@@ -81,5 +87,7 @@ def _client_routes(router: web.UrlDispatcher, ctx: GatewayContext) -> None:
     router.add_put(object_links.ROUTE, object_links.put_object)
     router.add_get(f"{CLIENT_API}/workers", client_api.list_workers)
     router.add_get(f"{CLIENT_API}/schedules", schedule_api.list_schedules)
+    router.add_get(f"{CLIENT_API}/blueprints", console_api.list_blueprints)
     router.add_get(f"{CLIENT_API}/blueprints/{{name}}/graph", blueprint_graph)
+    router.add_get(f"{CLIENT_API}/dashboard", console_api.dashboard)
     router.add_post(f"{CLIENT_API}/admin/reload-workers", admin_api.reload_workers)

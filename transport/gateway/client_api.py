@@ -122,11 +122,15 @@ async def get_job(request: web.Request) -> web.Response:
 
 
 async def list_jobs(request: web.Request) -> web.Response:
-    """The caller's jobs, newest first, filtered and paged (``transport.gateway.job_listing``)."""
+    """The caller's jobs, newest first, filtered and paged (``transport.gateway.job_listing``),
+    with the progress of those not yet terminal."""
     ctx = context_of(request)
     query = parse_query((await client_of(request)).id, request.query)
     jobs = await (ctx.archive or ctx.store).list_jobs(query)
-    response = json_response([job_view(state, None) for state in jobs])
+    # The progress of the jobs still running, read together (pipelined on a remote store).
+    progress = await asyncio.gather(*(ctx.store.get_progress(s.id) for s in jobs if not s.terminal))
+    running = iter(progress)
+    response = json_response([job_view(state, None if state.terminal else next(running)) for state in jobs])
     if len(jobs) == query.limit:
         response.headers[NEXT_CURSOR] = encode_cursor(jobs[-1].created_at, jobs[-1].id)
     return response

@@ -169,6 +169,11 @@ class RedisTasks(RedisPart):
             counts[worker.worker_id] = int(count) if raw and since == repr(worker.last_seen) else 0
         return counts
 
+    async def queue_depths(self, skills: Sequence[str]) -> dict[str, int]:
+        """One ZCARD per skill, pipelined by the batcher."""
+        counts = await asyncio.gather(*(self._batch.execute("ZCARD", keys.task_queue(self._prefix, s)) for s in skills))
+        return {skill: int(cast("int", count)) for skill, count in zip(skills, counts, strict=True)}
+
     @property
     def waiting_takers(self) -> int:
         """``take_task`` calls of this store parked, waiting for a push (a gauge for metrics)."""

@@ -110,6 +110,10 @@ class TaskQueue(Protocol):
         since that heartbeat (0 when none: a newer heartbeat starts from zero). Shared by every
         router, so nodes do not pile work on the same worker between beats."""
 
+    async def queue_depths(self, skills: Sequence[str]) -> dict[str, int]:
+        """How many tasks wait in each of ``skills``' queues (taken ones not counted; 0 for an
+        unknown skill). A snapshot for dashboards: each count is read on its own, not together."""
+
 
 class LeaseStore(Protocol):
     async def get_lease(self, task_id: str) -> Lease | None: ...
