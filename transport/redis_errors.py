@@ -11,6 +11,7 @@ public coroutine methods.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import inspect
@@ -66,9 +67,16 @@ def translated_method(method: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P
     @functools.wraps(method)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
-            return await method(*args, **kwargs)
+            result = await method(*args, **kwargs)
         except SERVER_AWAY as exc:
             raise translate(exc)  # noqa: B904 (translate sets the cause, or returns exc itself)
+        # redis-py (8.x, asyncio) can swallow a cancellation that lands while it opens a
+        # connection or waits for a reply, and return normally: a loop of store calls being
+        # stopped would run on, and its node never close. Raise it again here, for every caller.
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise asyncio.CancelledError
+        return result
 
     return wrapper
 

@@ -10,6 +10,7 @@ as it is.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 
@@ -26,7 +27,7 @@ from tests.conformance.redis_case import redis_store
 from tests.support.proxy import TcpProxy
 from tests.support.servers import RABBITMQ_URL, REDIS_URL, server_unavailable
 from transport.rabbitmq import RabbitBroker
-from transport.redis_errors import store_errors
+from transport.redis_errors import store_errors, translate_errors
 
 
 @pytest.fixture
@@ -111,3 +112,32 @@ async def test_rabbitmq_away_is_broker_unavailable_after_the_publish_timeout() -
         await proxy.close()
         await delete_topology(broker)
 
+
+
+@translate_errors
+class _SwallowsCancellation:
+    """A store whose call returns normally when cancelled, as redis-py 8 can."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def read(self) -> None:
+        self.calls += 1
+        with contextlib.suppress(asyncio.CancelledError):  # swallowed
+            await asyncio.sleep(3600)
+
+
+async def test_a_cancellation_a_store_call_swallowed_is_raised_again() -> None:
+    """Otherwise a loop of store calls (a leader's ticks, a deliverer's rounds) could not be stopped."""
+    store = _SwallowsCancellation()
+
+    async def loop() -> None:
+        while True:
+            await store.read()
+
+    task = asyncio.create_task(loop())
+    await asyncio.sleep(0)
+    task.cancel()
+    await asyncio.wait({task}, timeout=5)
+    assert task.cancelled()
+    assert store.calls == 1
