@@ -81,6 +81,9 @@ def create_job_handler(bp: StateMachineBlueprint) -> Callable[[web.Request], Awa
             dispatch_timeout=job.dispatch_timeout,
             result_timeout=job.result_timeout,
             max_transitions=job.max_transitions or ctx.settings.max_transitions_per_job,
+            security=job.security,
+            metadata=job.metadata,
+            allowed_skills=job.allowed_skills,
         )
         if not await ctx.store.create_job(state):
             raise web.HTTPConflict(text=f"job {state.id} exists already")
