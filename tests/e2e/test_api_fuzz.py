@@ -1,0 +1,135 @@
+"""Schemathesis over every operation of ``/_public/openapi.json``, against ``avtomat up`` (the
+embedded runtime) on a free port, with valid tokens, wrong tokens and none (issue 14, item 6).
+
+Every answer must be below 500, and every 4xx a JSON object ``{"error": "..."}``. Generation is
+derandomized (the same cases every run) and bounded (``EXAMPLES``), so the run takes well under a
+minute on two cores; the count of cases run is printed (``-s``) and asserted to be real.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+from hypothesis.errors import Unsatisfiable
+from schemathesis import APIOperation, GenerationMode
+from schemathesis.core.result import Err
+
+from tests.e2e.conftest import Orchestrator, launch
+
+pytestmark = pytest.mark.e2e
+
+# Examples per operation: (generation mode, token mode) -> how many.
+EXAMPLES = {
+    (GenerationMode.POSITIVE, "valid"): 20,
+    (GenerationMode.NEGATIVE, "valid"): 12,
+    (GenerationMode.POSITIVE, "wrong"): 5,
+    (GenerationMode.POSITIVE, "none"): 3,
+}
+TOKEN_HEADERS = ("x-client-token", "x-worker-token")
+
+
+@dataclass
+class Tally:
+    cases: int = 0
+    statuses: Counter[int] = field(default_factory=Counter)
+    problems: list[str] = field(default_factory=list)
+    nothing_to_negate: int = 0
+
+
+@pytest.fixture(scope="module")
+def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Orchestrator]:
+    yield from launch(
+        "embedded",
+        tmp_path_factory,
+        WORKER_POLL_TIMEOUT_SECONDS="0.2",  # a long poll answers 204 at once
+        WEBHOOK_ALLOW_PRIVATE="true",  # no DNS look-up of generated host names (none resolve here)
+        MAX_REQUEST_BODY_BYTES="65536",
+    )
+
+
+def headers_for(orchestrator: Orchestrator, tokens: str) -> dict[str, str]:
+    if tokens == "valid":
+        return {"X-Client-Token": orchestrator.client_token, "X-Worker-Token": orchestrator.worker_token}
+    if tokens == "wrong":
+        return {"X-Client-Token": orchestrator.worker_token, "X-Worker-Token": orchestrator.client_token}
+    return {}
+
+
+def judge(tally: Tally, where: str, response: Any) -> None:
+    """Count one answer; note it if it is a 5xx or a 4xx that is not a JSON error object."""
+    status = response.status_code
+    tally.cases += 1
+    tally.statuses[status] += 1
+    if status >= 500:
+        tally.problems.append(f"{where}: {status} {response.text[:200]}")
+    elif status >= 400:
+        kind = response.headers.get("content-type", response.headers.get("Content-Type", [""]))
+        kind = kind[0] if isinstance(kind, list) else kind
+        try:
+            body = json.loads(response.content)
+        except ValueError:
+            body = None
+        if not kind.startswith("application/json") or not isinstance(body, dict) or "error" not in body:
+            tally.problems.append(f"{where}: {status} not a JSON error ({kind}): {response.content[:200]!r}")
+
+
+def fuzz(orchestrator: Orchestrator, mode: GenerationMode, tokens: str, examples: int, tally: Tally) -> None:
+    """Every operation of the served document, ``examples`` cases each."""
+    schema = schemathesis.openapi.from_url(f"{orchestrator.url}/_public/openapi.json")
+    for result in schema.get_all_operations():
+        if isinstance(result, Err):
+            raise result.err()
+        try:
+            fuzz_operation(orchestrator, result.ok(), mode, tokens, examples, tally)
+        except Unsatisfiable:  # nothing of it can be made invalid (no parameters, no body)
+            if mode is not GenerationMode.NEGATIVE:
+                raise
+            tally.nothing_to_negate += 1
+
+
+def fuzz_operation(
+    orchestrator: Orchestrator,
+    operation: APIOperation[Any, Any, Any, Any],
+    mode: GenerationMode,
+    tokens: str,
+    examples: int,
+    tally: Tally,
+) -> None:
+    where = f"{operation.method.upper()} {operation.path} [{mode.value}, {tokens} tokens]"
+    extra = headers_for(orchestrator, tokens)
+
+    @settings(
+        max_examples=examples,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(data=st.data())
+    def run(data: st.DataObject) -> None:
+        case = data.draw(operation.as_strategy(generation_mode=mode))
+        generated = {k: v for k, v in case.headers.items() if k.lower() not in TOKEN_HEADERS}
+        case.headers.clear()  # the tokens are the mode's, not generated ones
+        case.headers.update({**generated, **extra})
+        judge(tally, where, case.call(base_url=orchestrator.url, timeout=10))
+
+    run()
+
+
+def test_no_operation_answers_5xx_and_every_4xx_is_json(fuzzed: Orchestrator) -> None:
+    tally = Tally()
+    for (mode, tokens), examples in EXAMPLES.items():
+        fuzz(fuzzed, mode, tokens, examples, tally)
+    print(f"\nschemathesis: {tally.cases} cases, statuses {dict(sorted(tally.statuses.items()))}")
+    assert not tally.problems, "\n".join(tally.problems)
+    assert tally.cases > 500
+    assert sum(n for s, n in tally.statuses.items() if s >= 500) == 0
