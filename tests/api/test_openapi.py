@@ -7,8 +7,10 @@ import re
 from typing import Any
 
 import msgspec
+import schemathesis
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from schemathesis.core.result import Ok
 
 from engine import StateMachineBlueprint
 from engine.registry import BlueprintRegistry
@@ -143,3 +145,10 @@ async def test_a_test_server_app_builds_its_document_at_start_up() -> None:
     app = app_with(tiny_blueprint())
     async with TestClient(TestServer(app)) as http:
         assert (await (await http.get("/_public/openapi.json")).json())["paths"]
+
+
+async def test_schemathesis_reads_every_operation_of_the_document() -> None:
+    doc = build(app_with(tiny_blueprint(), other_blueprint()))
+    operations = list(schemathesis.openapi.from_dict(doc).get_all_operations())
+    assert all(isinstance(result, Ok) for result in operations)
+    assert len(operations) == sum(len(item) for item in doc["paths"].values())
