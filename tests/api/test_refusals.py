@@ -149,6 +149,8 @@ async def test_a_path_traversal_in_a_file_name_is_400(files_gw: Gateway) -> None
     await refused(resp, 400, "file name")
     resp = await files_gw.http.get(f"{files}/download/..%2Fjob-2%2Fx", headers=CLIENT)
     await refused(resp, 400, "file name")
+    resp = await files_gw.http.put(f"{files}/content/a%09b", data=b"x", headers=CLIENT)  # found by the fuzzing
+    await refused(resp, 400, "must not contain control characters")
 
 
 async def test_a_forged_or_garbled_object_link_is_403(files_gw: Gateway) -> None:

@@ -15,10 +15,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+import requests
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
+from rxon.models import SkillInfo, WorkerRegistration
+from rxon.utils import json_dumps
 from schemathesis import APIOperation, GenerationMode
 from schemathesis.core.result import Err
 
@@ -32,7 +35,9 @@ EXAMPLES = {
     (GenerationMode.NEGATIVE, "valid"): 12,
     (GenerationMode.POSITIVE, "wrong"): 5,
     (GenerationMode.POSITIVE, "none"): 3,
+    (GenerationMode.POSITIVE, "real ids"): 8,  # valid tokens, and a real job id and worker id in paths
 }
+WORKER_ID = "fuzz-worker"
 TOKEN_HEADERS = ("x-client-token", "x-worker-token")
 
 
@@ -44,19 +49,37 @@ class Tally:
     nothing_to_negate: int = 0
 
 
+@dataclass(frozen=True)
+class Target:
+    orchestrator: Orchestrator
+    job_id: str  # a job waiting for a worker (no worker has its skill)
+
+
 @pytest.fixture(scope="module")
-def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Orchestrator]:
-    yield from launch(
+def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
+    for orchestrator in launch(
         "embedded",
         tmp_path_factory,
         WORKER_POLL_TIMEOUT_SECONDS="0.2",  # a long poll answers 204 at once
         WEBHOOK_ALLOW_PRIVATE="true",  # no DNS look-up of generated host names (none resolve here)
         MAX_REQUEST_BODY_BYTES="65536",
-    )
+    ):
+        yield Target(orchestrator, prepare(orchestrator))
+
+
+def prepare(orchestrator: Orchestrator) -> str:
+    """Register ``WORKER_ID`` and create a job that waits for a worker: real ids for the paths."""
+    worker = {"X-Worker-Token": orchestrator.worker_token, "Content-Type": "application/json"}
+    body = json_dumps(WorkerRegistration(worker_id=WORKER_ID, supported_skills=[SkillInfo(name="echo")]))
+    assert requests.post(f"{orchestrator.url}/_worker/workers/register", data=body, headers=worker, timeout=10).ok
+    job = {"initial_data": {"skill": "no-such-skill"}}
+    answer = requests.post(f"{orchestrator.url}/api/v1/jobs/context", json=job, headers=orchestrator.client_headers)
+    assert answer.status_code == 202, answer.text
+    return str(answer.json()["job_id"])
 
 
 def headers_for(orchestrator: Orchestrator, tokens: str) -> dict[str, str]:
-    if tokens == "valid":
+    if tokens in ("valid", "real ids"):
         return {"X-Client-Token": orchestrator.client_token, "X-Worker-Token": orchestrator.worker_token}
     if tokens == "wrong":
         return {"X-Client-Token": orchestrator.worker_token, "X-Worker-Token": orchestrator.client_token}
@@ -81,14 +104,19 @@ def judge(tally: Tally, where: str, response: Any) -> None:
             tally.problems.append(f"{where}: {status} not a JSON error ({kind}): {response.content[:200]!r}")
 
 
-def fuzz(orchestrator: Orchestrator, mode: GenerationMode, tokens: str, examples: int, tally: Tally) -> None:
+def fuzz(target: Target, mode: GenerationMode, tokens: str, examples: int, tally: Tally) -> None:
     """Every operation of the served document, ``examples`` cases each."""
-    schema = schemathesis.openapi.from_url(f"{orchestrator.url}/_public/openapi.json")
+    schema = schemathesis.openapi.from_url(f"{target.orchestrator.url}/_public/openapi.json")
     for result in schema.get_all_operations():
         if isinstance(result, Err):
             raise result.err()
+        operation = result.ok()
+        paths = {"job_id": target.job_id, "worker_id": WORKER_ID} if tokens == "real ids" else {}
+        paths = {name: value for name, value in paths.items() if f"{{{name}}}" in operation.path}
+        if tokens == "real ids" and not paths:
+            continue
         try:
-            fuzz_operation(orchestrator, result.ok(), mode, tokens, examples, tally)
+            fuzz_operation(target.orchestrator, operation, mode, tokens, examples, tally, paths)
         except Unsatisfiable:  # nothing of it can be made invalid (no parameters, no body)
             if mode is not GenerationMode.NEGATIVE:
                 raise
@@ -102,6 +130,7 @@ def fuzz_operation(
     tokens: str,
     examples: int,
     tally: Tally,
+    paths: dict[str, str],
 ) -> None:
     where = f"{operation.method.upper()} {operation.path} [{mode.value}, {tokens} tokens]"
     extra = headers_for(orchestrator, tokens)
@@ -116,7 +145,7 @@ def fuzz_operation(
     )
     @given(data=st.data())
     def run(data: st.DataObject) -> None:
-        case = data.draw(operation.as_strategy(generation_mode=mode))
+        case = data.draw(operation.as_strategy(generation_mode=mode, path_parameters=paths or None))
         generated = {k: v for k, v in case.headers.items() if k.lower() not in TOKEN_HEADERS}
         case.headers.clear()  # the tokens are the mode's, not generated ones
         case.headers.update({**generated, **extra})
@@ -125,7 +154,7 @@ def fuzz_operation(
     run()
 
 
-def test_no_operation_answers_5xx_and_every_4xx_is_json(fuzzed: Orchestrator) -> None:
+def test_no_operation_answers_5xx_and_every_4xx_is_json(fuzzed: Target) -> None:
     tally = Tally()
     for (mode, tokens), examples in EXAMPLES.items():
         fuzz(fuzzed, mode, tokens, examples, tally)
