@@ -23,12 +23,15 @@ from transport.gateway.context import CONTEXT
 from transport.gateway.openapi import models as m
 from transport.gateway.openapi.operations import (
     APPROVAL,
+    ARRAY,
     BINARY,
     CLIENT,
     DISABLED,
     DISABLED_METHODS,
     DOT,
+    EVENTS,
     HTML,
+    OBJECT,
     OPS,
     SIGNED,
     WORKER,
@@ -181,8 +184,12 @@ def _content(kind: Any) -> dict[str, Any]:
             "image/svg+xml": {"schema": {"type": "string"}},
             "image/png": {"schema": {"type": "string", "contentMediaType": "image/png"}},
         }
-    if kind == "openapi":
+    if kind in ("openapi", OBJECT):
         return {"application/json": {"schema": {"type": "object"}}}
+    if kind == ARRAY:
+        return {"application/json": {"schema": {"type": "array"}}}
+    if kind == EVENTS:
+        return {"text/event-stream": {"schema": {"type": "string"}}}
     if isinstance(kind, list):
         return {"application/json": {"schema": {"type": "array", "items": _ref(kind[0])}}}
     return {"application/json": {"schema": _ref(kind)}}

@@ -28,6 +28,8 @@ CLIENT, WORKER, PUBLIC, APPROVAL, SIGNED = "client", "worker", "public", "approv
 BINARY = "binary"  # a body or answer of raw bytes
 HTML = "html"
 DOT = "dot"
+EVENTS = "events"  # text/event-stream
+OBJECT, ARRAY = "object", "array"  # JSON without a schema of its own here
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,6 +237,27 @@ OPS: dict[tuple[str, str], Op] = {
         (200, DOT, "DOT, SVG or PNG"),
         query=(Param("format", "dot (default), svg or png", {"type": "string", "enum": ["dot", "svg", "png"]}),),
         errors=(400, 404, 501),
+    ),
+    # -- the web console's (issue 16); documented here so the document covers them once merged ---
+    ("GET", "/"): Op("The web console", "console", PUBLIC, (302, None, "redirect to /ui/")),
+    ("GET", f"{A}/blueprints"): Op(
+        "The registered blueprints", "blueprints", CLIENT, (200, ARRAY, "name, create path, states")
+    ),
+    ("GET", f"{A}/dashboard"): Op(
+        "Counts of the caller's jobs, workers and queues",
+        "console",
+        CLIENT,
+        (200, OBJECT, "upstream's shape, and more"),
+    ),
+    ("GET", f"{A}/jobs/{{job_id}}/files"): Op(
+        "The job's files", "files", CLIENT, (200, ARRAY, "name, size, download, url"), errors=(404, 501)
+    ),
+    ("GET", f"{A}/jobs/{{job_id}}/events"): Op(
+        "A job's history, live (Server-Sent Events)",
+        "jobs",
+        CLIENT,
+        (200, EVENTS, "history and job events until the job ends"),
+        errors=(404,),
     ),
     ("POST", f"{A}/admin/reload-workers"): Op(
         "Reload workers.toml on every gateway (admin role)",
