@@ -22,7 +22,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import msgspec
 from rxon.constants import ERROR_CODE_PERMANENT, TASK_STATUS_CANCELLED, TASK_STATUS_FAILURE
@@ -105,6 +105,10 @@ class Holon:
             updated_at=now,
             max_transitions=self.config.max_transitions,
             parent_task=ParentTask(task.task_id, task.job_id),
+            # The parent's security, metadata and policy go on to this job's own tasks.
+            security=msgspec.to_builtins(task.security) if task.security is not None else None,
+            metadata=task.metadata,
+            allowed_skills=_allowed_skills(task.policy),
         )
         if await self._store.create_job(state):
             created = encode_state(msgspec.structs.replace(state, version=1))
@@ -198,3 +202,11 @@ def task_result(event: JobEvent, worker_id: str, now: float) -> TaskResult:
     details = {"job_id": event.job_id, "status": event.status}
     error = TaskError(code=ERROR_CODE_PERMANENT, message=message, details=details)
     return msgspec.structs.replace(base, status=TASK_STATUS_FAILURE, error=error)
+
+
+def _allowed_skills(policy: dict[str, Any] | None) -> list[str] | None:
+    """``policy.allowed_skills`` of a parent's task, if it is a list of names (else no policy)."""
+    skills = (policy or {}).get("allowed_skills")
+    if isinstance(skills, list) and all(isinstance(s, str) for s in skills):
+        return list(skills)
+    return None

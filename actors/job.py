@@ -126,6 +126,9 @@ class JobActor:
             max_transitions=start.max_transitions,
             dispatch_timeout=start.dispatch_timeout,
             result_timeout=start.result_timeout,
+            security=start.security,
+            metadata=start.metadata,
+            allowed_skills=start.allowed_skills,
         )
         await self._store.create_job(child)
         return await self._store.load_job(job_id)

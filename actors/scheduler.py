@@ -125,6 +125,8 @@ class SchedulerActor:
             updated_at=now,
             dispatch_timeout=schedule.dispatch_timeout,
             result_timeout=schedule.result_timeout,
+            security=None if schedule.security is None else dict(schedule.security),
+            metadata=None if schedule.metadata is None else dict(schedule.metadata),
             max_transitions=schedule.max_transitions,
             schedule=schedule.name,
             scheduled_for=float(at),

@@ -156,6 +156,9 @@ class JobState(Versioned, kw_only=True):
     deadlines: list[str] = msgspec.field(default_factory=list)
     error: str | None = None
     finished_at: float | None = None
+    security: dict[str, Any] | None = None  # the job body's ``security`` (an rxon SecurityContext), to its tasks
+    metadata: dict[str, Any] | None = None  # the job body's ``metadata``, to its tasks
+    allowed_skills: list[str] | None = None  # ``policy.allowed_skills``: None, any skill (engine.policy)
     schedule: str | None = None  # the schedule whose fire made the job (engine.schedules)...
     scheduled_for: float | None = None  # ...and that fire's instant
 

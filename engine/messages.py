@@ -110,6 +110,9 @@ class StartChild(_Message, frozen=True, tag="start_child"):
     result_timeout: float | None = None
     client_plan: str = defaults.CLIENT_PLAN  # the parent's, inherited (engine.job.JobState)
     client_params: dict[str, Any] = msgspec.field(default_factory=dict)
+    security: dict[str, Any] | None = None  # the parent's security, metadata and policy, inherited
+    metadata: dict[str, Any] | None = None
+    allowed_skills: list[str] | None = None
 
 
 class ChildEnded(_Message, frozen=True, tag="child_ended"):

@@ -1,8 +1,10 @@
-"""Retry and time-out policy: pure numbers and the back-off curve."""
+"""Retry and time-out policy: pure numbers and the back-off curve; a job's own policy
+(``policy.allowed_skills`` of the job-creation body)."""
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from rxon.constants import (
@@ -52,3 +54,17 @@ class StepPolicy:
         raw = min(self.backoff_base * 2.0 ** max(attempt - 1, 0), self.backoff_cap)
         digest = hashlib.blake2b(f"{salt}:{attempt}".encode(), digest_size=2).digest()
         return raw * (0.5 + int.from_bytes(digest, "big") / 2**17)
+
+
+def skills_refusal(allowed: Iterable[str] | None, task_types: Iterable[str]) -> str | None:
+    """Why a job whose ``policy.allowed_skills`` is ``allowed`` may not dispatch ``task_types``,
+    or None if it may (``allowed`` None: no policy, any skill). Pure and deterministic: a
+    redelivered step refuses the same dispatch again."""
+    if allowed is None:
+        return None
+    permitted = set(allowed)
+    refused = sorted({t for t in task_types if t not in permitted})
+    if not refused:
+        return None
+    shown = ", ".join(repr(s) for s in sorted(permitted)) or "none"
+    return f"policy.allowed_skills does not allow task type {', '.join(map(repr, refused))} (allowed: {shown})"

@@ -107,6 +107,8 @@ class Schedule:
     catch_up: CatchUp = "skip"
     dispatch_timeout: float | None = None
     result_timeout: float | None = None
+    security: Mapping[str, Any] | None = None  # given to the jobs, and by them to their tasks
+    metadata: Mapping[str, Any] | None = None
     client_id: str = ""
     max_transitions: int = defaults.MAX_TRANSITIONS_PER_JOB
 

@@ -53,7 +53,7 @@ from engine.messages import (
     envelope,
     new_id,
 )
-from engine.policy import StepPolicy
+from engine.policy import StepPolicy, skills_refusal
 
 _EVENTS = {
     j.FINISHED: "job_finished",
@@ -285,6 +285,9 @@ class _Step:
 
     async def dispatch(self, action: DispatchTask) -> None:
         state, task_id = self.state, new_id()
+        if refusal := skills_refusal(state.allowed_skills, [action.task_type]):
+            self.fail(refusal)
+            return
         state.task = TaskState(
             id=task_id,
             type=action.task_type,
@@ -432,6 +435,9 @@ class _Step:
         if spec is None or spec.aggregator is None:
             self.fail(f"dispatch_parallel aggregates into {action.aggregate_into!r}, which has no aggregator handler")
             return
+        if refusal := skills_refusal(state.allowed_skills, [b.task_type for b in action.branches]):
+            self.fail(refusal)
+            return
         self.transition(action.aggregate_into)
         if state.terminal:
             return
@@ -530,6 +536,9 @@ class _Step:
             max_transitions=state.max_transitions,
             dispatch_timeout=state.dispatch_timeout,
             result_timeout=state.result_timeout,
+            security=state.security,
+            metadata=state.metadata,
+            allowed_skills=state.allowed_skills,
         )
         self.out.append(Outgoing(routes.JOBS, envelope(child.id, start, self.now, id=f"child-start:{child.id}")))
         self.record(h.CHILD_STARTED, child_job_id=child.id, blueprint=action.blueprint)

@@ -33,8 +33,10 @@ CHUNK = 1024 * 1024  # bytes read from a local file at a time
 
 def checked_name(name: str) -> str:
     """``name`` if it stays inside a job's prefix, else ``ValueError`` saying why."""
-    if not isinstance(name, str) or not name or name.startswith("/") or "\\" in name or "\x00" in name:
+    if not isinstance(name, str) or not name or name.startswith("/") or "\\" in name:
         raise ValueError(f"file name {name!r} must be a non-empty relative path with '/' separators")
+    if any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in name):  # object store keys refuse controls
+        raise ValueError(f"file name {name!r} must not contain control characters")
     if any(part in ("", ".", "..") for part in name.rstrip("/").split("/")):
         raise ValueError(f"file name {name!r} must not contain empty, '.' or '..' segments")
     return name

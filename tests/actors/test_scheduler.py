@@ -15,6 +15,7 @@ from actors.ports.store import Fire, WebhookDelivery
 from actors.scheduler import SchedulerActor
 from engine import history, routes
 from engine.errors import StoreUnavailable
+from engine.job import decode_state
 from engine.messages import Envelope, Start
 from engine.policy import StepPolicy
 from engine.registry import BlueprintRegistry
@@ -115,7 +116,10 @@ async def test_daily_schedules_fire_once_a_day_through_both_new_york_changes() -
 async def test_the_start_carries_the_job_the_schedule_describes() -> None:
     clock = FakeClock(1_800_000_000.0)
     store, broker = MemoryStore(), MemoryBroker()
-    schedule = Schedule("s", "tiny", Every(60), input_data={"n": 1}, dispatch_timeout=5.0, client_id="owner")
+    schedule = Schedule(
+        "s", "tiny", Every(60), input_data={"n": 1}, dispatch_timeout=5.0, client_id="owner",
+        security={"signer_id": "cron"}, metadata={"team": "x"},
+    )  # fmt: skip
     actor = SchedulerActor([schedule], registry(), store, broker, clock)
 
     [fire] = await walk(actor, clock, 1_800_000_060.0, step=60)
@@ -123,6 +127,8 @@ async def test_the_start_carries_the_job_the_schedule_describes() -> None:
 
     assert isinstance(env.body, Start) and env.body.create and env.body.created is not None
     assert (env.key, env.id) == (fire.job_id, f"start:{fire.job_id}")
+    job = decode_state(env.body.created)
+    assert (job.security, job.metadata) == ({"signer_id": "cron"}, {"team": "x"})
     assert await store.last_fires(["s"]) == {"s": fire}
 
 

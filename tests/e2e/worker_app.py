@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import aiohttp
+import msgspec
 from avtomatika_worker import Worker
 
 # E2E_MAX_CONCURRENT_TASKS: how many tasks the worker runs at once (test_priority.py runs one).
@@ -17,6 +18,12 @@ MARKERS = Path(os.environ.get("E2E_MARKER_DIR", "/tmp"))
 async def echo(params: dict, task_id: str, job_id: str, send_progress) -> dict:
     await send_progress(task_id, job_id, 0.5, "echoing")
     return {"status": "success", "data": {"echo": params["text"], "worker": os.environ["WORKER_ID"]}}
+
+
+@worker.skill()
+async def whoami(params: dict, security, metadata) -> dict:
+    """What the task carried besides its params: the job's ``security`` and ``metadata``."""
+    return {"status": "success", "data": {"security": msgspec.to_builtins(security), "metadata": metadata}}
 
 
 @worker.skill()

@@ -237,6 +237,15 @@ async def test_branch_options_fall_back_to_the_job_then_the_policy() -> None:
     assert branch.result_timeout == POLICY.result_timeout  # the policy's
 
 
+async def test_a_fan_out_with_a_branch_outside_allowed_skills_fails_the_job_and_starts_no_group() -> None:
+    bp = fanout_bp()
+    state = new_job(bp, initial_data={"k": 2}, allowed_skills=["resize"])
+    out = await send_job(bp, state, Start())
+    assert not any(isinstance(o.envelope.body, GroupStart) for o in out)
+    assert state.status == j.FAILED
+    assert state.error == "policy.allowed_skills does not allow task type 'echo' (allowed: 'resize')"
+
+
 async def test_aggregating_into_a_computed_state_without_aggregator_fails_the_job() -> None:
     bp = StateMachineBlueprint("computed")
 

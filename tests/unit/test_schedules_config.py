@@ -157,12 +157,23 @@ def test_a_table_that_is_not_a_table_and_bad_toml_name_the_file(tmp_path: Path) 
         load(tmp_path, '[a]\nblueprint = "tiny\n')
 
 
-def test_upstream_keys_are_ignored_with_a_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING):
-        [schedule] = load(tmp_path, '[a]\nblueprint = "tiny"\ndaily_at = "01:00"\nmetadata = { team = "x" }\n')
+def test_upstream_security_and_metadata_are_kept_for_the_jobs(tmp_path: Path) -> None:
+    text = '[a]\nblueprint = "tiny"\ndaily_at = "01:00"\nmetadata = { team = "x" }\nsecurity = { signer_id = "cron" }\n'
+    [schedule] = load(tmp_path, text)
 
-    assert schedule.name == "a"
-    assert "[a] metadata is upstream's and ignored by avtomat" in caplog.text
+    assert (schedule.metadata, schedule.security) == ({"team": "x"}, {"signer_id": "cron"})
+
+
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        ('metadata = "x"', r"\[a\] metadata: must be a table"),
+        ("security = { identity_chain = 1 }", r"\[a\] security: must be a SecurityContext"),
+    ],
+)
+def test_bad_security_or_metadata_stops_start_up(tmp_path: Path, line: str, problem: str) -> None:
+    with pytest.raises(ConfigError, match=problem):
+        load(tmp_path, f'[a]\nblueprint = "tiny"\ndaily_at = "01:00"\n{line}\n')
 
 
 def test_the_distributed_runtime_needs_a_client_token_that_owns_the_scheduled_jobs(tmp_path: Path) -> None:

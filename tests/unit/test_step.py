@@ -1115,3 +1115,29 @@ async def test_a_job_without_a_plan_has_the_default_one() -> None:
     await send(bp, new_job(bp), Start())
 
     assert seen == [("default", {})]
+
+
+# -- the job's policy (policy.allowed_skills) ----------------------------------------------------
+
+
+async def test_a_dispatch_outside_allowed_skills_fails_the_job_naming_the_skill() -> None:
+    bp = task_bp()
+    state = new_job(bp, allowed_skills=["resize", "ocr"])
+    out = await send(bp, state, Start())
+    assert offers(out) == []
+    assert state.status == j.FAILED
+    assert state.error == "policy.allowed_skills does not allow task type 'echo' (allowed: 'ocr', 'resize')"
+
+
+async def test_a_dispatch_inside_allowed_skills_is_offered() -> None:
+    state, offer, _ = await dispatched(task_bp(), allowed_skills=["echo"])
+    assert offer.type == "echo"
+    assert state.status == j.WAITING_FOR_WORKER
+
+
+async def test_an_empty_allowed_skills_allows_no_dispatch() -> None:
+    bp = task_bp()
+    state = new_job(bp, allowed_skills=[])
+    await send(bp, state, Start())
+    assert state.status == j.FAILED
+    assert state.error is not None and "(allowed: none)" in state.error

@@ -256,6 +256,20 @@ async def test_a_child_inherits_its_parents_client_plan_and_params() -> None:
     assert (start.body.client_plan, start.body.client_params) == ("premium", {"tier": 2})
 
 
+async def test_a_child_inherits_its_parents_security_metadata_and_policy() -> None:
+    bp = parent_bp([])
+    state = new_job(bp, security={"signer_id": "a"}, metadata={"m": 1}, allowed_skills=["echo"])
+
+    [start] = sent(await step(bp, state, Start()), StartChild)
+
+    assert isinstance(start.body, StartChild)
+    assert (start.body.security, start.body.metadata, start.body.allowed_skills) == (
+        {"signer_id": "a"},
+        {"m": 1},
+        ["echo"],
+    )
+
+
 async def test_the_parent_resumes_once_with_the_childs_result() -> None:
     seen: list[dict[str, Any]] = []
     bp = parent_bp(seen)

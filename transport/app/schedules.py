@@ -6,9 +6,9 @@ default empty) and exactly one rule: ``interval_seconds``; ``daily_at = "HH:MM"`
 ``weekly_days = ["mon", ...]`` with ``time = "HH:MM"``; ``monthly_dates = [1, 15]`` with
 ``time``; or ``cron = "*/5 * * * *"`` (5 fields). Optional: ``dispatch_timeout``,
 ``result_timeout``, ``timezone`` (IANA name, default ``TZ``) and ``catch_up`` (``"skip"``, the
-default, or ``"once"``). Upstream's ``security`` and ``metadata`` are accepted and ignored, with a
-warning. Anything else stops start-up: ``ConfigError`` naming ``SCHEDULES_CONFIG_PATH``, the
-file, the table and the key.
+default, or ``"once"``), and upstream's ``security`` (an rxon ``SecurityContext``) and ``metadata``
+(tables), which reach the tasks of the schedule's jobs as a job body's do. Anything else stops
+start-up: ``ConfigError`` naming ``SCHEDULES_CONFIG_PATH``, the file, the table and the key.
 
 Scheduled jobs belong to the holder of ``CLIENT_TOKEN`` (they are theirs to read, cancel and
 redrive) and are capped by ``MAX_TRANSITIONS_PER_JOB``.
@@ -25,7 +25,9 @@ from pathlib import Path
 from typing import Any, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import msgspec
 from cronsim import CronSimError
+from rxon.models import SecurityContext
 
 from engine.errors import ConfigError
 from engine.registry import BlueprintRegistry
@@ -37,8 +39,7 @@ log = logging.getLogger(__name__)
 
 VARIABLE = "SCHEDULES_CONFIG_PATH"
 RULES = ("interval_seconds", "daily_at", "weekly_days", "monthly_dates", "cron")
-OPTIONAL = ("input_data", "time", "timezone", "catch_up", "dispatch_timeout", "result_timeout")
-UPSTREAM_IGNORED = ("security", "metadata")
+OPTIONAL = ("input_data", "time", "timezone", "catch_up", "dispatch_timeout", "result_timeout", "security", "metadata")
 WEEKDAYS = {"sun": 0, "mon": 1, "tue": 2, "wed": 3, "thu": 4, "fri": 5, "sat": 6}
 _TIME = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)")
 
@@ -92,15 +93,15 @@ class _Table:
             catch_up=self._catch_up(),
             dispatch_timeout=self._seconds("dispatch_timeout"),
             result_timeout=self._seconds("result_timeout"),
+            security=self._security(),
+            metadata=self._table("metadata"),
             client_id=client_id_of(settings.client_token),
             max_transitions=settings.max_transitions_per_job,
         )
 
     def _check_keys(self) -> None:
         for key in self.table:
-            if key in UPSTREAM_IGNORED:
-                log.warning("%s: [%s] %s is upstream's and ignored by avtomat", self.path, self.name, key)
-            elif key != "blueprint" and key not in RULES and key not in OPTIONAL:
+            if key != "blueprint" and key not in RULES and key not in OPTIONAL:
                 raise self.error(key, f"unknown key (known: blueprint, {', '.join(RULES + OPTIONAL)})")
         rules = [key for key in RULES if key in self.table]
         if len(rules) != 1:
@@ -195,12 +196,26 @@ class _Table:
         return float(value)
 
     def _input_data(self) -> dict[str, Any]:
-        value = self.table.get("input_data", {})
+        return self._table("input_data") or {}
+
+    def _table(self, key: str) -> dict[str, Any] | None:
+        value = self.table.get(key)
+        if value is None:
+            return None
         if not isinstance(value, dict):
-            raise self.error("input_data", f"must be a table, got {value!r}")
+            raise self.error(key, f"must be a table, got {value!r}")
         bad = _not_json(value)
         if bad is not None:
-            raise self.error("input_data", f"holds {bad} (a date or time): JSON carries none")
+            raise self.error(key, f"holds {bad} (a date or time): JSON carries none")
+        return value
+
+    def _security(self) -> dict[str, Any] | None:
+        value = self._table("security")
+        if value is not None:
+            try:
+                msgspec.convert(value, SecurityContext)
+            except msgspec.ValidationError as exc:
+                raise self.error("security", f"must be a SecurityContext: {exc}") from None
         return value
 
 

@@ -22,6 +22,7 @@ from transport.gateway import (
     files_api,
     job_events,
     object_links,
+    openapi,
     schedule_api,
     task_api,
     webhook_api,
@@ -48,6 +49,7 @@ def build_app(ctx: GatewayContext) -> web.Application:
     app.on_startup.append(admin_api.publish_workers)
     router = app.router
     router.add_get("/_public/status", client_api.public_status)
+    openapi.install(app)  # /_public/openapi.json (built at start-up from these routes) and /_public/docs
     if ctx.settings.enable_client_api:
         _client_routes(router, ctx)
         console_ui.install(router)  # the web console, a client of the client API

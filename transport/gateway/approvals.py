@@ -69,6 +69,6 @@ async def _decider(request: web.Request, state: j.JobState | None, token: object
     if not isinstance(token, str) or not token:
         raise web.HTTPUnauthorized(text=f"send the approval token ('token') or the owner's {AUTH_HEADER_CLIENT}")
     expected = state.approval.token if state is not None and state.approval is not None else ""
-    if not expected or not hmac.compare_digest(token.encode(), expected.encode()):
+    if not expected or not hmac.compare_digest(token.encode("utf-8", "surrogateescape"), expected.encode()):
         raise web.HTTPForbidden(text="invalid approval token")
     return "approval_token"

@@ -81,6 +81,9 @@ def create_job_handler(bp: StateMachineBlueprint) -> Callable[[web.Request], Awa
             dispatch_timeout=job.dispatch_timeout,
             result_timeout=job.result_timeout,
             max_transitions=job.max_transitions or ctx.settings.max_transitions_per_job,
+            security=job.security,
+            metadata=job.metadata,
+            allowed_skills=job.allowed_skills,
         )
         if not await ctx.store.create_job(state):
             raise web.HTTPConflict(text=f"job {state.id} exists already")
@@ -164,7 +167,7 @@ async def quarantined_jobs(request: web.Request) -> web.Response:
     ctx = context_of(request)
     client_id = (await client_of(request)).id
     raw = request.query.get("limit", "100")
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LISTED:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_LISTED:
         raise web.HTTPBadRequest(text=f"limit must be a whole number from 1 to {MAX_LISTED}, got {raw!r}")
     jobs = await ctx.store.quarantined_jobs(client_id, int(raw))
     return json_response([job_view(state, None) for state in jobs])

@@ -76,7 +76,7 @@ def _seconds(request: web.Request, default: float) -> float:
     raw = request.query.get("expires_in")
     if raw is None or raw == "":
         return default
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_URL_SECONDS:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_URL_SECONDS:
         limits = f"a whole number of seconds from 1 to {MAX_URL_SECONDS}"
         raise web.HTTPBadRequest(text=f"expires_in must be {limits}, got {raw!r}")
     return float(raw)

@@ -65,7 +65,7 @@ _cursor_encoder = msgspec.msgpack.Encoder()
 def parse_query(client_id: str, params: Mapping[str, str]) -> JobQuery:
     """The ``JobQuery`` of the request's parameters; ``HTTPBadRequest`` naming the first bad one."""
     limit = params.get("limit", str(DEFAULT_PAGE))
-    if not limit.isdigit() or not 1 <= int(limit) <= MAX_PAGE:
+    if not (limit.isascii() and limit.isdigit()) or not 1 <= int(limit) <= MAX_PAGE:
         raise web.HTTPBadRequest(text=f"limit must be a whole number from 1 to {MAX_PAGE}, got {limit!r}")
     if params.get("offset", "0") != "0":
         raise web.HTTPBadRequest(text="offset is not supported: follow the X-Next-Cursor header with ?cursor=")

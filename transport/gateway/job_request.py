@@ -3,6 +3,12 @@
 JSON ``null`` counts as absent for every optional field; unknown top-level keys are ignored.
 Each error names the field and what was wrong with it.
 
+``security`` (an rxon ``SecurityContext``: ``signature``, ``signer_id``, ``identity_chain``,
+``metadata``) and ``metadata`` (any object) reach every task of the job, as upstream's do;
+``policy.allowed_skills`` (a list of skill names) limits the task types the job may dispatch
+(``engine.policy.skills_refusal``: a dispatch of another fails the job) and reaches the tasks too,
+so the SDK checks it as well. Other keys of ``policy`` are ignored.
+
 ``webhook_url`` must be http(s) with a host; unless ``WEBHOOK_ALLOW_PRIVATE``, its host must
 also resolve, and to public addresses only (``check_webhook_url``, after parsing: it may resolve
 the name).
@@ -15,7 +21,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+import msgspec
 from aiohttp import web
+from rxon.models import SecurityContext
 
 from transport.webhook_addresses import check_url
 
@@ -27,6 +35,9 @@ class JobRequest:
     dispatch_timeout: float | None
     result_timeout: float | None
     max_transitions: int | None
+    security: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+    allowed_skills: list[str] | None = None
 
 
 def parse_job_request(body: dict[str, Any]) -> JobRequest:
@@ -36,7 +47,38 @@ def parse_job_request(body: dict[str, Any]) -> JobRequest:
         dispatch_timeout=_seconds(body, "dispatch_timeout"),
         result_timeout=_seconds(body, "result_timeout"),
         max_transitions=_positive_int(body, "max_transitions"),
+        security=_security(body),
+        metadata=_object(body, "metadata") if body.get("metadata") is not None else None,
+        allowed_skills=_allowed_skills(body),
     )
+
+
+def _security(body: dict[str, Any]) -> dict[str, Any] | None:
+    """``security`` checked against rxon's ``SecurityContext``, kept as the client sent it."""
+    value = body.get("security")
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise _invalid("security", "must be a JSON object", value)
+    try:
+        msgspec.convert(value, SecurityContext)
+    except msgspec.ValidationError as exc:
+        raise _invalid("security", f"must be a SecurityContext ({exc})", value) from None
+    return value
+
+
+def _allowed_skills(body: dict[str, Any]) -> list[str] | None:
+    policy = body.get("policy")
+    if policy is None:
+        return None
+    if not isinstance(policy, dict):
+        raise _invalid("policy", "must be a JSON object", policy)
+    skills = policy.get("allowed_skills")
+    if skills is None:
+        return None
+    if not isinstance(skills, list) or not all(isinstance(s, str) and s for s in skills):
+        raise _invalid("policy.allowed_skills", "must be a list of skill names (non-empty strings)", skills)
+    return list(skills)
 
 
 async def check_webhook_url(job: JobRequest, *, allow_private: bool) -> None:

@@ -56,10 +56,11 @@ def _authorized(request: web.Request, method: str) -> tuple[GatewayContext, str]
         raise web.HTTPNotImplemented(text="no object store is configured")
     key = request.match_info["key"]
     raw_expires, signature = request.query.get("expires", ""), request.query.get("signature", "")
-    if not raw_expires.isdigit() or not signature:
+    if not (raw_expires.isascii() and raw_expires.isdigit()) or not signature:
         raise web.HTTPForbidden(text="a signed object URL needs its expires and signature parameters")
     expected = _signature(ctx, method, key, int(raw_expires))
-    if not hmac.compare_digest(expected, signature):
+    # Bytes: compare_digest refuses str with non-ASCII characters (a TypeError, not a refusal).
+    if not hmac.compare_digest(expected.encode(), signature.encode("utf-8", "surrogateescape")):
         raise web.HTTPForbidden(text=f"the signature does not match {method} {key}")
     if int(raw_expires) < ctx.clock():
         raise web.HTTPForbidden(text=f"this signed URL expired at {raw_expires} (epoch seconds)")

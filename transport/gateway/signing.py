@@ -48,7 +48,10 @@ def check_worker_signature(
     security = message.security
     if security is None or not security.signature:
         return
-    if not verify_signature(raw, security.signature, secret, ignore_fields=ignore_fields):
+    # rxon compares str digests: one with non-ASCII characters would be a TypeError, not a refusal.
+    if not security.signature.isascii() or not verify_signature(
+        raw, security.signature, secret, ignore_fields=ignore_fields
+    ):
         raise web.HTTPForbidden(text="signature does not match the message (security.signature)")
     if security.signer_id is not None and security.signer_id != worker_id:
         raise web.HTTPForbidden(text=f"security.signer_id {security.signer_id!r} does not match worker {worker_id!r}")

@@ -37,7 +37,7 @@ from rxon.constants import (
     IGNORED_REASON_NOT_FOUND,
     IGNORED_REASON_STALE,
 )
-from rxon.models import TaskPayload, TaskResult
+from rxon.models import SecurityContext, TaskPayload, TaskResult
 from rxon.utils import to_dict
 
 from actors.ports.store import Lease
@@ -76,7 +76,7 @@ async def next_task(request: web.Request) -> web.StreamResponse:
     if taken is None:
         await ctx.limiter.count(POLL, identity.rate_key, ctx.clock())
         return web.Response(status=204)
-    offer, mailbox = taken
+    offer, mailbox, job = taken
     now = ctx.clock()
     # The pickup is durable already (take_task leased it atomically): no need to hold the answer
     # for the announcement's confirm (transport.gateway.announcer).
@@ -92,6 +92,9 @@ async def next_task(request: web.Request) -> web.StreamResponse:
         step=offer.step,
         timestamp=int(now),
         deadline=int(now + offer.result_timeout) if offer.result_timeout is not None else None,
+        security=msgspec.convert(job.security, SecurityContext) if job.security is not None else None,
+        metadata=job.metadata,
+        policy={"allowed_skills": job.allowed_skills} if job.allowed_skills is not None else None,
     )
     return json_response(to_dict(sign_task(payload, ctx.settings.orchestrator_secret_key)))
 
@@ -126,7 +129,9 @@ def _skills_query(request: web.Request) -> list[str] | None:
 
 async def _take_live_offer(
     ctx: GatewayContext, worker_id: str, skills: list[str], wait_seconds: float
-) -> tuple[TaskOffer, Mailbox] | None:
+) -> tuple[TaskOffer, Mailbox, JobState] | None:
+    """The first offer for ``skills`` whose job still wants it, leased to ``worker_id``, with its
+    mailbox and job; None if none came within ``wait_seconds``."""
     deadline = ctx.clock() + wait_seconds
     remaining = wait_seconds
     while True:
@@ -139,8 +144,8 @@ async def _take_live_offer(
             return None
         offer, job = taken
         mailbox = None if job is None else await mailbox_of(ctx.store, job, offer.task_id)
-        if mailbox is not None and (offer.group_id is None or offer.group_id == mailbox.key):
-            return offer, mailbox
+        if job is not None and mailbox is not None and (offer.group_id is None or offer.group_id == mailbox.key):
+            return offer, mailbox, job
         await ctx.store.release_lease(offer.task_id)
         remaining = deadline - ctx.clock()
         if remaining <= 0:

@@ -27,7 +27,7 @@ async def failed_webhooks(request: web.Request) -> web.Response:
     ctx = context_of(request)
     client_id = (await client_of(request)).id
     raw = request.query.get("limit", "100")
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LISTED:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_LISTED:
         raise web.HTTPBadRequest(text=f"limit must be a whole number from 1 to {MAX_LISTED}, got {raw!r}")
     dead = await ctx.store.dead_webhooks(client_id, int(raw))
     return json_response([delivery_view(d) for d in dead])

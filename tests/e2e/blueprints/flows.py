@@ -101,3 +101,19 @@ async def ask_for_generation(initial_data, actions):
 @generate.handler_for("generated", is_end=True)
 async def generated():
     pass
+
+
+# The job body's security, metadata and policy (README, "The job body"): dispatches
+# initial_data["skill"] (``whoami`` by default), which answers what its task carried.
+context = StateMachineBlueprint("e2e_context", api_version="v1", api_endpoint="/jobs/context")
+
+
+@context.handler_for("start", is_start=True)
+async def ask(initial_data, actions):
+    skill = initial_data.get("skill", "whoami")
+    actions.dispatch_task(skill, {"text": "x"}, transitions={"success": "told"})
+
+
+@context.handler_for("told", is_end=True)
+async def told():
+    pass
