@@ -110,4 +110,3 @@ async def test_rabbitmq_away_is_broker_unavailable_after_the_publish_timeout() -
     finally:
         await proxy.close()
         await delete_topology(broker)
-

@@ -21,7 +21,9 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
+from actors import log_context
 from actors.ports.store import WorkerRecord
+from actors.ports.tracing import trace_id_of
 from engine.blueprint import StateMachineBlueprint
 from engine.job import FAILED, QUARANTINED, WAITING_FOR_HUMAN, JobState, encode_state
 from engine.messages import Cancel, Redrive, Start, envelope
@@ -36,6 +38,7 @@ from transport.gateway.job_listing import NEXT_CURSOR, encode_cursor, parse_quer
 from transport.gateway.job_request import check_webhook_url, parse_job_request
 from transport.gateway.limits import alongside
 from transport.gateway.quotas import admit
+from transport.gateway.tracing import traceparent_of
 
 log = logging.getLogger(__name__)
 
@@ -81,16 +84,22 @@ def create_job_handler(bp: StateMachineBlueprint) -> Callable[[web.Request], Awa
             dispatch_timeout=job.dispatch_timeout,
             result_timeout=job.result_timeout,
             max_transitions=job.max_transitions or ctx.settings.max_transitions_per_job,
+            traceparent=traceparent_of(request),
         )
         if not await ctx.store.create_job(state):
             raise web.HTTPConflict(text=f"job {state.id} exists already")
         try:
             # The state as stored rides along: the job actor steps on it without loading it.
             created = encode_state(msgspec.structs.replace(state, version=1))
-            await ctx.broker.publish(JOBS, envelope(state.id, Start(created), now))
+            start = envelope(state.id, Start(created), now)
+            if state.traceparent is not None:
+                start = msgspec.structs.replace(start, traceparent=state.traceparent)
+            await ctx.broker.publish(JOBS, start)
         except Exception as exc:
             await _abandon(ctx, state, f"could not be queued: {exc}")
             raise web.HTTPServiceUnavailable(text="the job could not be queued; try again") from exc
+        log_context.bind(job_id=state.id, blueprint=bp.name, state=state.current_state)
+        log.debug("job created", extra={"trace_id": trace_id_of(state.traceparent)})
         return json_response({"status": "accepted", "job_id": state.id}, status=202)
 
     return create_job

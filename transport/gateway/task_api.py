@@ -40,6 +40,7 @@ from rxon.constants import (
 from rxon.models import TaskPayload, TaskResult
 from rxon.utils import to_dict
 
+from actors import log_context
 from actors.ports.store import Lease
 from engine.job import CANCELLED, JobState
 from engine.messages import TaskDone, TaskOffer, TaskStarted, envelope
@@ -76,7 +77,8 @@ async def next_task(request: web.Request) -> web.StreamResponse:
     if taken is None:
         await ctx.limiter.count(POLL, identity.rate_key, ctx.clock())
         return web.Response(status=204)
-    offer, mailbox = taken
+    offer, mailbox, traceparent = taken
+    log_context.bind(job_id=offer.job_id, task_id=offer.task_id, worker_id=worker_id)
     now = ctx.clock()
     # The pickup is durable already (take_task leased it atomically): no need to hold the answer
     # for the announcement's confirm (transport.gateway.announcer).
@@ -92,7 +94,10 @@ async def next_task(request: web.Request) -> web.StreamResponse:
         step=offer.step,
         timestamp=int(now),
         deadline=int(now + offer.result_timeout) if offer.result_timeout is not None else None,
+        # the job's trace, for the worker's span of the task (the SDK's WORKER_ENABLE_METRICS)
+        tracing_context={"traceparent": traceparent} if traceparent is not None else None,
     )
+    log.debug("task handed out", extra={"task_type": offer.type})
     return json_response(to_dict(sign_task(payload, ctx.settings.orchestrator_secret_key)))
 
 
@@ -126,7 +131,8 @@ def _skills_query(request: web.Request) -> list[str] | None:
 
 async def _take_live_offer(
     ctx: GatewayContext, worker_id: str, skills: list[str], wait_seconds: float
-) -> tuple[TaskOffer, Mailbox] | None:
+) -> tuple[TaskOffer, Mailbox, str | None] | None:
+    """A live offer, the mailbox its pickup goes to and its job's traceparent; None if none came."""
     deadline = ctx.clock() + wait_seconds
     remaining = wait_seconds
     while True:
@@ -140,7 +146,7 @@ async def _take_live_offer(
         offer, job = taken
         mailbox = None if job is None else await mailbox_of(ctx.store, job, offer.task_id)
         if mailbox is not None and (offer.group_id is None or offer.group_id == mailbox.key):
-            return offer, mailbox
+            return offer, mailbox, job.traceparent if job is not None else None
         await ctx.store.release_lease(offer.task_id)
         remaining = deadline - ctx.clock()
         if remaining <= 0:
@@ -156,6 +162,7 @@ async def task_result(request: web.Request) -> web.Response:
     if worker_id is None:
         raise web.HTTPBadRequest(text=f"the result names no worker: send worker_id or {AUTH_HEADER_WORKER_ID}")
     identity.require(worker_id, "worker_id")
+    log_context.bind(job_id=result.job_id, task_id=result.task_id, worker_id=worker_id)
     now = ctx.clock()
     check_worker_signature(result, raw, worker_id=worker_id, secret=identity.secret, now=now)
     # Together, one round trip on a pipelining store; the limit is peeked (counted below if the
@@ -164,6 +171,7 @@ async def task_result(request: web.Request) -> web.Response:
     reads = asyncio.gather(ctx.store.get_lease(result.task_id), ctx.store.load_job(result.job_id))
     lease, job = await alongside(check, reads)
     answer = await _forward(ctx, result, worker_id, lease, job, now)
+    log.debug("task result", extra={"task_status": result.status, "answer": answer["status"]})
     if answer["status"] == "accepted":
         announcer_of(request).withdraw(result.task_id)  # the result is the pickup now
     else:
