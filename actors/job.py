@@ -152,7 +152,7 @@ class JobActor:
             changed = await self._apply_step(state, env, None)
         if changed and log.isEnabledFor(logging.DEBUG):
             log_context.bind(state=state.current_state)
-            moved = {"message": type(env.body).__name__, "from_state": before, "status": state.status}
+            moved = {"received": type(env.body).__name__, "from_state": before, "status": state.status}
             log.debug("job stepped", extra=moved)
         return changed
 

@@ -44,6 +44,8 @@ def configure_logging(level: str, fmt: str, timezone: str = "UTC") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    for chatty in ("aiormq", "aio_pika"):  # every AMQP frame at DEBUG: LOG_LEVEL=DEBUG is about jobs
+        logging.getLogger(chatty).setLevel(max(root.level, logging.INFO))
 
 
 def add_job_fields(logger: WrappedLogger, name: str, event: EventDict) -> EventDict:

@@ -42,6 +42,7 @@ from rxon.utils import to_dict
 
 from actors import log_context
 from actors.ports.store import Lease
+from actors.ports.tracing import trace_id_of
 from engine.job import CANCELLED, JobState
 from engine.messages import TaskDone, TaskOffer, TaskStarted, envelope
 from transport.gateway.announcer import announcer_of
@@ -77,8 +78,9 @@ async def next_task(request: web.Request) -> web.StreamResponse:
     if taken is None:
         await ctx.limiter.count(POLL, identity.rate_key, ctx.clock())
         return web.Response(status=204)
-    offer, mailbox, traceparent = taken
-    log_context.bind(job_id=offer.job_id, task_id=offer.task_id, worker_id=worker_id)
+    offer, mailbox, job = taken
+    traceparent = job.traceparent
+    bind_job(job, task_id=offer.task_id, worker_id=worker_id)
     now = ctx.clock()
     # The pickup is durable already (take_task leased it atomically): no need to hold the answer
     # for the announcement's confirm (transport.gateway.announcer).
@@ -99,6 +101,12 @@ async def next_task(request: web.Request) -> web.StreamResponse:
     )
     log.debug("task handed out", extra={"task_type": offer.type})
     return json_response(to_dict(sign_task(payload, ctx.settings.orchestrator_secret_key)))
+
+
+def bind_job(job: JobState, **fields: str) -> None:
+    """The job's ids on the log lines of this request (``actors.log_context``)."""
+    trace_id = trace_id_of(job.traceparent)
+    log_context.bind(job_id=job.id, blueprint=job.blueprint, state=job.current_state, trace_id=trace_id, **fields)
 
 
 def _near_dispatch_deadline(offer: TaskOffer, now: float, delay: float) -> bool:
@@ -131,8 +139,8 @@ def _skills_query(request: web.Request) -> list[str] | None:
 
 async def _take_live_offer(
     ctx: GatewayContext, worker_id: str, skills: list[str], wait_seconds: float
-) -> tuple[TaskOffer, Mailbox, str | None] | None:
-    """A live offer, the mailbox its pickup goes to and its job's traceparent; None if none came."""
+) -> tuple[TaskOffer, Mailbox, JobState] | None:
+    """A live offer, the mailbox its pickup goes to and its job; None if none came."""
     deadline = ctx.clock() + wait_seconds
     remaining = wait_seconds
     while True:
@@ -146,7 +154,8 @@ async def _take_live_offer(
         offer, job = taken
         mailbox = None if job is None else await mailbox_of(ctx.store, job, offer.task_id)
         if mailbox is not None and (offer.group_id is None or offer.group_id == mailbox.key):
-            return offer, mailbox, job.traceparent if job is not None else None
+            assert job is not None  # a mailbox was found for it
+            return offer, mailbox, job
         await ctx.store.release_lease(offer.task_id)
         remaining = deadline - ctx.clock()
         if remaining <= 0:
@@ -170,6 +179,8 @@ async def task_result(request: web.Request) -> web.Response:
     check = worker_limit(request, identity, WORKER, peek=True)
     reads = asyncio.gather(ctx.store.get_lease(result.task_id), ctx.store.load_job(result.job_id))
     lease, job = await alongside(check, reads)
+    if job is not None:
+        bind_job(job)
     answer = await _forward(ctx, result, worker_id, lease, job, now)
     log.debug("task result", extra={"task_status": result.status, "answer": answer["status"]})
     if answer["status"] == "accepted":
