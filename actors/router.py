@@ -24,7 +24,8 @@ A task's place in its skill's queue (its priority, aged by its wait: ``Store.tak
 from when this router pushed it, on the router's own clock.
 
 With tracing on (``actors.ports.tracing``), routing an offer is a span, child of the offer's
-envelope's traceparent (the job activation that sent it).
+envelope's traceparent (the job activation that sent it); an offer without one (a fan-out
+branch's retry, sent by its aggregator) is routed untraced rather than as a trace of its own.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ class RouterActor:
 
     async def handle(self, env: Envelope) -> None:
         if isinstance(env.body, TaskOffer):
-            if self._tracer.enabled:
+            if self._tracer.enabled and env.traceparent is not None:
                 attributes = {"job.id": env.body.job_id, "task.id": env.body.task_id, "task.type": env.body.type}
                 with self._tracer.span("route task", env.traceparent, attributes):
                     await self._route(env.body)

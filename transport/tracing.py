@@ -18,7 +18,7 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExport
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 _PROPAGATOR = TraceContextTextMapPropagator()
@@ -37,15 +37,16 @@ class OtelTracer:
 
     @contextmanager
     def span(self, name: str, parent: str | None, attributes: Mapping[str, str | int]) -> Iterator[str | None]:
-        with self._span(name, _context_of({"traceparent": parent} if parent else None), attributes) as traceparent:
+        with self._span(name, _context_of_traceparent(parent), attributes) as traceparent:
             yield traceparent
 
     @contextmanager
     def server_span(
         self, name: str, headers: Mapping[str, str], attributes: Mapping[str, str | int]
     ) -> Iterator[str | None]:
-        """A span for an incoming request, child of its ``traceparent`` header if it has one."""
-        with self._span(name, _context_of(headers), attributes, SpanKind.SERVER) as traceparent:
+        """A span for an incoming request, child of its ``traceparent`` header if it has a valid one
+        (read by the ``TraceContext`` propagator's ``extract``)."""
+        with self._span(name, _PROPAGATOR.extract(headers), attributes, SpanKind.SERVER) as traceparent:
             yield traceparent
 
     @contextmanager
@@ -56,8 +57,17 @@ class OtelTracer:
         attributes: Mapping[str, str | int],
         kind: SpanKind = SpanKind.INTERNAL,
     ) -> Iterator[str | None]:
-        with self._tracer.start_as_current_span(name, context=context, kind=kind, attributes=attributes) as span:
+        """Not made the current span: every parent is passed explicitly, which saves attaching and
+        detaching a context per span (a third of its cost)."""
+        span = self._tracer.start_span(name, context=context, kind=kind, attributes=attributes)
+        try:
             yield traceparent_of(span)
+        except BaseException as exc:
+            span.record_exception(exc)
+            span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+            raise
+        finally:
+            span.end()
 
     def flush(self) -> None:
         """Hand every span ended so far to the exporter (blocks until it has them)."""
@@ -73,8 +83,20 @@ def otlp_tracer(endpoint: str, service: str, *, instance: str | None = None) -> 
     return OtelTracer(OTLPSpanExporter(endpoint=f"{endpoint.rstrip('/')}/v1/traces"), service, instance=instance)
 
 
-def _context_of(carrier: Mapping[str, str] | None) -> Context | None:
-    return _PROPAGATOR.extract(carrier) if carrier else None
+def _context_of_traceparent(traceparent: str | None) -> Context | None:
+    """The context of a traceparent this service wrote (``traceparent_of``), parsed without the
+    propagator's regular expressions; None if there is none or it is malformed (a new trace)."""
+    if traceparent is None:
+        return None
+    parts = traceparent.split("-")
+    try:
+        if len(parts) != 4 or len(parts[1]) != 32 or len(parts[2]) != 16:
+            return None
+        flags = TraceFlags(int(parts[3], 16))
+        context = SpanContext(int(parts[1], 16), int(parts[2], 16), is_remote=True, trace_flags=flags)
+    except ValueError:
+        return None
+    return trace.set_span_in_context(NonRecordingSpan(context)) if context.is_valid else None
 
 
 def traceparent_of(span: trace.Span) -> str | None:
