@@ -105,6 +105,8 @@ class Holon:
             updated_at=now,
             max_transitions=self.config.max_transitions,
             parent_task=ParentTask(task.task_id, task.job_id),
+            # the parent's trace, when it sends one: this job's steps join it
+            traceparent=(task.tracing_context or {}).get("traceparent"),
         )
         if await self._store.create_job(state):
             created = encode_state(msgspec.structs.replace(state, version=1))

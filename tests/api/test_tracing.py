@@ -15,10 +15,12 @@ import aiohttp
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from rxon.models import TaskResult, WorkerRegistration
+from rxon.models import TaskResult, WorkerEventPayload, WorkerRegistration
 
+from engine.messages import WorkerEvent
 from engine.registry import BlueprintRegistry
-from tests.api.conftest import WORKER_TOKEN, sdk_signed, wire, worker_headers
+from tests.api.conftest import NOW, WORKER_TOKEN, Gateway, put_job, sdk_signed, wire, worker_headers
+from tests.api.test_tasks import register
 from tests.blueprints import one_task
 from tests.conformance.rabbitmq_case import fresh_prefix
 from tests.e2e.servers import _check_servers, _purge
@@ -125,3 +127,32 @@ async def test_tracing_off_sends_no_tracing_context() -> None:
         assert rt.url is not None
         _, task = await run_one_job(http, rt.url)
     assert "tracing_context" not in task
+
+
+async def test_a_worker_event_carries_the_workers_span_to_the_jobs_step(gw: Gateway) -> None:
+    """A non-progress event goes to the job's mailbox; with the job traced, its envelope carries
+    the worker's ``trace_context``, so the step it causes is a child of the worker's span."""
+    await register(gw)
+    await put_job(gw, job_id="j", task_id="t1")
+    job = await gw.store.load_job("j")
+    assert job is not None
+    job.traceparent = INCOMING
+    await gw.store.commit_job(job, job.version)
+    worker_span = f"00-{TRACE_ID}-1111111111111111-01"
+    event = WorkerEventPayload(
+        event_id="e1",
+        worker_id="w1",
+        origin_worker_id="w1",
+        event_type="custom",
+        payload={},
+        bubbling_chain=[],
+        target_job_id="j",
+        trace_context={"traceparent": worker_span},
+        timestamp=int(NOW),
+    )
+    signed = sdk_signed(event, "w1", ignore_fields=["bubbling_chain"])
+    resp = await gw.http.post("/_worker/events", headers=worker_headers("w1"), data=wire(signed))
+    assert resp.status == 200, await resp.text()
+
+    [published] = gw.published(WorkerEvent)
+    assert published.traceparent == worker_span

@@ -42,7 +42,6 @@ from rxon.utils import to_dict
 
 from actors import log_context
 from actors.ports.store import Lease
-from actors.ports.tracing import trace_id_of
 from engine.job import CANCELLED, JobState
 from engine.messages import TaskDone, TaskOffer, TaskStarted, envelope
 from transport.gateway.announcer import announcer_of
@@ -53,6 +52,7 @@ from transport.gateway.errors import json_response
 from transport.gateway.file_refs import checked_files, worker_params
 from transport.gateway.limits import POLL, WORKER, alongside
 from transport.gateway.liveness import Mailbox, mailbox_of
+from transport.gateway.log_fields import bind_job
 from transport.gateway.signing import check_worker_signature, sign_task
 from transport.gateway.worker_api import known_worker
 
@@ -101,12 +101,6 @@ async def next_task(request: web.Request) -> web.StreamResponse:
     )
     log.debug("task handed out", extra={"task_type": offer.type})
     return json_response(to_dict(sign_task(payload, ctx.settings.orchestrator_secret_key)))
-
-
-def bind_job(job: JobState, **fields: str) -> None:
-    """The job's ids on the log lines of this request (``actors.log_context``)."""
-    trace_id = trace_id_of(job.traceparent)
-    log_context.bind(job_id=job.id, blueprint=job.blueprint, state=job.current_state, trace_id=trace_id, **fields)
 
 
 def _near_dispatch_deadline(offer: TaskOffer, now: float, delay: float) -> bool:
