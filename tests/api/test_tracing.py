@@ -94,6 +94,9 @@ async def run_one_job(http: aiohttp.ClientSession, url: str) -> tuple[str, dict[
             return bool((await resp.json())["status"] == "finished")
 
     await eventually(finished, "the job finished")
+    async with http.get(f"{url}/api/v1/jobs/{job_id}", headers=CLIENT) as resp:
+        view = await resp.json()
+    assert view.get("trace_id") == (TRACE_ID if "tracing_context" in task else None)
     return job_id, task
 
 

@@ -223,7 +223,7 @@ def _owned(state: JobState | None, client_id: str, job_id: str) -> JobState:
 
 def job_view(state: JobState, progress: tuple[float, str | None] | None) -> dict[str, Any]:
     """What a client sees of a job; ``result`` only once the job is terminal, ``schedule`` and
-    ``scheduled_for`` only for a job a schedule made."""
+    ``scheduled_for`` only for a job a schedule made, ``trace_id`` only for a job with a trace."""
     view: dict[str, Any] = {
         "id": state.id,
         "job_id": state.id,
@@ -239,6 +239,8 @@ def job_view(state: JobState, progress: tuple[float, str | None] | None) -> dict
         "parent_job_id": state.parent_id,
         "child_job_id": state.child.id if state.child is not None else None,
     }
+    if state.traceparent is not None:  # the job's trace, to find it in the tracing backend
+        view["trace_id"] = trace_id_of(state.traceparent)
     if state.schedule is not None:  # made by the scheduler: which schedule, for which fire
         view["schedule"], view["scheduled_for"] = state.schedule, state.scheduled_for
     if state.status == WAITING_FOR_HUMAN and state.approval is not None:
