@@ -16,6 +16,7 @@ node runs an archiver that copies it to PostgreSQL, and every gateway reads the 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
@@ -312,11 +313,12 @@ async def runtime(
 
 def settings_tracer(settings: Settings, stack: AsyncExitStack) -> OtelTracer | None:
     """The tracer exporting to ``OTEL_EXPORTER_OTLP_ENDPOINT``, closed (flushed) with ``stack``;
-    None when it is unset."""
+    None when it is unset. The flush runs on a thread: a collector that is down delays the stop by
+    up to the exporter's timeout (``OTEL_EXPORTER_OTLP_TIMEOUT``, 10 s) without blocking the loop."""
     if not settings.otel_endpoint:
         return None
     tracer = otlp_tracer(settings.otel_endpoint, settings.otel_service_name, instance=settings.instance_id)
-    stack.callback(tracer.close)
+    stack.push_async_callback(asyncio.to_thread, tracer.close)
     return tracer
 
 
