@@ -76,9 +76,7 @@ class Purges:
 
 
 class FilesActor:
-    def __init__(
-        self, store: FilesStore, objects: ObjectStore, clock: Callable[[], float], *, after: float
-    ) -> None:
+    def __init__(self, store: FilesStore, objects: ObjectStore, clock: Callable[[], float], *, after: float) -> None:
         self._store, self._objects, self._clock, self._after = store, objects, clock, after
 
     async def handle(self, env: Envelope) -> None:

@@ -109,6 +109,8 @@ class Holon:
             security=msgspec.to_builtins(task.security) if task.security is not None else None,
             metadata=task.metadata,
             allowed_skills=_allowed_skills(task.policy),
+            # the parent's trace, when it sends one: this job's steps join it
+            traceparent=(task.tracing_context or {}).get("traceparent"),
         )
         if await self._store.create_job(state):
             created = encode_state(msgspec.structs.replace(state, version=1))

@@ -24,6 +24,11 @@ announced after the commit (``actors.cancellations``: best effort, the heartbeat
 
 A ``Start`` with ``create`` (a scheduled fire, ADR 0014) stores the job it carries first, unless a
 job has its id: however often a fire's ``Start`` comes, it makes one job.
+
+Each application of a message binds the job's ids for the log lines (``actors.log_context``) and,
+with tracing on (``actors.ports.tracing``), runs in a span, child of the envelope's traceparent or
+else of the job's own; the envelopes it sends carry the span's. A job without a trace yet (a
+scheduled fire, a child job) takes its first span's. Tracing off costs one flag read.
 """
 
 from __future__ import annotations
@@ -34,9 +39,13 @@ from collections.abc import Callable
 from functools import partial
 from typing import Protocol
 
+import msgspec
+
+from actors import log_context
 from actors.cancellations import AnnouncerStore, announce
 from actors.ports.broker import Publisher
 from actors.ports.store import DeadlineStore, JobStore, Scheduled
+from actors.ports.tracing import NO_TRACER, Tracer, trace_id_of
 from actors.publisher import apply_once
 from engine.errors import VersionConflict
 from engine.job import JobState, Outgoing, decode_state
@@ -65,8 +74,10 @@ class JobActor:
         *,
         cached_jobs: int = 10_000,
         objects: JobObjects | None = None,
+        tracer: Tracer = NO_TRACER,
     ) -> None:
         self._registry, self._store, self._broker, self._objects = registry, store, broker, objects
+        self._tracer = tracer
         self._policy, self._clock = policy, clock
         self._cached: OrderedDict[str, JobState] = OrderedDict()  # job id -> state as last committed here
         self._cache_size = cached_jobs
@@ -135,16 +146,42 @@ class JobActor:
 
     async def _apply(self, state: JobState, env: Envelope) -> bool:
         """Apply ``env`` once (``apply_once``); False if the step ignored it: nothing was written."""
+        before = state.current_state
+        traceparent = env.traceparent or state.traceparent
+        log_context.bind(job_id=state.id, blueprint=state.blueprint, state=before, trace_id=trace_id_of(traceparent))
+        if self._tracer.enabled:
+            changed = await self._traced(state, env, traceparent)
+        else:
+            changed = await self._apply_step(state, env, None)
+        if changed and log.isEnabledFor(logging.DEBUG):
+            log_context.bind(state=state.current_state)
+            moved = {"received": type(env.body).__name__, "from_state": before, "status": state.status}
+            log.debug("job stepped", extra=moved)
+        return changed
+
+    async def _traced(self, state: JobState, env: Envelope, parent: str | None) -> bool:
+        """``_apply_step`` in a span; a job without a trace yet takes this span's."""
+        attributes = {"job.id": state.id, "job.blueprint": state.blueprint, "job.state": state.current_state}
+        with self._tracer.span(f"job {type(env.body).__name__}", parent, attributes) as traceparent:
+            if state.traceparent is None and traceparent is not None:
+                state.traceparent = traceparent  # committed with the step, if it changes anything
+                log_context.bind(trace_id=trace_id_of(traceparent))
+            return await self._apply_step(state, env, traceparent)
+
+    async def _apply_step(self, state: JobState, env: Envelope, traceparent: str | None) -> bool:
         steps: list[JobStep] = []  # what the step did, for the commit to write its deadlines
-        step = partial(self._step, state, env, steps)
+        step = partial(self._step, state, env, steps, traceparent)
         commit = partial(self._commit, steps)
         await apply_once(state, env, step, commit, self._broker, self._store)
         if steps and steps[-1].stopped:
             await announce(self._store, steps[-1].stopped)
         return not steps or steps[-1].changed
 
-    async def _step(self, state: JobState, env: Envelope, steps: list[JobStep]) -> list[Outgoing] | None:
-        """The immediate effects of ``env`` (the outbox), or None if it changed nothing."""
+    async def _step(
+        self, state: JobState, env: Envelope, steps: list[JobStep], traceparent: str | None
+    ) -> list[Outgoing] | None:
+        """The immediate effects of ``env`` (the outbox), or None if it changed nothing; with a
+        ``traceparent``, their envelopes carry it."""
         bp = self._registry.get(state.blueprint)
         if bp is not None:
             step = await apply(bp, self._policy, state, env, self._clock(), self._objects)
@@ -152,7 +189,9 @@ class JobActor:
             unloaded = f"blueprint {state.blueprint!r} is not loaded on this node"
             step = fail_unrunnable(state, env, unloaded, self._clock())
         steps.append(step)
-        return step.out if step.changed else None
+        if not step.changed:
+            return None
+        return step.out if traceparent is None else [_traced_out(out, traceparent) for out in step.out]
 
     async def _commit(self, steps: list[JobStep], state: JobState, expected_version: int) -> None:
         [step] = steps
@@ -160,3 +199,7 @@ class JobActor:
         await self._store.commit_job(
             state, expected_version, schedule=schedule, unschedule=step.obsolete, history=step.history
         )
+
+
+def _traced_out(out: Outgoing, traceparent: str) -> Outgoing:
+    return msgspec.structs.replace(out, envelope=msgspec.structs.replace(out.envelope, traceparent=traceparent))

@@ -27,6 +27,7 @@ from actors.job import JobActor, JobActorStore
 from actors.ports.broker import Broker, Consumer
 from actors.ports.locks import Locks
 from actors.ports.store import ScheduleStore, WebhookStore
+from actors.ports.tracing import NO_TRACER, Tracer
 from actors.publisher import LocalRoutes
 from actors.router import RouterActor, RouterStore
 from actors.runtime import KeyedRunner
@@ -74,6 +75,7 @@ class Node:
         webhook_timeout: float = defaults.WEBHOOK_TIMEOUT_SECONDS,
         files: NodeFiles | None = None,
         archiver: Archiver | None = None,
+        tracer: Tracer = NO_TRACER,
     ) -> None:
         # ``sleep`` paces the timeouts actor's, the scheduler's and the webhook deliverer's rounds and
         # the restart back-off; a test on a fake clock passes the clock's
@@ -95,11 +97,12 @@ class Node:
         intake = WebhookIntake(store, clock, policy=webhook_policy, queued=self.webhooks.wake)
         self.archiver = archiver
         self._sleep = sleep
-        router = RouterActor(store, clock=clock, reservation_seconds=reservation_seconds)
+        router = RouterActor(store, clock=clock, reservation_seconds=reservation_seconds, tracer=tracer)
         # Offers from this node's jobs and groups go straight to its router (ADR 0009); the
         # router's queue still serves whatever else is published to it.
         offers = LocalRoutes(broker, {routes.ROUTER: router.handle})
-        job = JobActor(registry, store, offers, policy, clock, objects=files.job_objects if files else None)
+        job_objects = files.job_objects if files else None
+        job = JobActor(registry, store, offers, policy, clock, objects=job_objects, tracer=tracer)
         aggregator = AggregatorActor(store, offers, policy, clock)
         self._broker, self._grace = broker, grace
         self._plan = [

@@ -22,6 +22,10 @@ costs at most one reservation made for a worker that will not take it (it lapses
 
 A task's place in its skill's queue (its priority, aged by its wait: ``Store.take_task``) counts
 from when this router pushed it, on the router's own clock.
+
+With tracing on (``actors.ports.tracing``), routing an offer is a span, child of the offer's
+envelope's traceparent (the job activation that sent it); an offer without one (a fan-out
+branch's retry, sent by its aggregator) is routed untraced rather than as a trace of its own.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from actors.ports.store import Contender, TaskQueue, WorkerRecord, WorkerRegistry
+from actors.ports.tracing import NO_TRACER, Tracer
 from engine.messages import Envelope, TaskOffer
 from engine.routing import Candidate, tiered
 
@@ -47,8 +52,9 @@ class RouterActor:
         clock: Callable[[], float] = time.time,
         reservation_seconds: float,
         workers_cache_seconds: float = 0.5,
+        tracer: Tracer = NO_TRACER,
     ) -> None:
-        self._store = store
+        self._store, self._tracer = store, tracer
         self._clock = clock
         self._reservation_seconds = reservation_seconds
         self._workers_cache_seconds = workers_cache_seconds
@@ -56,7 +62,12 @@ class RouterActor:
 
     async def handle(self, env: Envelope) -> None:
         if isinstance(env.body, TaskOffer):
-            await self._route(env.body)
+            if self._tracer.enabled and env.traceparent is not None:
+                attributes = {"job.id": env.body.job_id, "task.id": env.body.task_id, "task.type": env.body.type}
+                with self._tracer.span("route task", env.traceparent, attributes):
+                    await self._route(env.body)
+            else:
+                await self._route(env.body)
 
     async def _route(self, offer: TaskOffer) -> None:
         """One store round trip (the capability set cached): the store picks among the eligible

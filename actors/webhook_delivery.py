@@ -144,8 +144,9 @@ class WebhookDeliverer:
         try:
             await write
         except Unavailable as exc:
-            log.warning("webhook %s: the store is away (%s); the attempt is made again when its claim lapses",
-                        delivery.id, exc)
+            log.warning(
+                "webhook %s: the store is away (%s); the attempt is made again when its claim lapses", delivery.id, exc
+            )
 
 
 def _raise_if_cancelled() -> None:

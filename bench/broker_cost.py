@@ -27,9 +27,7 @@ async def cost(url: str, queue_type: str, messages: int, body: bytes) -> tuple[f
     try:
         channel = await connection.channel(publisher_confirms=True)
         await channel.set_qos(prefetch_count=256)
-        queue = await channel.declare_queue(
-            fresh_namespace(), durable=True, arguments={"x-queue-type": queue_type}
-        )
+        queue = await channel.declare_queue(fresh_namespace(), durable=True, arguments={"x-queue-type": queue_type})
         received, done = 0, asyncio.Event()
 
         async def consume(message: aio_pika.abc.AbstractIncomingMessage) -> None:

@@ -125,6 +125,8 @@ class ParentRefused(AvtomatError):
     def __init__(self, status: int, message: str) -> None:
         self.status = status
         super().__init__(message)
+
+
 class WebhookFailed(AvtomatError):
     """One webhook delivery attempt failed: the receiver was unreachable, too slow, or answered
     other than 2xx (retryable: the delivery is tried again after a back-off), or its address is
@@ -137,6 +139,8 @@ class WebhookFailed(AvtomatError):
         self.reason = reason
         self.retryable = retryable
         super().__init__(reason)
+
+
 class ObjectStoreUnavailable(Unavailable):
     """The object store (S3, or the local directory) did not answer, or answered with a server
     error. Unlike ``StoreUnavailable``, no job state is involved: an upload or a purge that raised

@@ -37,8 +37,10 @@ class Injector:
         var_kwargs = False
         for p in inspect.signature(func).parameters.values():
             if p.kind is inspect.Parameter.POSITIONAL_ONLY:
-                raise InjectionError(f"handler {func.__name__!r}: parameter {p.name!r} is positional-only; "
-                                     "handler arguments are passed by name")
+                raise InjectionError(
+                    f"handler {func.__name__!r}: parameter {p.name!r} is positional-only; "
+                    "handler arguments are passed by name"
+                )
             if p.kind is inspect.Parameter.VAR_KEYWORD:
                 var_kwargs = True
             elif p.kind is not inspect.Parameter.VAR_POSITIONAL:

@@ -161,6 +161,7 @@ class JobState(Versioned, kw_only=True):
     allowed_skills: list[str] | None = None  # ``policy.allowed_skills``: None, any skill (engine.policy)
     schedule: str | None = None  # the schedule whose fire made the job (engine.schedules)...
     scheduled_for: float | None = None  # ...and that fire's instant
+    traceparent: str | None = None  # the job's trace (W3C), where it was created; None: tracing off
 
     @property
     def terminal(self) -> bool:

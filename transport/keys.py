@@ -183,6 +183,8 @@ def worker_index_registry(prefix: str) -> str:
 def schedule_fires(prefix: str) -> str:
     """Hash: schedule name -> ``"<at>:<job id>"`` of its last fire (``at`` in whole epoch seconds)."""
     return f"{prefix}:schedule-fires"
+
+
 # -- tenancy: rate limits, quotas, worker tokens ------------------------------------------------
 
 
@@ -214,6 +216,8 @@ def worker_tokens(prefix: str) -> str:
 def holon_tasks(prefix: str) -> str:
     """Hash: task id -> ``accepted_at`` (epoch seconds, as text) of every parent task running here."""
     return f"{prefix}:holon-tasks"
+
+
 # -- webhooks ---------------------------------------------------------------------------------
 
 

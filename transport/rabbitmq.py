@@ -327,5 +327,3 @@ def _amqp_message(batch: Sequence[Pending]) -> aio_pika.Message:
         )
     body = encode_frame([item.body for item in batch])
     return aio_pika.Message(body, message_id=batch[0].id, content_type=FRAME_CONTENT_TYPE, delivery_mode=_PERSISTENT)
-
-

@@ -25,9 +25,7 @@ _ERROR_BODY_CHARS = 200  # how much of a refusing receiver's answer is kept in `
 class HttpSender:
     """``actors.webhooks.Sender`` over HTTP, signing with ``key`` (``webhook_signing.key_of``)."""
 
-    def __init__(
-        self, key: bytes, *, allow_private: bool, timeout: float = defaults.WEBHOOK_TIMEOUT_SECONDS
-    ) -> None:
+    def __init__(self, key: bytes, *, allow_private: bool, timeout: float = defaults.WEBHOOK_TIMEOUT_SECONDS) -> None:
         self._key, self._allow_private = key, allow_private
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
@@ -69,4 +67,3 @@ class HttpSender:
             raise WebhookFailed(f"cannot connect: {exc}") from exc
         except (aiohttp.ClientError, OSError) as exc:
             raise WebhookFailed(f"{type(exc).__name__}: {exc}") from exc
-

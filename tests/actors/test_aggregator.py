@@ -389,7 +389,12 @@ async def test_a_fan_out_job_through_a_node_costs_its_mailbox_one_message(
     broker, store = CountingBroker(), MemoryStore()
 
     node = Node(
-        registry=registry, store=store, broker=broker, policy=StepPolicy(), sender=Receiver(), clock=clock,
+        registry=registry,
+        store=store,
+        broker=broker,
+        policy=StepPolicy(),
+        sender=Receiver(),
+        clock=clock,
         sleep=clock.held_sleep,
     )
     async with node:

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 import pytest
 from rxon.constants import ERROR_CODE_PERMANENT
 from rxon.models import TaskPayload, TaskResult
@@ -304,3 +305,14 @@ async def test_at_start_up_what_a_crash_left_is_repaired(clock: FakeClock, event
     assert [a.data for a in h.answers("pending")] == [{"doubled": 10}]
     assert [a.data for a in h.answers("ended")] == [{"doubled": 8}]
     assert running == {"young": young}
+
+
+async def test_a_parent_task_with_a_trace_makes_a_job_in_that_trace(clock: FakeClock, eventually: Eventually) -> None:
+    traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    async with holarchy(clock) as h:
+        task = TaskPayload(job_id="pj", task_id="t1", type="double", params={"n": 1})
+        await h.parent.offer(msgspec.structs.replace(task, tracing_context={"traceparent": traceparent}))
+        await eventually(h.answers, "the parent's task to be answered")
+        job = await h.job()
+
+    assert job is not None and job.traceparent == traceparent

@@ -64,7 +64,12 @@ async def running(bp: StateMachineBlueprint, clock: FakeClock) -> AsyncIterator[
     broker, store = MemoryBroker(shards=4), MemoryStore()
 
     node = Node(
-        registry=registry, store=store, broker=broker, policy=POLICY, sender=Receiver(), clock=clock,
+        registry=registry,
+        store=store,
+        broker=broker,
+        policy=POLICY,
+        sender=Receiver(),
+        clock=clock,
         sleep=clock.held_sleep,
     )
     async with node:

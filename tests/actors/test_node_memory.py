@@ -238,8 +238,9 @@ async def test_a_worker_event_mapped_in_event_transitions_moves_the_job_and_reac
         offer = await run.store.take_task("w1", ["render"], 5.0, clock(), lease_seconds=LEASE)
         assert offer is not None
         await run.broker.publish(routes.JOBS, envelope(JOB, TaskStarted(offer.task_id, "w1", at=clock()), clock()))
-        event = WorkerEvent(event_id="e1", event_type="preview", worker_id="w1", task_id=offer.task_id,
-                            payload={"url": "a.png"})
+        event = WorkerEvent(
+            event_id="e1", event_type="preview", worker_id="w1", task_id=offer.task_id, payload={"url": "a.png"}
+        )
         await run.broker.publish(routes.JOBS, envelope(JOB, event, clock(), id="worker-event:e1"))
         await eventually(lambda: run.status_is(j.FINISHED), "the job to finish")
         await eventually(lambda: len(run.receiver.delivered) == 2, "both webhooks")
@@ -272,12 +273,29 @@ async def test_a_hanging_webhook_receiver_does_not_hold_up_jobs(clock: FakeClock
     registry = BlueprintRegistry()
     registry.register(bp)
     broker, store = MemoryBroker(shards=4), MemoryStore()
-    node = Node(registry=registry, store=store, broker=broker, policy=StepPolicy(), sender=hangs, clock=clock,
-                sleep=clock.held_sleep, webhook_concurrency=1, webhook_timeout=3600.0)
+    node = Node(
+        registry=registry,
+        store=store,
+        broker=broker,
+        policy=StepPolicy(),
+        sender=hangs,
+        clock=clock,
+        sleep=clock.held_sleep,
+        webhook_concurrency=1,
+        webhook_timeout=3600.0,
+    )
     async with node:
         for i in range(20):
-            job = JobState(id=f"job-{i}", blueprint="quick", client_id="c", current_state="start", initial_data={},
-                           created_at=clock(), updated_at=clock(), webhook_url="http://hook.example/x")
+            job = JobState(
+                id=f"job-{i}",
+                blueprint="quick",
+                client_id="c",
+                current_state="start",
+                initial_data={},
+                created_at=clock(),
+                updated_at=clock(),
+                webhook_url="http://hook.example/x",
+            )
             assert await store.create_job(job)
             await broker.publish(routes.JOBS, envelope(job.id, Start(), clock()))
 

@@ -31,8 +31,16 @@ async def test_a_node_consumes_only_the_shards_it_holds(clock: FakeClock) -> Non
     # Another node holds shard 1 and is alive, so "me" gets only shard 0.
     await locks.beat("other", 60.0)
     assert await locks.acquire("shard:1", "other", 60.0) is not None
-    node = Node(registry=BlueprintRegistry(), store=store, broker=broker, policy=StepPolicy(),
-                sender=no_webhooks, clock=clock, balancer=balancer, sleep=clock.held_sleep)
+    node = Node(
+        registry=BlueprintRegistry(),
+        store=store,
+        broker=broker,
+        policy=StepPolicy(),
+        sender=no_webhooks,
+        clock=clock,
+        balancer=balancer,
+        sleep=clock.held_sleep,
+    )
     mine, theirs = key_on_shard(0, 2), key_on_shard(1, 2)
     async with node:
         await balancer.step(node.reassign)

@@ -161,7 +161,12 @@ async def test_the_node_routes_offers_through_its_router(clock: FakeClock) -> No
     await beat(store, clock, "w2", hot_skills=["model-x"])
 
     node = Node(
-        registry=BlueprintRegistry(), store=store, broker=broker, policy=StepPolicy(), sender=Receiver(), clock=clock,
+        registry=BlueprintRegistry(),
+        store=store,
+        broker=broker,
+        policy=StepPolicy(),
+        sender=Receiver(),
+        clock=clock,
         sleep=clock.held_sleep,
     )
     async with node:
@@ -199,7 +204,12 @@ async def test_a_nodes_jobs_hand_their_offers_to_its_router_without_a_message(cl
     await beat(store, clock, "w1")
 
     node = Node(
-        registry=registry, store=store, broker=broker, policy=StepPolicy(), sender=Receiver(), clock=clock,
+        registry=registry,
+        store=store,
+        broker=broker,
+        policy=StepPolicy(),
+        sender=Receiver(),
+        clock=clock,
         sleep=clock.held_sleep,
     )
     async with node:

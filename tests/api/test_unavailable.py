@@ -102,4 +102,3 @@ async def test_every_503_carries_retry_after(gw: Gateway) -> None:
         assert resp.status == 503
         assert resp.headers["Retry-After"] == "1"
         assert "could not be queued" in (await resp.json())["error"]
-

@@ -207,7 +207,11 @@ async def test_a_custom_event_goes_to_the_jobs_mailbox_once_per_event_id(gw: Gat
     assert env.key == "j"
     assert env.id == f"worker-event:{event.event_id}"  # a resent event is applied once
     assert env.body == WorkerEvent(
-        event_id=event.event_id, event_type="preview", worker_id="w1", task_id="t1", payload={"url": "a.png"},
+        event_id=event.event_id,
+        event_type="preview",
+        worker_id="w1",
+        task_id="t1",
+        payload={"url": "a.png"},
         timestamp=int(NOW),
     )
     assert gw.broker.pending(EVENTS) == []  # the job announces it, after recording it

@@ -38,7 +38,6 @@ RATE = 5.0  # jobs submitted per second, before, during and after
 CATCH_UP_WITHIN = 30.0  # seconds after the proxy is restored, the archive must hold every job
 
 
-
 def _through(proxy_port: int, url: str) -> str:
     parts = urllib.parse.urlsplit(url)
     return urllib.parse.urlunsplit(parts._replace(netloc=f"{parts.username or 'postgres'}@127.0.0.1:{proxy_port}"))
@@ -143,7 +142,5 @@ async def _audit(url: str, expected: dict[str, tuple[int, str, list[bytes]]]) ->
         history.setdefault(row["job_id"], []).append(bytes(row["body"]))
     lost = sum(1 for job_id in expected if job_id not in rows)
     duplicated = sum(max(0, len(history.get(j, [])) - len(events_of)) for j, (_, _, events_of) in expected.items())
-    wrong = sum(
-        1 for j, (v, s, h) in expected.items() if j in rows and (rows[j] != (v, s) or history.get(j, []) != h)
-    )
+    wrong = sum(1 for j, (v, s, h) in expected.items() if j in rows and (rows[j] != (v, s) or history.get(j, []) != h))
     return len(rows), lost, duplicated, wrong

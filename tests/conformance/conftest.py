@@ -155,4 +155,3 @@ STORES: dict[str, Callable[[], contextlib.AbstractAsyncContextManager[Store]]] =
 async def store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
     async with STORES[request.param]() as implementation:
         yield implementation
-

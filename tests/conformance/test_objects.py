@@ -129,10 +129,6 @@ def _http(method: str, url: str, body: bytes | None = None) -> bytes:
 
 
 async def test_an_unreachable_s3_server_raises_object_store_unavailable() -> None:
-    objects = s3_objects(
-        endpoint="http://127.0.0.1:9", access_key="k", secret_key="s", bucket="nowhere", region=REGION
-    )
+    objects = s3_objects(endpoint="http://127.0.0.1:9", access_key="k", secret_key="s", bucket="nowhere", region=REGION)
     with pytest.raises(ObjectStoreUnavailable):
         await objects.head("job-1/a")
-
-

@@ -30,6 +30,7 @@ class Orchestrator:
     client_token: str
     worker_token: str
     secret: str
+    logs: tuple[Path, ...] = ()  # the log files of its processes (their stdout and stderr)
 
     @property
     def client_headers(self) -> dict[str, str]:
@@ -72,8 +73,8 @@ def _without(env: dict[str, str], *names: str) -> dict[str, str]:
     return {k: v for k, v in env.items() if k not in names}
 
 
-def _orchestrator(url: str, env: dict[str, str]) -> Orchestrator:
-    return Orchestrator(url, env["CLIENT_TOKEN"], env["GLOBAL_WORKER_TOKEN"], env["ORCHESTRATOR_SECRET_KEY"])
+def _orchestrator(url: str, env: dict[str, str], logs: tuple[Path, ...] = ()) -> Orchestrator:
+    return Orchestrator(url, env["CLIENT_TOKEN"], env["GLOBAL_WORKER_TOKEN"], env["ORCHESTRATOR_SECRET_KEY"], logs)
 
 
 def _embedded(env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Orchestrator]:
@@ -83,7 +84,7 @@ def _embedded(env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> 
     embedded = {**_without(env, "RABBITMQ_URL", "REDIS_URL"), "API_PORT": str(port)}
     with Process(argv, embedded, log, cwd=ROOT) as proc:
         proc.wait_http_ok(f"http://127.0.0.1:{port}/_public/status", timeout=20.0)
-        yield _orchestrator(f"http://127.0.0.1:{port}", env)
+        yield _orchestrator(f"http://127.0.0.1:{port}", env, (log,))
 
 
 def _distributed(env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Orchestrator]:
@@ -92,7 +93,8 @@ def _distributed(env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) 
     topology = LocalTopology(env, nodes=2, gateways=1, log_dir=tmp_path_factory.mktemp("topology"))
     try:
         topology.start()
-        yield _orchestrator(topology.urls[0], env)
+        logs = tuple(p.log for p in (*topology.gateway_processes, *topology.node_processes))
+        yield _orchestrator(topology.urls[0], env, logs)
     finally:
         topology.stop()
         purge(namespace)

@@ -114,6 +114,8 @@ async def render_preview(params: dict, task_id: str, job_id: str, send_progress,
         (MARKERS / f"superseded-{job_id}").touch()
         raise
     return {"status": "success", "data": {}}
+
+
 @worker.skill()
 async def make_file(params: dict, task_id: str) -> dict:
     """Writes ``params["size"]`` bytes into TASK_FILES_DIR; the SDK uploads the file it returns."""

@@ -53,7 +53,7 @@ async def redis_case() -> AsyncIterator[Case]:
 
 @pytest.fixture(params=["memory", "redis"])
 async def case(request: pytest.FixtureRequest) -> AsyncIterator[Case]:
-    async with (memory_case() if request.param == "memory" else redis_case()) as implementation:
+    async with memory_case() if request.param == "memory" else redis_case() as implementation:
         yield implementation
 
 

@@ -113,7 +113,6 @@ async def test_rabbitmq_away_is_broker_unavailable_after_the_publish_timeout() -
         await delete_topology(broker)
 
 
-
 @translate_errors
 class _SwallowsCancellation:
     """A store whose call returns normally when cancelled, as redis-py 8 can."""

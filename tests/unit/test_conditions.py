@@ -219,9 +219,7 @@ def test_seed_document_form() -> None:
 
 
 def test_paths_are_canonical_deduplicated_and_ordered() -> None:
-    condition = parse_condition(
-        "a.b == 1 and c['x-y'][0] in a['b'] or not d.e.f and c[\"x-y\"][0] and g[\"it's\"]"
-    )
+    condition = parse_condition("a.b == 1 and c['x-y'][0] in a['b'] or not d.e.f and c[\"x-y\"][0] and g[\"it's\"]")
     assert condition.paths == ("a.b", "c['x-y'][0]", "d.e.f", 'g["it\'s"]')
     assert parse_condition("1 == 1").paths == ()
 

@@ -207,7 +207,6 @@ def test_cli_with_one_url_exits_2_naming_both(
     assert "RABBITMQ_URL" in err
 
 
-
 # -- webhooks -----------------------------------------------------------------------------------
 
 
@@ -268,6 +267,8 @@ def test_a_distributed_gateway_does_not_need_the_webhook_secret() -> None:
 
     assert s.generated == ("WEBHOOK_SECRET",)
     s.require_shared_secrets()  # no error
+
+
 # -- object storage -----------------------------------------------------------------------------
 
 

@@ -66,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise ConfigError("RABBITMQ_URL", f"'avtomat {args.command}' needs RABBITMQ_URL and REDIS_URL")
         if ROLES[args.command][1]:
             settings.require_shared_secrets()
-        configure_logging(settings.log_level, settings.log_format)
+        configure_logging(settings.log_level, settings.log_format, settings.timezone)
         warn_ignored(os.environ)
         registry = BlueprintRegistry()
         load_blueprints(settings.blueprints_dir, registry)

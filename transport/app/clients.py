@@ -117,6 +117,4 @@ def _client(table: Table) -> tuple[Client, list[bytes]]:
 
 def client_rate(client: Client, settings: Settings) -> Rate:
     """The client's rate limit: its own table's, else the settings'."""
-    return Rate(
-        client.rate_limit or settings.rate_limit_limit, client.rate_limit_period or settings.rate_limit_period
-    )
+    return Rate(client.rate_limit or settings.rate_limit_limit, client.rate_limit_period or settings.rate_limit_period)

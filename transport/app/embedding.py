@@ -200,7 +200,7 @@ class OrchestratorEngine:
 
     def run(self) -> None:
         settings = self.build_settings()
-        configure_logging(settings.log_level, settings.log_format)
+        configure_logging(settings.log_level, settings.log_format, settings.timezone)
         asyncio.run(self._serve(settings))
 
     async def _serve(self, settings: Settings) -> None:

@@ -25,8 +25,12 @@ first among tasks queued close together, and no task waits behind newer ones for
 values come closer to strict priority.
 
 ``SCHEDULES_CONFIG_PATH`` names ``schedules.toml`` (read at start-up by
-``transport/app/schedules.py``); ``TZ`` is the IANA time zone of the schedules that name none
-(log timestamps stay UTC).
+``transport/app/schedules.py``); ``TZ`` is the IANA time zone of the schedules that name none,
+and of the log lines' timestamps.
+
+``LOG_FORMAT`` defaults to ``json`` when ``ENVIRONMENT`` is production, ``text`` otherwise.
+``OTEL_EXPORTER_OTLP_ENDPOINT`` (an http or https base URL) turns tracing on: spans go there over
+OTLP/HTTP, as the service ``OTEL_SERVICE_NAME`` (ADR 0021); unset, nothing is traced.
 
 ``RABBITMQ_URL`` and ``REDIS_URL`` go together: both set is the distributed runtime, neither the
 embedded one; only one of them is a ``ConfigError`` naming both, never a silent fall-back.
@@ -128,6 +132,8 @@ class Settings:
     finished_job_ttl_seconds: float = defaults.FINISHED_JOB_TTL_SECONDS
     log_level: str = defaults.LOG_LEVEL
     log_format: str = defaults.LOG_FORMAT
+    otel_endpoint: str = ""  # OTEL_EXPORTER_OTLP_ENDPOINT; empty: tracing off
+    otel_service_name: str = defaults.OTEL_SERVICE_NAME
     schedules_config_path: str = ""
     timezone: str = defaults.TIMEZONE
     enable_client_api: bool = defaults.ENABLE_CLIENT_API
@@ -259,7 +265,9 @@ class Settings:
             rabbitmq_delivery_limit=r.get("RABBITMQ_DELIVERY_LIMIT", _positive_int, d.rabbitmq_delivery_limit),
             finished_job_ttl_seconds=r.get("FINISHED_JOB_TTL_SECONDS", _positive_float, d.finished_job_ttl_seconds),
             log_level=r.get("LOG_LEVEL", _log_level, d.log_level),
-            log_format=r.get("LOG_FORMAT", _log_format, d.log_format),
+            log_format=r.get("LOG_FORMAT", _log_format, "json" if production else d.log_format),
+            otel_endpoint=r.get("OTEL_EXPORTER_OTLP_ENDPOINT", _http_url, d.otel_endpoint),
+            otel_service_name=r.get("OTEL_SERVICE_NAME", str, d.otel_service_name),
             schedules_config_path=r.get("SCHEDULES_CONFIG_PATH", _file, d.schedules_config_path),
             timezone=r.get("TZ", _zone, d.timezone),
             enable_client_api=r.get("ENABLE_CLIENT_API", _bool, d.enable_client_api),

@@ -20,7 +20,7 @@ _UNUSED = "not used (upstream's orchestrator does not use it either)"
 _TLS = "the gateway serves plain HTTP; terminate TLS (and client certificates) in a reverse proxy"
 _S3 = "each upload streams with at most two 5 MiB parts in flight; no global limit"
 _REPUTATION = "no worker reputation: the router picks a worker hot for the task, then the least loaded"
-_OTEL = "no OpenTelemetry export yet"
+_OTEL = "no OpenTelemetry metrics export: traces only (OTEL_EXPORTER_OTLP_ENDPOINT)"
 _WATCHER = "no polling watcher: the timeouts actor fires each deadline when it falls due"
 
 # (variable, what avtomat does instead), in upstream's order (avtomatika/config.py).
@@ -52,7 +52,6 @@ IGNORED: tuple[tuple[str, str], ...] = (
     ("WORK_STEALING_ENABLED", "a reserved task goes to any capable worker once ROUTER_RESERVATION_SECONDS lapse"),
     ("MAX_POLICY_SIZE_BYTES", "a job's policy is not read; MAX_REQUEST_BODY_BYTES bounds the whole body"),
     ("DETAILED_API_RESPONSES", "GET /api/v1/jobs/{id} always answers the same fields; the history is at /history"),
-    ("OTEL_EXPORTER_OTLP_ENDPOINT", _OTEL),
     ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", _OTEL),
 )
 

@@ -16,6 +16,7 @@ node runs an archiver that copies it to PostgreSQL, and every gateway reads the 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
@@ -34,6 +35,7 @@ from actors.ports.archive import ArchiveFeed
 from actors.ports.broker import Broker
 from actors.ports.objects import ObjectStore
 from actors.ports.store import Store
+from actors.ports.tracing import NO_TRACER
 from actors.shards import ShardBalancer
 from engine import defaults
 from engine.errors import ConfigError
@@ -59,6 +61,7 @@ from transport.rabbitmq import RabbitBroker
 from transport.redis_locks import RedisLocks
 from transport.redis_store import RedisStore
 from transport.redis_store.archive_feed import RedisArchiveFeed
+from transport.tracing import OtelTracer, otlp_tracer
 from transport.webhooks import HttpSender
 
 Clock = Callable[[], float]
@@ -209,6 +212,7 @@ async def serve_gateway(
     schedules: Sequence[Schedule] = (),
     archive: PostgresArchive | None = None,
     clients: ClientTable | None = None,
+    tracer: OtelTracer | None = None,
 ) -> AsyncIterator[str]:
     """Serve the HTTP gateway; yields its base URL. Stops accepting requests on exit.
 
@@ -224,6 +228,7 @@ async def serve_gateway(
         files=files,
         archive=archive,
         clients=clients,
+        tracer=tracer,
     )
     app = build_app(ctx)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
@@ -246,9 +251,13 @@ async def runtime(
     gateway: bool = True,
     clock: Clock = time.time,
     schedules: Sequence[Schedule] | None = None,
+    tracer: OtelTracer | None = None,
 ) -> AsyncIterator[Runtime]:
     """Start what is asked for; on exit the holon (if any) stops first, then the gateway, then
-    the node, then the transports.
+    the node, then the transports, then the tracer (its spans flushed).
+
+    ``tracer``: the one ``OTEL_EXPORTER_OTLP_ENDPOINT`` asks for unless given (a test's, exporting
+    in memory); None and no endpoint: tracing off.
 
     ``schedules``: those of ``SCHEDULES_CONFIG_PATH`` unless given (``ConfigError`` before anything
     starts if the file is wrong)."""
@@ -257,6 +266,7 @@ async def runtime(
     # clients.toml and workers.toml are checked before anything starts, as schedules.toml is.
     clients = check_tenancy_files(settings) if gateway else None
     async with AsyncExitStack() as stack:
+        tracer = tracer or settings_tracer(settings, stack)
         broker, store, locks, feed = await stack.enter_async_context(transports(settings, clock))
         archive = await stack.enter_async_context(open_archive(settings))
         objects = object_store(settings)
@@ -290,14 +300,26 @@ async def runtime(
                     webhook_timeout=settings.webhook_timeout_seconds,
                     files=NodeFiles(objects, files, purge_after),
                     archiver=archiver,
+                    tracer=tracer or NO_TRACER,
                 )
             )
         url, holon = None, None
         if gateway:
-            served = serve_gateway(settings, registry, broker, store, clock, files, schedules, archive, clients)
+            served = serve_gateway(settings, registry, broker, store, clock, files, schedules, archive, clients, tracer)
             url = await stack.enter_async_context(served)
             holon = await stack.enter_async_context(serve_holon(settings, registry, broker, store, clock))
         yield Runtime(settings, broker, store, running, url, holon, archive, feed)
+
+
+def settings_tracer(settings: Settings, stack: AsyncExitStack) -> OtelTracer | None:
+    """The tracer exporting to ``OTEL_EXPORTER_OTLP_ENDPOINT``, closed (flushed) with ``stack``;
+    None when it is unset. The flush runs on a thread: a collector that is down delays the stop by
+    up to the exporter's timeout (``OTEL_EXPORTER_OTLP_TIMEOUT``, 10 s) without blocking the loop."""
+    if not settings.otel_endpoint:
+        return None
+    tracer = otlp_tracer(settings.otel_endpoint, settings.otel_service_name, instance=settings.instance_id)
+    stack.push_async_callback(asyncio.to_thread, tracer.close)
+    return tracer
 
 
 @asynccontextmanager

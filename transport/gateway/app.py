@@ -33,6 +33,7 @@ from transport.gateway.blueprint_api import blueprint_graph
 from transport.gateway.context import CONTEXT, GatewayContext
 from transport.gateway.errors import json_errors, stamp_protocol_version
 from transport.gateway.limits import BLOCKED
+from transport.gateway.tracing import trace_requests
 
 CLIENT_API = "/api/v1"
 
@@ -42,7 +43,8 @@ def build_app(ctx: GatewayContext) -> web.Application:
     in ``ctx.registry`` at that moment (blueprints registered later are not served). Without the
     client API (``ENABLE_CLIENT_API=false``, Pure Holon mode) every path under ``/api/`` answers 404;
     the worker API, the public status and the approval webhook stay."""
-    app = web.Application(middlewares=[json_errors], client_max_size=ctx.settings.max_request_body_bytes)
+    traced = [trace_requests(ctx.tracer)] if ctx.tracer is not None else []  # none at all with tracing off
+    app = web.Application(middlewares=[json_errors, *traced], client_max_size=ctx.settings.max_request_body_bytes)
     app[CONTEXT] = ctx
     app[BLOCKED] = ctx.blocked  # orchestrator_ratelimit_blocked_total, for the metrics endpoint
     app.on_response_prepare.append(stamp_protocol_version)

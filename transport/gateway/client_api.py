@@ -21,7 +21,9 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
+from actors import log_context
 from actors.ports.store import WorkerRecord
+from actors.ports.tracing import trace_id_of
 from engine.blueprint import StateMachineBlueprint
 from engine.job import FAILED, QUARANTINED, WAITING_FOR_HUMAN, JobState, encode_state
 from engine.messages import Cancel, Redrive, Start, envelope
@@ -36,6 +38,7 @@ from transport.gateway.job_listing import NEXT_CURSOR, encode_cursor, parse_quer
 from transport.gateway.job_request import check_webhook_url, parse_job_request
 from transport.gateway.limits import alongside
 from transport.gateway.quotas import admit
+from transport.gateway.tracing import traceparent_of
 
 log = logging.getLogger(__name__)
 
@@ -84,16 +87,22 @@ def create_job_handler(bp: StateMachineBlueprint) -> Callable[[web.Request], Awa
             security=job.security,
             metadata=job.metadata,
             allowed_skills=job.allowed_skills,
+            traceparent=traceparent_of(request),
         )
         if not await ctx.store.create_job(state):
             raise web.HTTPConflict(text=f"job {state.id} exists already")
         try:
             # The state as stored rides along: the job actor steps on it without loading it.
             created = encode_state(msgspec.structs.replace(state, version=1))
-            await ctx.broker.publish(JOBS, envelope(state.id, Start(created), now))
+            start = envelope(state.id, Start(created), now)
+            if state.traceparent is not None:
+                start = msgspec.structs.replace(start, traceparent=state.traceparent)
+            await ctx.broker.publish(JOBS, start)
         except Exception as exc:
             await _abandon(ctx, state, f"could not be queued: {exc}")
             raise web.HTTPServiceUnavailable(text="the job could not be queued; try again") from exc
+        log_context.bind(job_id=state.id, blueprint=bp.name, state=state.current_state)
+        log.debug("job created", extra={"trace_id": trace_id_of(state.traceparent)})
         return json_response({"status": "accepted", "job_id": state.id}, status=202)
 
     return create_job
@@ -221,7 +230,7 @@ def _owned(state: JobState | None, client_id: str, job_id: str) -> JobState:
 
 def job_view(state: JobState, progress: tuple[float, str | None] | None) -> dict[str, Any]:
     """What a client sees of a job; ``result`` only once the job is terminal, ``schedule`` and
-    ``scheduled_for`` only for a job a schedule made."""
+    ``scheduled_for`` only for a job a schedule made, ``trace_id`` only for a job with a trace."""
     view: dict[str, Any] = {
         "id": state.id,
         "job_id": state.id,
@@ -237,6 +246,8 @@ def job_view(state: JobState, progress: tuple[float, str | None] | None) -> dict
         "parent_job_id": state.parent_id,
         "child_job_id": state.child.id if state.child is not None else None,
     }
+    if state.traceparent is not None:  # the job's trace, to find it in the tracing backend
+        view["trace_id"] = trace_id_of(state.traceparent)
     if state.schedule is not None:  # made by the scheduler: which schedule, for which fire
         view["schedule"], view["scheduled_for"] = state.schedule, state.scheduled_for
     if state.status == WAITING_FOR_HUMAN and state.approval is not None:

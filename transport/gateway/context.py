@@ -19,6 +19,7 @@ from transport.app.settings import Settings
 from transport.gateway.limits import BlockedCounter, Limiter
 from transport.gateway.worker_tokens import WorkerDirectory
 from transport.job_files import JobFiles
+from transport.tracing import OtelTracer
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class GatewayContext:
     clients: ClientTable | None = None  # None: load_clients(settings)
     client_table: ClientTable = field(init=False)  # ``clients``, or those the settings name
     blocked: BlockedCounter = field(default_factory=BlockedCounter)
+    tracer: OtelTracer | None = None  # OTEL_EXPORTER_OTLP_ENDPOINT: a span per client API request
     limiter: Limiter = field(init=False)
     workers: WorkerDirectory = field(init=False)
 

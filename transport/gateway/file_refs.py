@@ -86,9 +86,7 @@ async def presigned(ctx: GatewayContext, request: web.Request, job_id: str, valu
     return value
 
 
-async def with_urls(
-    ctx: GatewayContext, request: web.Request, job_id: str, metadata: dict[str, Any]
-) -> dict[str, Any]:
+async def with_urls(ctx: GatewayContext, request: web.Request, job_id: str, metadata: dict[str, Any]) -> dict[str, Any]:
     """The job's ``data_metadata``, each entry with ``url``: its ``uri`` presigned (the same
     ``uri`` when it is not one of the job's S3 files)."""
     return {path: {**meta, "url": await presigned(ctx, request, job_id, meta.get("uri"))}

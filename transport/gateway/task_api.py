@@ -40,6 +40,7 @@ from rxon.constants import (
 from rxon.models import SecurityContext, TaskPayload, TaskResult
 from rxon.utils import to_dict
 
+from actors import log_context
 from actors.ports.store import Lease
 from engine.job import CANCELLED, JobState
 from engine.messages import TaskDone, TaskOffer, TaskStarted, envelope
@@ -51,6 +52,7 @@ from transport.gateway.errors import json_response
 from transport.gateway.file_refs import checked_files, worker_params
 from transport.gateway.limits import POLL, WORKER, alongside
 from transport.gateway.liveness import Mailbox, mailbox_of
+from transport.gateway.log_fields import bind_job
 from transport.gateway.signing import check_worker_signature, sign_task
 from transport.gateway.worker_api import known_worker
 
@@ -77,6 +79,8 @@ async def next_task(request: web.Request) -> web.StreamResponse:
         await ctx.limiter.count(POLL, identity.rate_key, ctx.clock())
         return web.Response(status=204)
     offer, mailbox, job = taken
+    traceparent = job.traceparent
+    bind_job(job, task_id=offer.task_id, worker_id=worker_id)
     now = ctx.clock()
     # The pickup is durable already (take_task leased it atomically): no need to hold the answer
     # for the announcement's confirm (transport.gateway.announcer).
@@ -95,7 +99,10 @@ async def next_task(request: web.Request) -> web.StreamResponse:
         security=msgspec.convert(job.security, SecurityContext) if job.security is not None else None,
         metadata=job.metadata,
         policy={"allowed_skills": job.allowed_skills} if job.allowed_skills is not None else None,
+        # the job's trace, for the worker's span of the task (the SDK's WORKER_ENABLE_METRICS)
+        tracing_context={"traceparent": traceparent} if traceparent is not None else None,
     )
+    log.debug("task handed out", extra={"task_type": offer.type})
     return json_response(to_dict(sign_task(payload, ctx.settings.orchestrator_secret_key)))
 
 
@@ -161,6 +168,7 @@ async def task_result(request: web.Request) -> web.Response:
     if worker_id is None:
         raise web.HTTPBadRequest(text=f"the result names no worker: send worker_id or {AUTH_HEADER_WORKER_ID}")
     identity.require(worker_id, "worker_id")
+    log_context.bind(job_id=result.job_id, task_id=result.task_id, worker_id=worker_id)
     now = ctx.clock()
     check_worker_signature(result, raw, worker_id=worker_id, secret=identity.secret, now=now)
     # Together, one round trip on a pipelining store; the limit is peeked (counted below if the
@@ -168,7 +176,10 @@ async def task_result(request: web.Request) -> web.Response:
     check = worker_limit(request, identity, WORKER, peek=True)
     reads = asyncio.gather(ctx.store.get_lease(result.task_id), ctx.store.load_job(result.job_id))
     lease, job = await alongside(check, reads)
+    if job is not None:
+        bind_job(job)
     answer = await _forward(ctx, result, worker_id, lease, job, now)
+    log.debug("task result", extra={"task_status": result.status, "answer": answer["status"]})
     if answer["status"] == "accepted":
         announcer_of(request).withdraw(result.task_id)  # the result is the pickup now
     else:

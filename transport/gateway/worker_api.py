@@ -17,6 +17,7 @@ containing "not found": the SDK re-registers on exactly that.
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import msgspec
@@ -36,7 +37,10 @@ from transport.gateway.context import GatewayContext, context_of
 from transport.gateway.errors import json_response
 from transport.gateway.limits import HEARTBEAT, WORKER
 from transport.gateway.liveness import mailbox_of
+from transport.gateway.log_fields import bind_job
 from transport.gateway.signing import check_worker_signature
+
+log = logging.getLogger(__name__)
 
 
 async def register(request: web.Request) -> web.Response:
@@ -175,6 +179,8 @@ async def apply_event(ctx: GatewayContext, raw: dict[str, Any], identity: Worker
     job = await ctx.store.load_job(job_id) if job_id else None
     if job is None or job.terminal:
         return
+    bind_job(job, task_id=task_id, worker_id=ev.worker_id)
+    log.debug("worker event", extra={"event_type": ev.event_type})
     now = ctx.clock()
     msg = WorkerEvent(
         event_id=ev.event_id,
@@ -193,7 +199,11 @@ async def apply_event(ctx: GatewayContext, raw: dict[str, Any], identity: Worker
             await ctx.broker.publish(hook.route, hook.envelope)
         if job.task is None or EVENT_TYPE_PROGRESS not in (job.task.event_transitions or {}):
             return
-    await ctx.broker.publish(JOBS, envelope(job.id, msg, now, id=f"worker-event:{ev.event_id}"))
+    env = envelope(job.id, msg, now, id=f"worker-event:{ev.event_id}")
+    if job.traceparent is not None and (ev.trace_context or {}).get("traceparent"):
+        # the worker's span of the task (the SDK's ``trace_context``): the job's step is its child
+        env = msgspec.structs.replace(env, traceparent=(ev.trace_context or {})["traceparent"])
+    await ctx.broker.publish(JOBS, env)
 
 
 def _progress(ev: WorkerEventPayload) -> tuple[float, str | None]:

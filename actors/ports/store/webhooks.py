@@ -66,9 +66,9 @@ class WebhookStore(Protocol):
     async def dead_webhooks(self, client_id: str, limit: int) -> list[WebhookDelivery]:
         """The client's dead deliveries, the most recently given up first."""
 
-    async def redeliver_webhook(self, client_id: str, delivery_id: str, now: float, give_up_at: float) -> (
-        WebhookDelivery | None
-    ):
+    async def redeliver_webhook(
+        self, client_id: str, delivery_id: str, now: float, give_up_at: float
+    ) -> WebhookDelivery | None:
         """Take a delivery off the client's dead list and make it pending, due at ``now``, with no
         attempts and ``give_up_at``; returns it, or None if the client has no such dead delivery
         (a second redeliver of the same one gets None)."""

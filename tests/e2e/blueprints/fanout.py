@@ -10,8 +10,7 @@ files = StateMachineBlueprint("e2e_fanout", api_version="v1", api_endpoint="/job
 @files.handler_for("process_files", is_start=True)
 async def fan_out_handler(initial_data, actions):
     tasks_to_dispatch = [
-        {"task_type": "file_analysis", "params": {"file": file}}
-        for file in initial_data.get("files", [])
+        {"task_type": "file_analysis", "params": {"file": file}} for file in initial_data.get("files", [])
     ]
     actions.dispatch_parallel(tasks=tasks_to_dispatch, aggregate_into="aggregate_results")
 
