@@ -24,6 +24,9 @@ announced after the commit (``actors.cancellations``: best effort, the heartbeat
 
 A ``Start`` with ``create`` (a scheduled fire, ADR 0014) stores the job it carries first, unless a
 job has its id: however often a fire's ``Start`` comes, it makes one job.
+
+Each commit is counted in ``actors.stats.Stats`` once stored: the transitions it made, and the
+job's end (by blueprint and status, with its submit→end time).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from actors.cancellations import AnnouncerStore, announce
 from actors.ports.broker import Publisher
 from actors.ports.store import DeadlineStore, JobStore, Scheduled
 from actors.publisher import apply_once
+from actors.stats import Stats
 from engine.errors import VersionConflict
 from engine.job import JobState, Outgoing, decode_state
 from engine.messages import Envelope, Start, StartChild
@@ -65,8 +69,10 @@ class JobActor:
         *,
         cached_jobs: int = 10_000,
         objects: JobObjects | None = None,
+        stats: Stats | None = None,
     ) -> None:
         self._registry, self._store, self._broker, self._objects = registry, store, broker, objects
+        self._stats = Stats() if stats is None else stats
         self._policy, self._clock = policy, clock
         self._cached: OrderedDict[str, JobState] = OrderedDict()  # job id -> state as last committed here
         self._cache_size = cached_jobs
@@ -98,8 +104,8 @@ class JobActor:
         With ``create`` (a scheduled fire) the state is stored first, unless its id exists: a
         redelivered or repeated fire finds its job and changes nothing."""
         state = decode_state(created)
-        if create:
-            await self._store.create_job(state)
+        if create and await self._store.create_job(state):
+            self._stats.jobs_created[state.blueprint] += 1
         try:
             return state if await self._apply(state, env) else None
         except VersionConflict:
@@ -127,14 +133,15 @@ class JobActor:
             dispatch_timeout=start.dispatch_timeout,
             result_timeout=start.result_timeout,
         )
-        await self._store.create_job(child)
+        if await self._store.create_job(child):
+            self._stats.jobs_created[child.blueprint] += 1
         return await self._store.load_job(job_id)
 
     async def _apply(self, state: JobState, env: Envelope) -> bool:
         """Apply ``env`` once (``apply_once``); False if the step ignored it: nothing was written."""
         steps: list[JobStep] = []  # what the step did, for the commit to write its deadlines
         step = partial(self._step, state, env, steps)
-        commit = partial(self._commit, steps)
+        commit = partial(self._commit, steps, (state.status, state.transitions))
         await apply_once(state, env, step, commit, self._broker, self._store)
         if steps and steps[-1].stopped:
             await announce(self._store, steps[-1].stopped)
@@ -151,9 +158,22 @@ class JobActor:
         steps.append(step)
         return step.out if step.changed else None
 
-    async def _commit(self, steps: list[JobStep], state: JobState, expected_version: int) -> None:
+    async def _commit(
+        self, steps: list[JobStep], before: tuple[str, int], state: JobState, expected_version: int
+    ) -> None:
         [step] = steps
         schedule = [Scheduled(d.route, d.envelope, d.at) for d in step.deadlines if d.at is not None]
         await self._store.commit_job(
             state, expected_version, schedule=schedule, unschedule=step.obsolete, history=step.history
         )
+        self._count(state, *before)
+
+    def _count(self, state: JobState, status: str, transitions: int) -> None:
+        """What the commit did, in ``Stats``: counted once it is stored (a lost compare-and-set
+        counts nothing; the message is applied again). Plain increments: the hot path."""
+        if state.transitions != transitions:
+            self._stats.transitions[state.blueprint] += state.transitions - transitions
+        if state.status != status and state.terminal:
+            self._stats.jobs_ended[(state.blueprint, state.status)] += 1
+            ended = state.updated_at if state.finished_at is None else state.finished_at
+            self._stats.job_duration.observe(state.blueprint, ended - state.created_at)

@@ -375,6 +375,9 @@ class MemoryStore(MemoryWebhooks, MemoryTenancy):
     async def capable_workers(self, skill: str, now: float) -> list[WorkerRecord]:
         return [r for r in await self.list_workers(now) if skill in r.skills]
 
+    async def queue_depths(self, skills: Sequence[str]) -> dict[str, int]:
+        return {skill: len(self._tasks.get(skill, ())) for skill in skills}
+
     async def reservations(self, workers: Sequence[WorkerRecord]) -> dict[str, int]:
         counts: dict[str, int] = {}
         for worker in workers:

@@ -265,3 +265,15 @@ async def test_push_task_reserved_counts_only_since_the_contender_s_heartbeat(st
     await store.push_task(offer("old"), reserved_for="a", reserved_until=20.0, counted_since=5.0)
     beaten, b = Contender("a", last_seen=10.0, base_load=0), Contender("b", last_seen=10.0, base_load=0)
     assert await store.push_task_reserved(offer("t1"), [beaten, b], reserved_until=20.0) == "a"  # 0 since 10
+
+
+async def test_queue_depths_count_the_tasks_waiting_per_skill_until_taken(store: Store) -> None:
+    for task_id in ["a", "b", "c"]:
+        await store.push_task(offer(task_id))
+    await store.push_task(offer("a"))  # a re-push of a queued task is not queued twice
+    await store.push_task(offer("x", type="resize"))
+
+    assert await store.queue_depths(["echo", "resize", "never-seen"]) == {"echo": 3, "resize": 1, "never-seen": 0}
+    await store.take_task("w1", ["echo"], 1.0, now=0.0, lease_seconds=LEASE)
+    assert await store.queue_depths(["echo"]) == {"echo": 2}
+    assert await store.queue_depths([]) == {}

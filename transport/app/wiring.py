@@ -35,6 +35,7 @@ from actors.ports.broker import Broker
 from actors.ports.objects import ObjectStore
 from actors.ports.store import Store
 from actors.shards import ShardBalancer
+from actors.stats import Stats
 from engine import defaults
 from engine.errors import ConfigError
 from engine.policy import StepPolicy
@@ -53,6 +54,7 @@ from transport.job_files import JobFiles
 from transport.memory import MemoryBroker, MemoryStore
 from transport.memory_archive import MemoryArchiveFeed
 from transport.memory_locks import MemoryLocks
+from transport.metrics import Sources, serve_metrics
 from transport.objects import local_objects, s3_objects
 from transport.parent import RxonParent
 from transport.rabbitmq import RabbitBroker
@@ -75,6 +77,8 @@ class Runtime:
     holon: HolonLoops | None = None
     archive: PostgresArchive | None = None
     feed: ArchiveFeed | None = None
+    stats: Stats | None = None  # what this process counted (actors.stats)
+    metrics_url: str | None = None  # METRICS_PORT's listener, if set
 
     @property
     def kind(self) -> str:
@@ -209,6 +213,8 @@ async def serve_gateway(
     schedules: Sequence[Schedule] = (),
     archive: PostgresArchive | None = None,
     clients: ClientTable | None = None,
+    stats: Stats | None = None,
+    feed: ArchiveFeed | None = None,
 ) -> AsyncIterator[str]:
     """Serve the HTTP gateway; yields its base URL. Stops accepting requests on exit.
 
@@ -224,6 +230,8 @@ async def serve_gateway(
         files=files,
         archive=archive,
         clients=clients,
+        stats=Stats() if stats is None else stats,
+        feed=feed,
     )
     app = build_app(ctx)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
@@ -254,6 +262,9 @@ async def runtime(
     starts if the file is wrong)."""
     if schedules is None:
         schedules = load_schedules(settings, registry)
+    if gateway and settings.metrics_port and settings.metrics_port == settings.api_port:
+        raise ConfigError("METRICS_PORT", f"{settings.metrics_port} is API_PORT too: set one or the other")
+    stats = Stats()  # one per process: its node's actors and its gateway count into it
     # clients.toml and workers.toml are checked before anything starts, as schedules.toml is.
     clients = check_tenancy_files(settings) if gateway else None
     async with AsyncExitStack() as stack:
@@ -290,14 +301,23 @@ async def runtime(
                     webhook_timeout=settings.webhook_timeout_seconds,
                     files=NodeFiles(objects, files, purge_after),
                     archiver=archiver,
+                    stats=stats,
                 )
             )
         url, holon = None, None
         if gateway:
-            served = serve_gateway(settings, registry, broker, store, clock, files, schedules, archive, clients)
+            served = serve_gateway(
+                settings, registry, broker, store, clock, files, schedules, archive, clients, stats, feed
+            )
             url = await stack.enter_async_context(served)
             holon = await stack.enter_async_context(serve_holon(settings, registry, broker, store, clock))
-        yield Runtime(settings, broker, store, running, url, holon, archive, feed)
+        metrics_url = None
+        if settings.metrics_port:
+            sources = Sources(stats, store, broker, clock, feed=feed)
+            metrics_url = await stack.enter_async_context(
+                serve_metrics(settings.api_host, settings.metrics_port, sources)
+            )
+        yield Runtime(settings, broker, store, running, url, holon, archive, feed, stats, metrics_url)
 
 
 @asynccontextmanager

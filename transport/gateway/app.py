@@ -29,6 +29,8 @@ from transport.gateway.blueprint_api import blueprint_graph
 from transport.gateway.context import CONTEXT, GatewayContext
 from transport.gateway.errors import json_errors, stamp_protocol_version
 from transport.gateway.limits import BLOCKED
+from transport.metrics import PATH as METRICS_PATH
+from transport.metrics import Sources, metrics_handler
 
 CLIENT_API = "/api/v1"
 
@@ -45,6 +47,8 @@ def build_app(ctx: GatewayContext) -> web.Application:
     app.on_startup.append(admin_api.publish_workers)
     router = app.router
     router.add_get("/_public/status", client_api.public_status)
+    sources = Sources(ctx.stats, ctx.store, ctx.broker, ctx.clock, blocked=ctx.blocked.by_class, feed=ctx.feed)
+    router.add_get(METRICS_PATH, metrics_handler(sources))
     if ctx.settings.enable_client_api:
         _client_routes(router, ctx)
     else:

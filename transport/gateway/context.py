@@ -9,9 +9,10 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from actors.ports.archive import ArchiveReader
+from actors.ports.archive import ArchiveFeed, ArchiveReader
 from actors.ports.broker import Broker
 from actors.ports.store import Store
+from actors.stats import Stats
 from engine.registry import BlueprintRegistry
 from engine.schedules import Schedule
 from transport.app.clients import ClientTable, load_clients
@@ -38,6 +39,8 @@ class GatewayContext:
     clients: ClientTable | None = None  # None: load_clients(settings)
     client_table: ClientTable = field(init=False)  # ``clients``, or those the settings name
     blocked: BlockedCounter = field(default_factory=BlockedCounter)
+    stats: Stats = field(default_factory=Stats)  # the process's counts (its node's too, with ``avtomat up``)
+    feed: ArchiveFeed | None = None  # the archive feed, for its length in the metrics
     limiter: Limiter = field(init=False)
     workers: WorkerDirectory = field(init=False)
 

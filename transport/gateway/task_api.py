@@ -76,8 +76,10 @@ async def next_task(request: web.Request) -> web.StreamResponse:
     if taken is None:
         await ctx.limiter.count(POLL, identity.rate_key, ctx.clock())
         return web.Response(status=204)
-    offer, mailbox = taken
+    offer, mailbox, dispatched_at = taken
     now = ctx.clock()
+    if dispatched_at is not None:
+        ctx.stats.dispatch_to_start.observe(offer.type, now - dispatched_at)
     # The pickup is durable already (take_task leased it atomically): no need to hold the answer
     # for the announcement's confirm (transport.gateway.announcer).
     started = envelope(mailbox.key, TaskStarted(offer.task_id, worker_id, at=now), now)
@@ -126,7 +128,9 @@ def _skills_query(request: web.Request) -> list[str] | None:
 
 async def _take_live_offer(
     ctx: GatewayContext, worker_id: str, skills: list[str], wait_seconds: float
-) -> tuple[TaskOffer, Mailbox] | None:
+) -> tuple[TaskOffer, Mailbox, float | None] | None:
+    """A task for the worker, its mailbox, and when its job dispatched it (None for a fan-out
+    branch, whose dispatch the job does not record: it goes unmeasured)."""
     deadline = ctx.clock() + wait_seconds
     remaining = wait_seconds
     while True:
@@ -140,7 +144,8 @@ async def _take_live_offer(
         offer, job = taken
         mailbox = None if job is None else await mailbox_of(ctx.store, job, offer.task_id)
         if mailbox is not None and (offer.group_id is None or offer.group_id == mailbox.key):
-            return offer, mailbox
+            task = None if job is None else job.task
+            return offer, mailbox, task.dispatched_at if task is not None and task.id == offer.task_id else None
         await ctx.store.release_lease(offer.task_id)
         remaining = deadline - ctx.clock()
         if remaining <= 0:
@@ -166,11 +171,20 @@ async def task_result(request: web.Request) -> web.Response:
     answer = await _forward(ctx, result, worker_id, lease, job, now)
     if answer["status"] == "accepted":
         announcer_of(request).withdraw(result.task_id)  # the result is the pickup now
+        _count_run(ctx, result.task_id, lease, job, now)
     else:
         await ctx.limiter.count(WORKER, identity.rate_key, now)
     if lease is not None and (lease.worker_id, lease.job_id) == (worker_id, result.job_id):
         await ctx.store.release_lease(result.task_id)
     return json_response(answer)
+
+
+def _count_run(ctx: GatewayContext, task_id: str, lease: Lease | None, job: JobState | None, now: float) -> None:
+    """The task's run time, from its lease's pickup to this result, by skill (a fan-out branch,
+    whose skill the job does not hold, goes unmeasured)."""
+    task = None if job is None else job.task
+    if lease is not None and task is not None and task.id == task_id:
+        ctx.stats.task_run.observe(task.type, now - lease.taken_at)
 
 
 async def _forward(

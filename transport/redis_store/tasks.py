@@ -169,6 +169,10 @@ class RedisTasks(RedisPart):
             counts[worker.worker_id] = int(count) if raw and since == repr(worker.last_seen) else 0
         return counts
 
+    async def queue_depths(self, skills: Sequence[str]) -> dict[str, int]:
+        depths = [self._batch.execute("ZCARD", keys.task_queue(self._prefix, skill)) for skill in skills]
+        return dict(zip(skills, map(int, await asyncio.gather(*depths)), strict=True))
+
     @property
     def waiting_takers(self) -> int:
         """``take_task`` calls of this store parked, waiting for a push (a gauge for metrics)."""

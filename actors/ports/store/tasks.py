@@ -105,6 +105,10 @@ class TaskQueue(Protocol):
         """``take_task``, and the task's job as stored at that moment (None if it is gone), read
         in the same atomic step as the pop and the lease (one round trip on a remote store)."""
 
+    async def queue_depths(self, skills: Sequence[str]) -> dict[str, int]:
+        """How many tasks wait in each of ``skills``' queues (reserved or not; leased ones have
+        left it): a gauge for the metrics, read when they are scraped (one round trip)."""
+
     async def reservations(self, workers: Sequence[WorkerRecord]) -> dict[str, int]:
         """Tasks pushed reserved for each worker, with ``counted_since`` its current ``last_seen``,
         since that heartbeat (0 when none: a newer heartbeat starts from zero). Shared by every
