@@ -9,13 +9,19 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from rxon.models import SkillInfo, TaskResult, WorkerRegistration
 
+from engine.errors import ConfigError
 from engine.registry import BlueprintRegistry
 from tests.api.conftest import sdk_signed, wire, worker_headers
 from tests.blueprints import one_task, tiny_blueprint
+from tests.conformance.rabbitmq_case import fresh_prefix
+from tests.e2e.servers import _check_servers, _purge
+from tests.support.servers import RABBITMQ_URL, REDIS_URL
 from tests.support.waiting import eventually
+from transport.app.processes import free_port
 from transport.app.settings import Settings
 from transport.app.wiring import Runtime, runtime
 
@@ -68,7 +74,7 @@ async def status(http: aiohttp.ClientSession, rt: Runtime, job_id: str) -> Any:
 async def work_one(http: aiohttp.ClientSession, rt: Runtime) -> str:
     """Take one ``echo`` task as worker ``w1`` and report its success; the job id."""
     path = f"{rt.url}/_worker/workers/w1/tasks/next"
-    async with http.get(path, headers=worker_headers("w1"), params={"timeout": "5", "available_skills": "echo"}) as resp:
+    async with http.get(path, headers=worker_headers("w1"), params={"timeout": "5"}) as resp:
         assert resp.status == 200, await resp.text()
         task = await resp.json()
     result = TaskResult(job_id=task["job_id"], task_id=task["task_id"], worker_id="w1", timestamp=int(time.time()))
@@ -130,3 +136,59 @@ async def test_jobs_run_on_the_embedded_runtime_move_the_metrics_by_what_they_di
 
 async def _all_in(http: aiohttp.ClientSession, rt: Runtime, ids: list[str], wanted: str) -> bool:
     return all([await status(http, rt, job_id) == wanted for job_id in ids])
+
+
+async def test_a_node_without_the_gateway_serves_its_metrics_on_metrics_port() -> None:
+    port = free_port()
+    bare = runtime(settings(METRICS_PORT=str(port)), registry(), gateway=False, schedules=())
+    async with bare as rt, aiohttp.ClientSession() as http:
+        samples = await scrape(http, f"http://127.0.0.1:{port}")
+    assert rt.url is None and rt.metrics_url == f"http://127.0.0.1:{port}"
+    assert value(samples, "orchestrator_store_up") == 1
+    assert not any(name.startswith("orchestrator_ratelimit") for name, _ in samples)  # the gateway's
+
+
+async def test_metrics_port_unset_opens_no_listener_and_a_bad_one_stops_the_start() -> None:
+    async with embedded() as (rt, _):
+        assert rt.metrics_url is None
+    for bad in ["-1", "65536", "nine"]:
+        with pytest.raises(ConfigError) as caught:
+            settings(METRICS_PORT=bad)
+        assert caught.value.variable == "METRICS_PORT"
+    with pytest.raises(ConfigError) as same:
+        async with runtime(settings(API_PORT="18080", METRICS_PORT="18080"), registry(), schedules=()):
+            pass
+    assert same.value.variable == "METRICS_PORT"
+
+
+async def test_on_the_distributed_runtime_the_gateway_and_the_node_each_count_their_part() -> None:
+    await _check_servers()  # RabbitMQ and Redis: skip locally, fail in CI
+    namespace = fresh_prefix()
+    env = {"RABBITMQ_URL": RABBITMQ_URL, "REDIS_URL": REDIS_URL, "AVTOMAT_NAMESPACE": namespace}
+    node_settings = settings(METRICS_PORT=str(free_port()), **env)
+    try:
+        async with (
+            runtime(node_settings, registry(), gateway=False, schedules=()) as node,
+            runtime(settings(**env), registry(), node=False, schedules=()) as gw,
+            aiohttp.ClientSession() as http,
+        ):
+            ids = [await create(http, gw, "tiny") for _ in range(3)]
+            await eventually(lambda: _all_in(http, gw, ids, "finished"), "three jobs finished", timeout=20.0)
+            assert node.metrics_url is not None and gw.url is not None
+            at_node, at_gateway = await scrape(http, node.metrics_url), await scrape(http, gw.url)
+    finally:
+        await _purge(namespace)
+
+    assert value(at_gateway, "orchestrator_jobs_created_total", blueprint="tiny") == 3
+    assert value(at_node, "orchestrator_jobs_created_total", blueprint="tiny") == 0
+    assert value(at_node, "orchestrator_jobs_ended_total", blueprint="tiny", status="finished") == 3
+    assert value(at_node, "orchestrator_job_transitions_total", blueprint="tiny") == 3
+    # The gateway published the three Starts, each confirmed; the node consumed them, in frames.
+    assert value(at_gateway, "orchestrator_mailbox_envelopes_total", direction="published") >= 3
+    assert value(at_gateway, "orchestrator_broker_confirm_seconds_count") == value(
+        at_gateway, "orchestrator_mailbox_frames_total", direction="published"
+    )
+    assert value(at_node, "orchestrator_mailbox_envelopes_total", direction="consumed") >= 3
+    assert 1 <= value(at_node, "orchestrator_mailbox_frames_total", direction="consumed") <= 3
+    assert value(at_node, "orchestrator_store_round_trip_seconds_count") >= 3  # a commit per job at least
+    assert value(at_node, "orchestrator_store_up") == value(at_gateway, "orchestrator_store_up") == 1
