@@ -190,5 +190,6 @@ async def test_on_the_distributed_runtime_the_gateway_and_the_node_each_count_th
     )
     assert value(at_node, "orchestrator_mailbox_envelopes_total", direction="consumed") >= 3
     assert 1 <= value(at_node, "orchestrator_mailbox_frames_total", direction="consumed") <= 3
-    assert value(at_node, "orchestrator_store_round_trip_seconds_count") >= 3  # a commit per job at least
+    # The commits go pipelined (transport.redis_batch): three jobs of one frame may share a round trip.
+    assert value(at_node, "orchestrator_store_round_trip_seconds_count") >= 1
     assert value(at_node, "orchestrator_store_up") == value(at_gateway, "orchestrator_store_up") == 1
