@@ -3,6 +3,7 @@ and histograms by exactly what they did, and the exposition parses as Prometheus
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator
@@ -13,6 +14,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from rxon.models import SkillInfo, TaskResult, WorkerRegistration
 
+from actors.ports.store import WorkerRecord
+from actors.stats import Stats
 from engine.errors import ConfigError
 from engine.registry import BlueprintRegistry
 from tests.api.conftest import sdk_signed, wire, worker_headers
@@ -24,6 +27,8 @@ from tests.support.waiting import eventually
 from transport.app.processes import free_port
 from transport.app.settings import Settings
 from transport.app.wiring import Runtime, runtime
+from transport.memory import MemoryBroker, MemoryStore
+from transport.metrics import Sources, exposition
 
 CLIENT = {"X-Client-Token": "metrics-client"}
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -193,3 +198,28 @@ async def test_on_the_distributed_runtime_the_gateway_and_the_node_each_count_th
     # The commits go pipelined (transport.redis_batch): three jobs of one frame may share a round trip.
     assert value(at_node, "orchestrator_store_round_trip_seconds_count") >= 1
     assert value(at_node, "orchestrator_store_up") == value(at_gateway, "orchestrator_store_up") == 1
+
+
+class _SlowStore(MemoryStore):
+    """A store whose worker listing never answers, as a Redis that went away mid-scrape."""
+
+    async def list_workers(self, now: float) -> list[WorkerRecord]:
+        await asyncio.Event().wait()
+        return []
+
+
+async def test_a_store_that_does_not_answer_leaves_its_gauges_out_and_the_counters_are_served() -> None:
+    stats = Stats()
+    stats.jobs_created["tiny"] += 2
+    store, broker = _SlowStore(), MemoryBroker()
+    try:
+        text = await exposition(Sources(stats, store, broker, time.time, timeout=0.01))
+    finally:
+        await store.close()
+        await broker.close()
+    samples = {(s.name, frozenset(s.labels.items())): s.value
+               for f in text_string_to_metric_families(text.decode()) for s in f.samples}  # fmt: skip
+
+    assert value(samples, "orchestrator_store_up") == 0
+    assert value(samples, "orchestrator_jobs_created_total", blueprint="tiny") == 2
+    assert not any(name in ("orchestrator_workers", "orchestrator_task_queue_depth") for name, _ in samples)

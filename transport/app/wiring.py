@@ -310,7 +310,7 @@ async def runtime(
                 settings, registry, broker, store, clock, files, schedules, archive, clients, stats, feed
             )
             url = await stack.enter_async_context(served)
-            holon = await stack.enter_async_context(serve_holon(settings, registry, broker, store, clock))
+            holon = await stack.enter_async_context(serve_holon(settings, registry, broker, store, clock, stats))
         metrics_url = None
         if settings.metrics_port:
             sources = Sources(stats, store, broker, clock, feed=feed)
@@ -322,7 +322,12 @@ async def runtime(
 
 @asynccontextmanager
 async def serve_holon(
-    settings: Settings, registry: BlueprintRegistry, broker: Broker, store: Store, clock: Clock
+    settings: Settings,
+    registry: BlueprintRegistry,
+    broker: Broker,
+    store: Store,
+    clock: Clock,
+    stats: Stats | None = None,
 ) -> AsyncIterator[HolonLoops | None]:
     """Pure Holon mode: work for the parent orchestrator of ``settings.parent`` (None: not set)."""
     parent = settings.parent
@@ -336,5 +341,5 @@ async def serve_holon(
         max_transitions=settings.max_transitions_per_job,
     )
     link = RxonParent(parent.url, parent.worker_id, parent.worker_token, secret=parent.secret_key, clock=clock)
-    async with link, HolonLoops(Holon(link, registry, store, broker, config, clock), broker) as loops:
+    async with link, HolonLoops(Holon(link, registry, store, broker, config, clock, stats), broker) as loops:
         yield loops
