@@ -4,7 +4,7 @@ The actors and the gateway count into ``actors.stats.Stats`` (plain increments);
 their own (``RabbitBroker.counts`` and ``.confirms``, ``RedisStore.round_trips``, the gateway's
 ``BlockedCounter``). Nothing is registered in prometheus-client's global registry: each scrape
 reads those objects into a fresh ``CollectorRegistry`` and renders it. The gauges that live in the
-store (queue depth per skill, workers by status, the archive feed's length) are read first, at
+store (queue depth per skill, workers by status, the archive feed's length and age) are read first, at
 most ``timeout`` seconds; if the store does not answer in time they are left out and
 ``orchestrator_store_up`` is 0, and the counters are still served.
 
@@ -61,6 +61,7 @@ class _Gauges:
     depths: dict[str, int] = field(default_factory=dict)
     workers: Counter[str] = field(default_factory=Counter)
     feed: int | None = None
+    lag: float | None = None  # seconds the oldest feed entry has waited
     up: bool = False
 
 
@@ -73,7 +74,7 @@ async def _read_gauges(sources: Sources) -> _Gauges:
     skills |= sources.stats.dispatch_to_start.keys()
     gauges.depths = await sources.store.queue_depths(sorted(skills))
     if sources.feed is not None:
-        gauges.feed = await sources.feed.length()
+        gauges.feed, gauges.lag = await sources.feed.length(), await sources.feed.oldest_age()
     gauges.up = True
     return gauges
 
@@ -139,6 +140,8 @@ class _Collector(Collector):
         yield _gauge("orchestrator_workers", "Live workers by status.", ["status"], g.workers)
         if g.feed is not None:
             yield _gauge("orchestrator_archive_feed_entries", "Job writes not yet archived.", [], {(): g.feed})
+            lag = {(): g.lag or 0.0}
+            yield _gauge("orchestrator_archive_lag_seconds", "Age of the oldest write not yet archived.", [], lag)
 
 
 def _label_values(key: str | tuple[str, ...]) -> list[str]:
@@ -152,7 +155,7 @@ def _counter(name: str, doc: str, labels: list[str], values: Mapping[Any, int]) 
     return family
 
 
-def _gauge(name: str, doc: str, labels: list[str], values: Mapping[Any, int]) -> Metric:
+def _gauge(name: str, doc: str, labels: list[str], values: Mapping[Any, float]) -> Metric:
     family = GaugeMetricFamily(name, doc, labels=labels)
     for key, value in values.items():
         family.add_metric(_label_values(key), value)

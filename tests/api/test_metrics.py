@@ -22,12 +22,14 @@ from tests.api.conftest import sdk_signed, wire, worker_headers
 from tests.blueprints import one_task, tiny_blueprint
 from tests.conformance.rabbitmq_case import fresh_prefix
 from tests.e2e.servers import _check_servers, _purge
+from tests.support.clock import FakeClock
 from tests.support.servers import RABBITMQ_URL, REDIS_URL
 from tests.support.waiting import eventually
 from transport.app.processes import free_port
 from transport.app.settings import Settings
 from transport.app.wiring import Runtime, runtime
 from transport.memory import MemoryBroker, MemoryStore
+from transport.memory_archive import MemoryArchiveFeed
 from transport.metrics import Sources, exposition
 
 CLIENT = {"X-Client-Token": "metrics-client"}
@@ -53,9 +55,13 @@ async def scrape(http: aiohttp.ClientSession, base: str) -> Samples:
         assert resp.status == 200
         assert resp.headers["Content-Type"].startswith("text/plain; version=0.0.4")
         text = await resp.text()
+    return parse(text.encode())
+
+
+def parse(text: bytes) -> Samples:
     return {
         (s.name, frozenset(s.labels.items())): s.value
-        for family in text_string_to_metric_families(text)
+        for family in text_string_to_metric_families(text.decode())
         for s in family.samples
     }
 
@@ -217,9 +223,29 @@ async def test_a_store_that_does_not_answer_leaves_its_gauges_out_and_the_counte
     finally:
         await store.close()
         await broker.close()
-    samples = {(s.name, frozenset(s.labels.items())): s.value
-               for f in text_string_to_metric_families(text.decode()) for s in f.samples}  # fmt: skip
+    samples = parse(text)
 
     assert value(samples, "orchestrator_store_up") == 0
     assert value(samples, "orchestrator_jobs_created_total", blueprint="tiny") == 2
     assert not any(name in ("orchestrator_workers", "orchestrator_task_queue_depth") for name, _ in samples)
+
+
+async def test_the_archive_lag_is_the_feed_length_and_the_age_of_its_oldest_entry() -> None:
+    clock = FakeClock(100.0)
+    feed, store, broker = MemoryArchiveFeed(clock=clock), MemoryStore(), MemoryBroker()
+    feed.append(b"first")
+    clock.advance(5.0)
+    feed.append(b"second")
+    clock.advance(2.0)
+    try:
+        text = await exposition(Sources(Stats(), store, broker, clock, feed=feed))
+        await feed.ack([e.id for e in await feed.read("archiver", 2, 0.0)])
+        emptied = await exposition(Sources(Stats(), store, broker, clock, feed=feed))
+    finally:
+        await store.close()
+        await broker.close()
+
+    assert value(parse(text), "orchestrator_archive_feed_entries") == 2
+    assert value(parse(text), "orchestrator_archive_lag_seconds") == 7.0
+    assert value(parse(emptied), "orchestrator_archive_feed_entries") == 0
+    assert value(parse(emptied), "orchestrator_archive_lag_seconds") == 0.0
