@@ -31,6 +31,7 @@ from rxon.models import SkillInfo, TaskError, TaskPayload, TaskResult
 from actors.ports.broker import Publisher
 from actors.ports.parent import ParentLink
 from actors.ports.store import HolonTasks, JobStore
+from actors.stats import Stats
 from engine import defaults
 from engine import job as j
 from engine.errors import ParentRefused
@@ -75,9 +76,11 @@ class Holon:
         broker: Publisher,
         config: HolonConfig,
         clock: Callable[[], float],
+        stats: Stats | None = None,
     ) -> None:
         self.parent, self._registry, self._store, self._broker = parent, registry, store, broker
         self.config, self._clock = config, clock
+        self._created = (Stats() if stats is None else stats).jobs_created
 
     @property
     def skills(self) -> list[SkillInfo]:
@@ -113,6 +116,7 @@ class Holon:
             traceparent=(task.tracing_context or {}).get("traceparent"),
         )
         if await self._store.create_job(state):
+            self._created[bp.name] += 1
             created = encode_state(msgspec.structs.replace(state, version=1))
             await self._broker.publish(JOBS, envelope(job_id, Start(created), now, id=f"start:{job_id}"))
         elif (stored := await self._store.load_job(job_id)) is not None:

@@ -29,6 +29,9 @@ Each application of a message binds the job's ids for the log lines (``actors.lo
 with tracing on (``actors.ports.tracing``), runs in a span, child of the envelope's traceparent or
 else of the job's own; the envelopes it sends carry the span's. A job without a trace yet (a
 scheduled fire, a child job) takes its first span's. Tracing off costs one flag read.
+
+Each commit is counted in ``actors.stats.Stats`` once stored: the transitions it made, and the
+job's end (by blueprint and status, with its submit→end time).
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ from actors.ports.broker import Publisher
 from actors.ports.store import DeadlineStore, JobStore, Scheduled
 from actors.ports.tracing import NO_TRACER, Tracer, trace_id_of
 from actors.publisher import apply_once
+from actors.stats import Stats
 from engine.errors import VersionConflict
 from engine.job import JobState, Outgoing, decode_state
 from engine.messages import Envelope, Start, StartChild
@@ -75,9 +79,11 @@ class JobActor:
         cached_jobs: int = 10_000,
         objects: JobObjects | None = None,
         tracer: Tracer = NO_TRACER,
+        stats: Stats | None = None,
     ) -> None:
         self._registry, self._store, self._broker, self._objects = registry, store, broker, objects
         self._tracer = tracer
+        self._stats = Stats() if stats is None else stats
         self._policy, self._clock = policy, clock
         self._cached: OrderedDict[str, JobState] = OrderedDict()  # job id -> state as last committed here
         self._cache_size = cached_jobs
@@ -109,8 +115,8 @@ class JobActor:
         With ``create`` (a scheduled fire) the state is stored first, unless its id exists: a
         redelivered or repeated fire finds its job and changes nothing."""
         state = decode_state(created)
-        if create:
-            await self._store.create_job(state)
+        if create and await self._store.create_job(state):
+            self._stats.jobs_created[state.blueprint] += 1
         try:
             return state if await self._apply(state, env) else None
         except VersionConflict:
@@ -141,7 +147,8 @@ class JobActor:
             metadata=start.metadata,
             allowed_skills=start.allowed_skills,
         )
-        await self._store.create_job(child)
+        if await self._store.create_job(child):
+            self._stats.jobs_created[child.blueprint] += 1
         return await self._store.load_job(job_id)
 
     async def _apply(self, state: JobState, env: Envelope) -> bool:
@@ -171,7 +178,7 @@ class JobActor:
     async def _apply_step(self, state: JobState, env: Envelope, traceparent: str | None) -> bool:
         steps: list[JobStep] = []  # what the step did, for the commit to write its deadlines
         step = partial(self._step, state, env, steps, traceparent)
-        commit = partial(self._commit, steps)
+        commit = partial(self._commit, steps, (state.status, state.transitions))
         await apply_once(state, env, step, commit, self._broker, self._store)
         if steps and steps[-1].stopped:
             await announce(self._store, steps[-1].stopped)
@@ -193,12 +200,25 @@ class JobActor:
             return None
         return step.out if traceparent is None else [_traced_out(out, traceparent) for out in step.out]
 
-    async def _commit(self, steps: list[JobStep], state: JobState, expected_version: int) -> None:
+    async def _commit(
+        self, steps: list[JobStep], before: tuple[str, int], state: JobState, expected_version: int
+    ) -> None:
         [step] = steps
         schedule = [Scheduled(d.route, d.envelope, d.at) for d in step.deadlines if d.at is not None]
         await self._store.commit_job(
             state, expected_version, schedule=schedule, unschedule=step.obsolete, history=step.history
         )
+        self._count(state, *before)
+
+    def _count(self, state: JobState, status: str, transitions: int) -> None:
+        """What the commit did, in ``Stats``: counted once it is stored (a lost compare-and-set
+        counts nothing; the message is applied again). Plain increments: the hot path."""
+        if state.transitions != transitions:
+            self._stats.transitions[state.blueprint] += state.transitions - transitions
+        if state.status != status and state.terminal:
+            self._stats.jobs_ended[(state.blueprint, state.status)] += 1
+            ended = state.updated_at if state.finished_at is None else state.finished_at
+            self._stats.job_duration.observe(state.blueprint, ended - state.created_at)
 
 
 def _traced_out(out: Outgoing, traceparent: str) -> Outgoing:

@@ -33,6 +33,7 @@ from actors.router import RouterActor, RouterStore
 from actors.runtime import KeyedRunner
 from actors.scheduler import SchedulerActor
 from actors.shards import ShardBalancer
+from actors.stats import Stats
 from actors.timeouts import TimeoutsActor, TimeoutsStore
 from actors.webhook_delivery import WebhookDeliverer
 from actors.webhooks import Sender, WebhookIntake
@@ -76,12 +77,24 @@ class Node:
         files: NodeFiles | None = None,
         archiver: Archiver | None = None,
         tracer: Tracer = NO_TRACER,
+        stats: Stats | None = None,
     ) -> None:
         # ``sleep`` paces the timeouts actor's, the scheduler's and the webhook deliverer's rounds and
         # the restart back-off; a test on a fake clock passes the clock's
+        self.stats = Stats() if stats is None else stats  # what the actors count (actors.stats)
         self.timeouts = TimeoutsActor(store, broker, clock, locks=locks, holder=instance_id, sleep=sleep)
         self.scheduler = (
-            SchedulerActor(schedules, registry, store, broker, clock, locks=locks, holder=instance_id, sleep=sleep)
+            SchedulerActor(
+                schedules,
+                registry,
+                store,
+                broker,
+                clock,
+                locks=locks,
+                holder=instance_id,
+                sleep=sleep,
+                stats=self.stats,
+            )
             if schedules
             else None
         )
@@ -93,16 +106,19 @@ class Node:
             concurrency=webhook_concurrency,
             timeout=webhook_timeout,
             sleep=sleep,
+            stats=self.stats,
         )
         intake = WebhookIntake(store, clock, policy=webhook_policy, queued=self.webhooks.wake)
         self.archiver = archiver
         self._sleep = sleep
-        router = RouterActor(store, clock=clock, reservation_seconds=reservation_seconds, tracer=tracer)
+        router = RouterActor(
+            store, clock=clock, reservation_seconds=reservation_seconds, tracer=tracer, stats=self.stats
+        )
         # Offers from this node's jobs and groups go straight to its router (ADR 0009); the
         # router's queue still serves whatever else is published to it.
         offers = LocalRoutes(broker, {routes.ROUTER: router.handle})
         job_objects = files.job_objects if files else None
-        job = JobActor(registry, store, offers, policy, clock, objects=job_objects, tracer=tracer)
+        job = JobActor(registry, store, offers, policy, clock, objects=job_objects, tracer=tracer, stats=self.stats)
         aggregator = AggregatorActor(store, offers, policy, clock)
         self._broker, self._grace = broker, grace
         self._plan = [

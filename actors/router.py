@@ -36,8 +36,11 @@ from typing import Protocol
 
 from actors.ports.store import Contender, TaskQueue, WorkerRecord, WorkerRegistry
 from actors.ports.tracing import NO_TRACER, Tracer
+from actors.stats import Stats
 from engine.messages import Envelope, TaskOffer
 from engine.routing import Candidate, tiered
+
+HOT, COLD, UNRESERVED = "hot", "cold", "unreserved"  # routing decisions, in ``Stats.routed``
 
 
 class RouterStore(TaskQueue, WorkerRegistry, Protocol):
@@ -53,8 +56,11 @@ class RouterActor:
         reservation_seconds: float,
         workers_cache_seconds: float = 0.5,
         tracer: Tracer = NO_TRACER,
+        stats: Stats | None = None,
     ) -> None:
         self._store, self._tracer = store, tracer
+        self._stats = Stats() if stats is None else stats
+        self._routed = self._stats.routed
         self._clock = clock
         self._reservation_seconds = reservation_seconds
         self._workers_cache_seconds = workers_cache_seconds
@@ -78,9 +84,12 @@ class RouterActor:
         contenders = [Contender(c.worker_id, workers[c.worker_id].last_seen, c.load, t) for c, t in tiered_]
         if not contenders:
             await self._store.push_task(offer, now=now)
+            self._routed[UNRESERVED] += 1
             return
         until = now + self._reservation_seconds
         await self._store.push_task_reserved(offer, contenders, reserved_until=until, now=now)
+        # The store picks in the first tier (hot, if any worker is): the decision's kind.
+        self._routed[HOT if contenders[0].tier == 0 else COLD] += 1
 
     async def _capable_workers(self, skill: str, now: float) -> list[WorkerRecord]:
         cached = self._capable.get(skill)
@@ -88,6 +97,7 @@ class RouterActor:
             return [w for w in cached[1] if w.expires_at > now]
         workers = await self._store.capable_workers(skill, now)
         self._capable[skill] = (now + self._workers_cache_seconds, workers)
+        self._stats.skills.add(skill)  # off the hot path: once per skill and cache period
         return workers
 
 

@@ -18,6 +18,8 @@ schedule's ``catch_up`` decides: ``skip`` drops them, ``once`` makes the latest 
 paused ex-leader that fires after its lock lapsed publishes fires its successor also makes: one
 job each. The last fires are read from the store each time leadership is taken; a schedule that
 never fired starts from the moment a leader first saw it (recorded, so its successor knows).
+Each fire recorded is counted in ``Stats.scheduler_fires`` (a fire made again after a failover
+counts on both leaders, though it makes one job).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from actors.leadership import Leadership
 from actors.ports.broker import Publisher
 from actors.ports.locks import Locks
 from actors.ports.store import Fire, ScheduleStore
+from actors.stats import Stats
 from engine import defaults, routes
 from engine.job import JobState, encode_state
 from engine.messages import Start, envelope
@@ -57,6 +60,7 @@ class SchedulerActor:
         lease: float = defaults.LOCK_LEASE_SECONDS,
         grace: float = defaults.SCHEDULE_GRACE_SECONDS,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        stats: Stats | None = None,
     ) -> None:
         self._schedules, self._registry = list(schedules), registry
         self._store, self._broker, self._clock = store, broker, clock
@@ -64,6 +68,7 @@ class SchedulerActor:
         self._grace, self._sleep = grace, sleep
         self._term: int | None = None  # the leadership whose view ``_after`` is
         self._after: dict[str, float] | None = None  # per schedule: every fire up to here is made
+        self._fires = (Stats() if stats is None else stats).scheduler_fires  # by schedule, as recorded
 
     @property
     def leading(self) -> bool:
@@ -85,6 +90,7 @@ class SchedulerActor:
             for at in due_fires(schedule, after[name], now, self._grace):
                 fire = await self._fire(schedule, at)
                 await self._store.record_fire(name, fire)
+                self._fires[name] += 1
                 after[name] = at
                 made.append(fire)
             after[name] = max(after[name], now - self._grace)  # what is older is made or missed

@@ -16,6 +16,7 @@ longer than ``tick`` seconds, since other nodes queue deliveries too.
   ``webhook-id``. So a receiver may see a delivery twice, never lose one.
 - The store being away while an attempt is settled is logged; the claim lapses and the attempt
   is made again. Closing (cancelling ``run``) cancels the attempts in flight the same way.
+- Counted in ``Stats.webhooks``: attempts ``delivered`` and ``failed``, deliveries gone ``dead``.
 - Nothing here touches a job: a slow receiver holds one slot for at most ``timeout`` seconds.
 """
 
@@ -29,6 +30,7 @@ from collections.abc import Awaitable, Callable
 import msgspec
 
 from actors.ports.store import WebhookDelivery, WebhookStore
+from actors.stats import Stats
 from actors.webhooks import Sender
 from engine import defaults
 from engine.errors import Unavailable, WebhookFailed
@@ -50,6 +52,7 @@ class WebhookDeliverer:
         tick: float = 1.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         jitter: Callable[[], float] = random.random,
+        stats: Stats | None = None,
     ) -> None:
         """``sleep`` paces the rounds and ``jitter`` (uniform in [0, 1)) spreads the back-off;
         a test passes a fake clock's sleep and a fixed jitter."""
@@ -59,6 +62,7 @@ class WebhookDeliverer:
         self._sleep, self._jitter = sleep, jitter
         self._in_flight: set[asyncio.Task[None]] = set()
         self._wakeup = asyncio.Event()
+        self._counts = (Stats() if stats is None else stats).webhooks  # delivered, failed, dead
 
     def wake(self) -> None:
         """Look for due deliveries now rather than at the next tick."""
@@ -126,6 +130,7 @@ class WebhookDeliverer:
             log.exception("webhook %s to %s: the attempt raised", delivery.id, delivery.url)
             await self._failed(delivery, started, f"{type(exc).__name__}: {exc}", retryable=True)
         else:
+            self._counts["delivered"] += 1
             await self._settle(delivery, self._store.webhook_sent(delivery.id))
             log.debug("webhook %s (%s of job %s) delivered", delivery.id, delivery.event, delivery.job_id)
 
@@ -133,7 +138,9 @@ class WebhookDeliverer:
         now, attempts = self._clock(), delivery.attempts + 1
         tried = msgspec.structs.replace(delivery, attempts=attempts, last_attempt_at=started, last_error=error)
         at = self._policy.due_after(attempts, now, delivery.give_up_at, self._jitter()) if retryable else None
+        self._counts["failed"] += 1
         if at is None:
+            self._counts["dead"] += 1
             log.warning("webhook %s to %s given up after %d attempts: %s", delivery.id, delivery.url, attempts, error)
             await self._settle(delivery, self._store.bury_webhook(msgspec.structs.replace(tried, dead_at=now)))
         else:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 API_HOST = "127.0.0.1"  # API_HOST: where the gateway listens
 API_PORT = 8080  # API_PORT
+METRICS_PORT = 0  # METRICS_PORT: a listener of its own for /_public/metrics (a node without the gateway); 0: none
 ENVIRONMENT = "development"  # ENVIRONMENT (or ENV): "production" requires every token
 INSTANCE_ID = "avtomat"  # INSTANCE_ID when the host has no name (else the host name)
 JOB_MAX_RETRIES = 3  # JOB_MAX_RETRIES: handler retries before quarantine

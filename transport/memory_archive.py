@@ -20,6 +20,7 @@ from engine import defaults
 class MemoryArchiveFeed:
     def __init__(self, *, cap: int = defaults.ARCHIVE_FEED_CAP, clock: Callable[[], float] = time.monotonic) -> None:
         self._entries: dict[str, FeedEntry] = {}  # insertion order is feed order
+        self._appended_at: dict[str, float] = {}  # id -> when it was appended (on ``clock``)
         self._undelivered: list[str] = []
         self._pending: dict[str, tuple[str, float]] = {}  # id -> (consumer, delivered at)
         self._seq = 0
@@ -31,6 +32,7 @@ class MemoryArchiveFeed:
         self._seq += 1
         entry_id = f"{self._seq}-0"
         self._entries[entry_id] = FeedEntry(id=entry_id, state=state, events=tuple(events))
+        self._appended_at[entry_id] = self._clock()
         self._undelivered.append(entry_id)
         while len(self._entries) > self._cap:
             oldest = next(iter(self._entries))
@@ -63,8 +65,13 @@ class MemoryArchiveFeed:
     async def length(self) -> int:
         return len(self._entries)
 
+    async def oldest_age(self) -> float | None:
+        oldest = next(iter(self._entries), None)
+        return None if oldest is None else self._clock() - self._appended_at[oldest]
+
     def _drop(self, entry_id: str) -> None:
         self._entries.pop(entry_id, None)
+        self._appended_at.pop(entry_id, None)
         self._pending.pop(entry_id, None)
         with contextlib.suppress(ValueError):
             self._undelivered.remove(entry_id)

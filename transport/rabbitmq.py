@@ -26,12 +26,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from time import perf_counter
 from types import TracebackType
 
 import aio_pika
 from aio_pika.abc import AbstractExchange, AbstractRobustChannel, FieldValue
 from aio_pika.exceptions import AMQPConnectionError, ChannelInvalidStateError
 
+from actors.stats import IO_BUCKETS, Histogram
 from engine import defaults
 from engine.errors import BrokerUnavailable, MessageDecodeError
 from engine.messages import Envelope, decode, encode
@@ -85,6 +87,7 @@ class RabbitBroker:
         self._draining: set[asyncio.Task[None]] = set()
         self._dead_exchanges: dict[str, AbstractExchange] = {}  # by dead-letter exchange name
         self.counts = FrameCounts()
+        self.confirms = Histogram(IO_BUCKETS)  # seconds from publish to confirm, per AMQP message
         self._closed = False
 
     async def connect(self) -> None:
@@ -207,7 +210,9 @@ class RabbitBroker:
         while True:
             try:
                 await self._connected()[1].ready()
+                sent = perf_counter()
                 await exchange.publish(message, routing_key=key, mandatory=True)
+                self.confirms.observe(perf_counter() - sent)
                 return
             except _LOST as exc:
                 if batch and all(item.future.done() for item in batch):

@@ -19,12 +19,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from time import perf_counter
 from typing import Any
 
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 from redis.typing import EncodableT
+
+from actors.stats import IO_BUCKETS, Histogram
 
 _Pending = list[tuple[tuple[EncodableT, ...], "asyncio.Future[Any]"]]
 
@@ -34,6 +37,7 @@ class Batcher:
         self._redis = redis
         self._pending: _Pending = []
         self._in_flight: set[asyncio.Task[None]] = set()
+        self.round_trips = Histogram(IO_BUCKETS)  # seconds per pipelined batch, answered
 
     async def execute(self, *command: EncodableT) -> Any:
         """Send ``command`` (``"HMGET", key, field, ...``) with whatever else this turn sends;
@@ -68,7 +72,9 @@ class Batcher:
         for command, _ in batch:
             pipe.execute_command(*command)
         try:
+            sent = perf_counter()
             replies = await pipe.execute(raise_on_error=False)
+            self.round_trips.observe(perf_counter() - sent)
         except asyncio.CancelledError:
             for _, future in batch:
                 future.cancel()

@@ -48,6 +48,10 @@ class ArchiveFeed(Protocol):
     async def length(self) -> int:
         """How many entries the feed holds: those not archived yet (pending ones among them)."""
 
+    async def oldest_age(self) -> float | None:
+        """Seconds since the oldest entry not archived yet was appended, on the feed's own clock
+        (Redis's); None when the feed is empty. The archive lag, for the metrics."""
+
 
 class ArchiveWriter(Protocol):
     """Where the archiver writes (PostgreSQL)."""

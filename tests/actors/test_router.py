@@ -12,6 +12,7 @@ from typing import Any
 from actors.node import Node
 from actors.ports.store import WorkerRecord
 from actors.router import RouterActor
+from actors.stats import Stats
 from engine import routes
 from engine.job import JobState
 from engine.messages import Envelope, Start, TaskOffer, envelope
@@ -218,3 +219,17 @@ async def test_a_nodes_jobs_hand_their_offers_to_its_router_without_a_message(cl
 
     assert taken is not None and taken.job_id == "job-1"
     assert routes.ROUTER not in broker.routes  # routed in process: no publish, delivery or ack
+
+
+async def test_each_decision_is_counted_hot_cold_or_unreserved(clock: FakeClock) -> None:
+    store, stats = MemoryStore(), Stats()
+    router = RouterActor(store, clock=clock, reservation_seconds=RESERVATION, stats=stats)
+    await route(router, clock, offer("t1"))  # nobody registered yet
+    await beat(store, clock, "w1")
+    await beat(store, clock, "w2", hot_skills=["model-x"])
+    clock.advance(1.0)  # past the router's capability cache
+
+    await route(router, clock, offer("t2", model_name="model-x"), offer("t3", model_name="model-y"), offer("t4"))
+
+    assert stats.routed == {"unreserved": 1, "hot": 1, "cold": 2}
+    assert stats.skills == {"generate"}

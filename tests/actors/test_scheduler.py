@@ -13,6 +13,7 @@ from actors.job import JobActor
 from actors.node import Node
 from actors.ports.store import Fire, WebhookDelivery
 from actors.scheduler import SchedulerActor
+from actors.stats import Stats
 from engine import history, routes
 from engine.errors import StoreUnavailable
 from engine.job import decode_state
@@ -69,8 +70,8 @@ async def walk(actor: SchedulerActor, clock: FakeClock, until: float, step: floa
 
 async def test_a_daily_schedule_fires_once_a_day_through_both_berlin_changes() -> None:
     clock = FakeClock(datetime(2026, 3, 27, 12, 0, tzinfo=BERLIN).timestamp())
-    store, broker = MemoryStore(), MemoryBroker()
-    actor = SchedulerActor([daily("berlin", BERLIN, 2, 30)], registry(), store, broker, clock)
+    store, broker, stats = MemoryStore(), MemoryBroker(), Stats()
+    actor = SchedulerActor([daily("berlin", BERLIN, 2, 30)], registry(), store, broker, clock, stats=stats)
 
     spring = await walk(actor, clock, datetime(2026, 3, 31, 12, 0, tzinfo=BERLIN).timestamp(), step=900)
     clock.set(datetime(2026, 10, 23, 12, 0, tzinfo=BERLIN).timestamp())
@@ -90,6 +91,7 @@ async def test_a_daily_schedule_fires_once_a_day_through_both_berlin_changes() -
         "2026-10-27T02:30:00+01:00",
     ]
     assert sorted(e.key for e in starts(broker)) == sorted(f.job_id for f in spring + autumn)
+    assert stats.scheduler_fires == {"berlin": len(spring)}  # counted by the actor that fired (not the restart)
 
 
 async def test_daily_schedules_fire_once_a_day_through_both_new_york_changes() -> None:

@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 
 from actors.ports.store import WebhookDelivery
+from actors.stats import Stats
 from actors.webhook_delivery import WebhookDeliverer
 from actors.webhooks import Sender, WebhookIntake
 from engine import StateMachineBlueprint, routes
@@ -74,10 +75,10 @@ async def next_attempt(store: MemoryStore, clock: FakeClock, receiver: Receiver,
 async def test_a_receiver_that_fails_its_first_attempts_gets_the_delivery_after_backoff(
     eventually: Eventually,
 ) -> None:
-    store, clock = MemoryStore(), FakeClock()
+    store, clock, stats = MemoryStore(), FakeClock(), Stats()
     receiver = Receiver(failures=4, clock=clock)
     start = clock()
-    async with delivering(store, receiver, clock) as deliverer:
+    async with delivering(store, receiver, clock, stats=stats) as deliverer:
         await queue(store, clock, finished(), deliverer=deliverer)
         await eventually(lambda: len(receiver.attempts) == 1, "the first attempt")
         for _ in range(4):
@@ -92,14 +93,15 @@ async def test_a_receiver_that_fails_its_first_attempts_gets_the_delivery_after_
         {"event": "job_finished", "job_id": "job-1", "status": "finished", "result": {"x": 1}, "error": None}
     ]
     assert await store.next_webhook_due() is None  # delivered: gone
+    assert stats.webhooks == {"failed": 4, "delivered": 1}
 
 
 async def test_a_delivery_failing_for_longer_than_its_max_age_goes_to_the_dead_list(eventually: Eventually) -> None:
     store, clock = MemoryStore(), FakeClock()
     receiver = Receiver(failures=100, clock=clock)
     start = clock()
-    short = WebhookPolicy(max_age=10.0, backoff_base=1.0, backoff_cap=60.0)
-    async with delivering(store, receiver, clock, policy=short) as deliverer:
+    short, stats = WebhookPolicy(max_age=10.0, backoff_base=1.0, backoff_cap=60.0), Stats()
+    async with delivering(store, receiver, clock, policy=short, stats=stats) as deliverer:
         await WebhookIntake(store, clock, policy=short, queued=deliverer.wake).handle(finished())
         await eventually(lambda: len(receiver.attempts) == 1, "the first attempt")
         for _ in range(4):
@@ -114,6 +116,7 @@ async def test_a_delivery_failing_for_longer_than_its_max_age_goes_to_the_dead_l
     assert dead.last_error == "answered 503 (attempt 5)"
     assert dead.last_attempt_at == start + 7.5
     assert orjson.loads(dead.body)["event"] == "job_finished"
+    assert stats.webhooks == {"failed": 5, "dead": 1}
 
 
 async def test_a_refused_address_goes_to_the_dead_list_at_once(eventually: Eventually) -> None:

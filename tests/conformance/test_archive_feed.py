@@ -16,6 +16,7 @@ from engine.history import HistoryEvent, decode_event
 from engine.job import FINISHED, JobState, decode_state
 from tests.archive.samples import job
 from tests.conformance.redis_case import redis_store, unique_prefix
+from tests.support.clock import FakeClock
 from tests.support.servers import REDIS_URL
 from transport.memory import MemoryStore
 from transport.memory_archive import MemoryArchiveFeed
@@ -123,3 +124,29 @@ async def test_without_the_archive_a_store_writes_no_feed() -> None:
     async with redis_store(prefix) as store, RedisArchiveFeed(REDIS_URL, prefix=prefix) as feed:
         await _run_job(store, "job-1")
         assert await feed.read("a", 10, 0.0) == []
+
+
+async def test_the_oldest_entry_not_archived_has_an_age_until_the_feed_is_empty(case: FeedCase) -> None:
+    assert await case.feed.oldest_age() is None
+    await _run_job(case.store, "job-1")
+
+    age = await case.feed.oldest_age()
+    assert age is not None and 0.0 <= age < 60.0
+    entries = await case.feed.read("a", 2, 0.0)
+    await case.feed.ack([e.id for e in entries])
+    assert await case.feed.oldest_age() is not None  # the third entry waits still
+    await case.feed.ack([e.id for e in await case.feed.read("a", 10, 0.0)])
+    assert await case.feed.oldest_age() is None
+
+
+async def test_in_memory_the_age_counts_on_the_feed_clock_from_the_oldest_remaining_entry() -> None:
+    clock = FakeClock(100.0)
+    feed = MemoryArchiveFeed(clock=clock)
+    feed.append(b"first")
+    clock.advance(5.0)
+    feed.append(b"second")
+    clock.advance(2.0)
+
+    assert await feed.oldest_age() == 7.0
+    await feed.ack([(await feed.read("a", 1, 0.0))[0].id])
+    assert await feed.oldest_age() == 2.0

@@ -274,4 +274,15 @@ async def test_queue_depths_count_the_waiting_tasks_of_each_skill(store: Store) 
     await store.take_task("w1", ["echo"], 1.0, now=0.0, lease_seconds=LEASE)
 
     assert await store.queue_depths(["echo", "resize", "unknown"]) == {"echo": 2, "resize": 1, "unknown": 0}
+
+
+async def test_queue_depths_count_the_tasks_waiting_per_skill_until_taken(store: Store) -> None:
+    for task_id in ["a", "b", "c"]:
+        await store.push_task(offer(task_id))
+    await store.push_task(offer("a"))  # a re-push of a queued task is not queued twice
+    await store.push_task(offer("x", type="resize"))
+
+    assert await store.queue_depths(["echo", "resize", "never-seen"]) == {"echo": 3, "resize": 1, "never-seen": 0}
+    await store.take_task("w1", ["echo"], 1.0, now=0.0, lease_seconds=LEASE)
+    assert await store.queue_depths(["echo"]) == {"echo": 2}
     assert await store.queue_depths([]) == {}

@@ -156,6 +156,8 @@ def _banner(running: Runtime, registry: BlueprintRegistry) -> None:
         lines += [f"  {bp.name:<24} {running.url}{registry.path_of(bp)}" for bp in registry] or ["  (none)"]
     elif running.url:
         lines += ["", "The client API is disabled (ENABLE_CLIENT_API=false)."]
+    if running.metrics_url:
+        lines += ["", f"Metrics: {running.metrics_url}/_public/metrics"]
     if running.holon is not None and settings.parent is not None:
         names = ", ".join(bp.name for bp in registry) or "none"
         lines += ["", f"Worker {settings.parent.worker_id} of the parent {settings.parent.url}; skills: {names}"]

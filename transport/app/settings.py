@@ -101,6 +101,7 @@ class ParentSettings:
 class Settings:
     api_host: str = defaults.API_HOST
     api_port: int = defaults.API_PORT
+    metrics_port: int = defaults.METRICS_PORT  # 0: no listener of its own (the gateway's route still serves)
     client_token: str = ""
     global_worker_token: str = ""
     orchestrator_secret_key: str = ""
@@ -223,6 +224,7 @@ class Settings:
         settings = cls(
             api_host=r.get("API_HOST", str, d.api_host),
             api_port=r.get("API_PORT", _port, d.api_port),
+            metrics_port=r.get("METRICS_PORT", _port, d.metrics_port),
             client_token=token("CLIENT_TOKEN", optional=bool(clients_path)),
             global_worker_token=token("GLOBAL_WORKER_TOKEN", optional=bool(workers_path)),
             orchestrator_secret_key=token("ORCHESTRATOR_SECRET_KEY"),

@@ -37,6 +37,7 @@ from actors.ports.objects import ObjectStore
 from actors.ports.store import Store
 from actors.ports.tracing import NO_TRACER
 from actors.shards import ShardBalancer
+from actors.stats import Stats
 from engine import defaults
 from engine.errors import ConfigError
 from engine.policy import StepPolicy
@@ -55,6 +56,7 @@ from transport.job_files import JobFiles
 from transport.memory import MemoryBroker, MemoryStore
 from transport.memory_archive import MemoryArchiveFeed
 from transport.memory_locks import MemoryLocks
+from transport.metrics import Sources, serve_metrics
 from transport.objects import local_objects, s3_objects
 from transport.parent import RxonParent
 from transport.rabbitmq import RabbitBroker
@@ -78,6 +80,8 @@ class Runtime:
     holon: HolonLoops | None = None
     archive: PostgresArchive | None = None
     feed: ArchiveFeed | None = None
+    stats: Stats | None = None  # what this process counted (actors.stats)
+    metrics_url: str | None = None  # METRICS_PORT's listener, if set
 
     @property
     def kind(self) -> str:
@@ -213,6 +217,8 @@ async def serve_gateway(
     archive: PostgresArchive | None = None,
     clients: ClientTable | None = None,
     tracer: OtelTracer | None = None,
+    stats: Stats | None = None,
+    feed: ArchiveFeed | None = None,
 ) -> AsyncIterator[str]:
     """Serve the HTTP gateway; yields its base URL. Stops accepting requests on exit.
 
@@ -229,6 +235,8 @@ async def serve_gateway(
         archive=archive,
         clients=clients,
         tracer=tracer,
+        stats=Stats() if stats is None else stats,
+        feed=feed,
     )
     app = build_app(ctx)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
@@ -263,6 +271,9 @@ async def runtime(
     starts if the file is wrong)."""
     if schedules is None:
         schedules = load_schedules(settings, registry)
+    if gateway and settings.metrics_port and settings.metrics_port == settings.api_port:
+        raise ConfigError("METRICS_PORT", f"{settings.metrics_port} is API_PORT too: set one or the other")
+    stats = Stats()  # one per process: its node's actors and its gateway count into it
     # clients.toml and workers.toml are checked before anything starts, as schedules.toml is.
     clients = check_tenancy_files(settings) if gateway else None
     async with AsyncExitStack() as stack:
@@ -301,14 +312,23 @@ async def runtime(
                     files=NodeFiles(objects, files, purge_after),
                     archiver=archiver,
                     tracer=tracer or NO_TRACER,
+                    stats=stats,
                 )
             )
         url, holon = None, None
         if gateway:
-            served = serve_gateway(settings, registry, broker, store, clock, files, schedules, archive, clients, tracer)
+            served = serve_gateway(
+                settings, registry, broker, store, clock, files, schedules, archive, clients, tracer, stats, feed
+            )
             url = await stack.enter_async_context(served)
-            holon = await stack.enter_async_context(serve_holon(settings, registry, broker, store, clock))
-        yield Runtime(settings, broker, store, running, url, holon, archive, feed)
+            holon = await stack.enter_async_context(serve_holon(settings, registry, broker, store, clock, stats))
+        metrics_url = None
+        if settings.metrics_port:
+            sources = Sources(stats, store, broker, clock, feed=feed)
+            metrics_url = await stack.enter_async_context(
+                serve_metrics(settings.api_host, settings.metrics_port, sources)
+            )
+        yield Runtime(settings, broker, store, running, url, holon, archive, feed, stats, metrics_url)
 
 
 def settings_tracer(settings: Settings, stack: AsyncExitStack) -> OtelTracer | None:
@@ -324,7 +344,12 @@ def settings_tracer(settings: Settings, stack: AsyncExitStack) -> OtelTracer | N
 
 @asynccontextmanager
 async def serve_holon(
-    settings: Settings, registry: BlueprintRegistry, broker: Broker, store: Store, clock: Clock
+    settings: Settings,
+    registry: BlueprintRegistry,
+    broker: Broker,
+    store: Store,
+    clock: Clock,
+    stats: Stats | None = None,
 ) -> AsyncIterator[HolonLoops | None]:
     """Pure Holon mode: work for the parent orchestrator of ``settings.parent`` (None: not set)."""
     parent = settings.parent
@@ -338,5 +363,5 @@ async def serve_holon(
         max_transitions=settings.max_transitions_per_job,
     )
     link = RxonParent(parent.url, parent.worker_id, parent.worker_token, secret=parent.secret_key, clock=clock)
-    async with link, HolonLoops(Holon(link, registry, store, broker, config, clock), broker) as loops:
+    async with link, HolonLoops(Holon(link, registry, store, broker, config, clock, stats), broker) as loops:
         yield loops

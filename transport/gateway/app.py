@@ -34,6 +34,8 @@ from transport.gateway.context import CONTEXT, GatewayContext
 from transport.gateway.errors import json_errors, stamp_protocol_version
 from transport.gateway.limits import BLOCKED
 from transport.gateway.tracing import trace_requests
+from transport.metrics import PATH as METRICS_PATH
+from transport.metrics import Sources, metrics_handler
 
 CLIENT_API = "/api/v1"
 
@@ -52,6 +54,8 @@ def build_app(ctx: GatewayContext) -> web.Application:
     router = app.router
     router.add_get("/_public/status", client_api.public_status)
     openapi.install(app)  # /_public/openapi.json (built at start-up from these routes) and /_public/docs
+    sources = Sources(ctx.stats, ctx.store, ctx.broker, ctx.clock, blocked=ctx.blocked.by_class, feed=ctx.feed)
+    router.add_get(METRICS_PATH, metrics_handler(sources))
     if ctx.settings.enable_client_api:
         _client_routes(router, ctx)
         console_ui.install(router)  # the web console, a client of the client API

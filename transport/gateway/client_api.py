@@ -91,6 +91,7 @@ def create_job_handler(bp: StateMachineBlueprint) -> Callable[[web.Request], Awa
         )
         if not await ctx.store.create_job(state):
             raise web.HTTPConflict(text=f"job {state.id} exists already")
+        ctx.stats.jobs_created[bp.name] += 1
         try:
             # The state as stored rides along: the job actor steps on it without loading it.
             created = encode_state(msgspec.structs.replace(state, version=1))

@@ -9,9 +9,10 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from actors.ports.archive import ArchiveReader
+from actors.ports.archive import ArchiveFeed, ArchiveReader
 from actors.ports.broker import Broker
 from actors.ports.store import Store
+from actors.stats import Stats
 from engine.registry import BlueprintRegistry
 from engine.schedules import Schedule
 from transport.app.clients import ClientTable, load_clients
@@ -40,6 +41,8 @@ class GatewayContext:
     client_table: ClientTable = field(init=False)  # ``clients``, or those the settings name
     blocked: BlockedCounter = field(default_factory=BlockedCounter)
     tracer: OtelTracer | None = None  # OTEL_EXPORTER_OTLP_ENDPOINT: a span per client API request
+    stats: Stats = field(default_factory=Stats)  # the process's counts (its node's too, with ``avtomat up``)
+    feed: ArchiveFeed | None = None  # the archive feed, for its length in the metrics
     limiter: Limiter = field(init=False)
     workers: WorkerDirectory = field(init=False)
 

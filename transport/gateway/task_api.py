@@ -82,6 +82,9 @@ async def next_task(request: web.Request) -> web.StreamResponse:
     traceparent = job.traceparent
     bind_job(job, task_id=offer.task_id, worker_id=worker_id)
     now = ctx.clock()
+    task = job.task
+    if task is not None and task.id == offer.task_id:  # a fan-out branch's dispatch is the group's: unmeasured
+        ctx.stats.dispatch_to_start.observe(offer.type, now - task.dispatched_at)
     # The pickup is durable already (take_task leased it atomically): no need to hold the answer
     # for the announcement's confirm (transport.gateway.announcer).
     started = envelope(mailbox.key, TaskStarted(offer.task_id, worker_id, at=now), now)
@@ -182,11 +185,20 @@ async def task_result(request: web.Request) -> web.Response:
     log.debug("task result", extra={"task_status": result.status, "answer": answer["status"]})
     if answer["status"] == "accepted":
         announcer_of(request).withdraw(result.task_id)  # the result is the pickup now
+        _count_run(ctx, result.task_id, lease, job, now)
     else:
         await ctx.limiter.count(WORKER, identity.rate_key, now)
     if lease is not None and (lease.worker_id, lease.job_id) == (worker_id, result.job_id):
         await ctx.store.release_lease(result.task_id)
     return json_response(answer)
+
+
+def _count_run(ctx: GatewayContext, task_id: str, lease: Lease | None, job: JobState | None, now: float) -> None:
+    """The task's run time, from its lease's pickup to this result, by skill (a fan-out branch,
+    whose skill the job does not hold, goes unmeasured)."""
+    task = None if job is None else job.task
+    if lease is not None and task is not None and task.id == task_id:
+        ctx.stats.task_run.observe(task.type, now - lease.taken_at)
 
 
 async def _forward(

@@ -88,6 +88,19 @@ class RedisArchiveFeed:
         """How many entries the feed holds (archived ones are deleted): for tests and metrics."""
         return int(await self._redis.xlen(self._key))
 
+    async def oldest_age(self) -> float | None:
+        """From the first entry's id (``XADD *``: the server's milliseconds) and the server's
+        ``TIME``, read together: one clock, one round trip."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.time()
+            pipe.xrange(self._key, count=1)
+            (seconds, micros), first = await pipe.execute()
+        if not first:
+            return None
+        appended_ms = int(first[0][0].split(b"-")[0])
+        now = int(seconds) + int(micros) / 1e6
+        return max(0.0, now - appended_ms / 1000)
+
     async def _ensure_group(self) -> None:
         try:
             await self._redis.xgroup_create(self._key, keys.ARCHIVERS, id="0", mkstream=True)

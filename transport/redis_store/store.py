@@ -11,6 +11,7 @@ from redis.asyncio.client import PubSub
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
+from actors.stats import Histogram
 from engine import defaults
 from transport import keys
 from transport.redis_errors import translate_errors
@@ -88,6 +89,11 @@ class RedisStore(
     def prefix(self) -> str:
         """The namespace of every key this store writes."""
         return self._prefix
+
+    @property
+    def round_trips(self) -> Histogram:
+        """Seconds per pipelined batch of the hot path's commands (``transport.redis_batch``)."""
+        return self._client.batch.round_trips
 
     async def connect(self) -> None:
         """Reach the server, subscribe to task and cancellation notifications and start the

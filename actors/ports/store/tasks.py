@@ -111,8 +111,9 @@ class TaskQueue(Protocol):
         router, so nodes do not pile work on the same worker between beats."""
 
     async def queue_depths(self, skills: Sequence[str]) -> dict[str, int]:
-        """How many tasks wait in each of ``skills``' queues (taken ones not counted; 0 for an
-        unknown skill). A snapshot for dashboards: each count is read on its own, not together."""
+        """How many tasks wait in each of ``skills``' queues (reserved or not; taken ones have left
+        it; 0 for an unknown skill): for the dashboard and the metrics' gauge. A snapshot: each
+        count is read on its own, not together (one round trip on a pipelining store)."""
 
 
 class LeaseStore(Protocol):

@@ -33,6 +33,7 @@ from transport.gateway.openapi.operations import (
     HTML,
     OBJECT,
     OPS,
+    PROMETHEUS,
     SIGNED,
     WORKER,
     Op,
@@ -190,6 +191,8 @@ def _content(kind: Any) -> dict[str, Any]:
         return {"application/json": {"schema": {"type": "array"}}}
     if kind == EVENTS:
         return {"text/event-stream": {"schema": {"type": "string"}}}
+    if kind == PROMETHEUS:
+        return {"text/plain": {"schema": {"type": "string"}}}
     if isinstance(kind, list):
         return {"application/json": {"schema": {"type": "array", "items": _ref(kind[0])}}}
     return {"application/json": {"schema": _ref(kind)}}

@@ -29,6 +29,7 @@ BINARY = "binary"  # a body or answer of raw bytes
 HTML = "html"
 DOT = "dot"
 EVENTS = "events"  # text/event-stream
+PROMETHEUS = "prometheus"  # Prometheus's text exposition format
 OBJECT, ARRAY = "object", "array"  # JSON without a schema of its own here
 
 
@@ -64,6 +65,9 @@ A = "/api/v1"
 OPS: dict[tuple[str, str], Op] = {
     # -- public ------------------------------------------------------------------------------
     ("GET", "/_public/status"): Op("Liveness", PUBLIC, PUBLIC, (200, m.Status, "the gateway is up")),
+    ("GET", "/_public/metrics"): Op(
+        "Metrics", PUBLIC, PUBLIC, (200, PROMETHEUS, "what this process counted, in Prometheus's text format")
+    ),
     ("GET", "/_public/openapi.json"): Op(
         "This document", PUBLIC, PUBLIC, (200, "openapi", "the OpenAPI 3.1 document of this gateway")
     ),
