@@ -10,13 +10,12 @@
 
 Uses a connection pool of its own: a blocking read holds a connection for up to ``block``.
 
-redis-py (8.1) can swallow a cancellation that lands while it opens a connection; ``read`` and
-``reclaim`` raise it again on return, so an archiver being stopped does stop.
+A cancellation redis-py swallows is raised again by ``translate_errors``, as for every store call,
+so an archiver being stopped does stop.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from types import TracebackType
 from typing import Any, Self, cast
@@ -54,8 +53,6 @@ class RedisArchiveFeed:
                 raise
             await self._ensure_group()
             return []
-        finally:
-            _raise_lost_cancellation()
         if not reply:
             return []
         return _entries(cast("Any", reply)[0][1])
@@ -70,8 +67,6 @@ class RedisArchiveFeed:
                 raise
             await self._ensure_group()
             return []
-        finally:
-            _raise_lost_cancellation()
         next_from, claimed = reply[0], reply[1]
         self._reclaim_from = next_from  # "0-0" once the whole pending list was scanned
         return _entries(claimed)
@@ -123,12 +118,6 @@ class RedisArchiveFeed:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.close()
-
-
-def _raise_lost_cancellation() -> None:
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError
 
 
 def _entries(raw: list[Any]) -> list[FeedEntry]:
