@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -97,14 +96,6 @@ def test_the_readme_configuration_table_lists_every_honoured_variable() -> None:
     listed = set(re.findall(r"`([A-Z][A-Z0-9_]+)`", table))
 
     assert honoured() - listed == set()
-
-
-@pytest.fixture
-def restore_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:], root.level = handlers, level
 
 
 @pytest.mark.usefixtures("restore_logging")

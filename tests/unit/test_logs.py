@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Iterator
 
 import pytest
 
@@ -14,14 +13,6 @@ from actors import log_context
 from engine import ConfigError
 from transport.app.logs import configure_logging
 from transport.app.settings import Settings
-
-
-@pytest.fixture
-def restore_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:], root.level = handlers, level
 
 
 def lines(capsys: pytest.CaptureFixture[str]) -> list[str]:

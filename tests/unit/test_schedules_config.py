@@ -3,8 +3,6 @@ read; every malformed table stops start-up naming the file, the table and the ke
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterator
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -208,14 +206,6 @@ def test_settings_check_the_path_and_the_time_zone(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"^TZ: must be an IANA time zone name"):
         Settings.from_env({"TZ": "CET-1CEST"})
     assert Settings.from_env({"TZ": ":Australia/Sydney"}).timezone == "Australia/Sydney"
-
-
-@pytest.fixture
-def restore_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:], root.level = handlers, level
 
 
 @pytest.mark.usefixtures("restore_logging")

@@ -4,8 +4,6 @@ naming the file, the table and the key. Also the pure rules they feed (``engine.
 from __future__ import annotations
 
 import hashlib
-import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -212,14 +210,6 @@ def test_the_example_files_in_docs_load() -> None:
     team_a = clients.find("a-secret-2")
     assert team_a is not None and team_a.plan == "premium" and team_a.quota.limited
     assert workers.listed() == {"gpu-worker-01", "cpu-worker-01"}
-
-
-@pytest.fixture
-def restore_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:], root.level = handlers, level
 
 
 @pytest.mark.usefixtures("restore_logging")
