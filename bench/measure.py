@@ -10,29 +10,34 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.load import Outcome
-from bench.servers import Servers, rabbitmq_cpu_seconds
+from bench.servers import Servers, postgres_cpu_seconds, rabbitmq_cpu_seconds
 from transport.app import processes
 
 
 @dataclass(frozen=True)
 class Snapshot:
-    """CPU seconds so far of the orchestrator processes (together), the workers, Redis, RabbitMQ and
-    this process, which runs the load generator."""
+    """CPU seconds so far of the orchestrator processes (together), the workers, Redis, RabbitMQ,
+    PostgreSQL (the archive's database, when the run has one) and this process, which runs the
+    load generator."""
 
     orchestrator: float
     workers: float
     redis: float | None
     rabbitmq: float | None
     load: float = 0.0
+    postgres: float | None = None
 
     @classmethod
-    def take(cls, orchestrator: tuple[int, ...], workers: list[int], servers: Servers | None) -> Snapshot:
+    def take(
+        cls, orchestrator: tuple[int, ...], workers: list[int], servers: Servers | None, archive_db: str | None = None
+    ) -> Snapshot:
         return cls(
             orchestrator=sum(processes.cpu_seconds(pid) for pid in orchestrator),
             workers=sum(processes.cpu_seconds(pid) for pid in workers),
             redis=servers.redis_cpu_seconds() if servers else None,
             rabbitmq=rabbitmq_cpu_seconds() if servers else None,
             load=processes.cpu_seconds(os.getpid()),
+            postgres=postgres_cpu_seconds(archive_db) if archive_db else None,
         )
 
 
@@ -56,6 +61,7 @@ class RunFigures:
     worker_cpu_ms_per_job: float
     redis_cpu_ms_per_job: float | None
     rabbitmq_cpu_ms_per_job: float | None
+    postgres_cpu_ms_per_job: float | None  # the archive's database; None without one
     load_cpu_ms_per_job: float | None  # the load generator (the bench process), per finished job
     peak_rss_mb: float  # VmHWM summed over the orchestrator processes
     rss_mb: float | None = None  # VmRSS summed over the orchestrator processes at the end of the run
@@ -96,6 +102,7 @@ def figures(
         worker_cpu_ms_per_job=(after.workers - before.workers) * 1000 / finished,
         redis_cpu_ms_per_job=per_job(before.redis, after.redis),
         rabbitmq_cpu_ms_per_job=per_job(before.rabbitmq, after.rabbitmq),
+        postgres_cpu_ms_per_job=per_job(before.postgres, after.postgres),
         load_cpu_ms_per_job=per_job(before.load, after.load),
         peak_rss_mb=sum(processes.peak_rss_mb(pid) for pid in pids),
         rss_mb=sum(rss_mb(pid) for pid in pids),

@@ -25,6 +25,7 @@ COLUMNS: tuple[tuple[str, str, int], ...] = (
     ("worker CPU ms/job", "worker_cpu_ms_per_job", 2),
     ("Redis CPU ms/job", "redis_cpu_ms_per_job", 2),
     ("RabbitMQ CPU ms/job", "rabbitmq_cpu_ms_per_job", 2),
+    ("PostgreSQL CPU ms/job", "postgres_cpu_ms_per_job", 2),
     ("load CPU ms/job", "load_cpu_ms_per_job", 2),
     ("peak RSS MiB", "peak_rss_mb", 0),
     ("executions", "executions", 0),

@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import os
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -131,8 +133,10 @@ def _executions(workload: Workload, outcome: load.Outcome, run_dir: Path) -> Exe
 
 
 def _snapshot(target: Target, worker_pids: list[int], servers: Servers | None) -> Snapshot:
-    """CPU so far; RabbitMQ's only for a target that uses it (else its figure would be idle noise)."""
-    snapshot = Snapshot.take(target.pids, worker_pids, servers)
+    """CPU so far; RabbitMQ's only for a target that uses it (else its figure would be idle noise),
+    PostgreSQL's only when ``HISTORY_DATABASE_URI`` gives the run an archive."""
+    archive_db = urllib.parse.urlsplit(os.environ.get("HISTORY_DATABASE_URI", "")).path.lstrip("/") or None
+    snapshot = Snapshot.take(target.pids, worker_pids, servers, archive_db)
     return snapshot if target.uses_rabbitmq else dataclasses.replace(snapshot, rabbitmq=None)
 
 

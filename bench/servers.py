@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
 import aio_pika
 import redis.asyncio as redis
@@ -84,6 +85,28 @@ def rabbitmq_cpu_seconds() -> float | None:
     """CPU seconds of the RabbitMQ (Erlang ``beam.smp``) process, or None if it is not readable."""
     pid = procs.find_pid("beam.smp")
     return cpu_seconds(pid) if pid is not None else None
+
+
+def postgres_cpu_seconds(database: str) -> float | None:
+    """CPU seconds of the PostgreSQL server's processes that work for ``database``: its client
+    backends (their process title names the database) and the background ones (WAL writer,
+    checkpointer, autovacuum...), shared with other databases. None if none is readable.
+    Backends that exited since the last call drop out of the sum: the archive keeps its pool's."""
+    total, found = 0.0, False
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if (entry / "comm").read_text().strip() != "postgres":
+                continue
+            title = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            is_client = "(" in title or "[local]" in title
+            if not is_client or f" {database} " in title:
+                total += cpu_seconds(int(entry.name))
+                found = True
+        except OSError:
+            continue
+    return total if found else None
 
 
 def fresh_namespace() -> str:

@@ -51,7 +51,7 @@ async def _counts(url: str) -> tuple[int, int, int]:
         finished = await connection.fetchval(
             "SELECT count(*) FROM avtomat_jobs WHERE status = 'finished' AND version = 3"
         )
-        events = await connection.fetchval("SELECT count(*) FROM avtomat_job_events")
+        events = await connection.fetchval("SELECT sum(cardinality(events)) FROM avtomat_job_commits")
     finally:
         await connection.close()
     return int(jobs), int(finished), int(events)

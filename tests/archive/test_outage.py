@@ -134,7 +134,10 @@ async def _audit(url: str, expected: dict[str, tuple[int, str, list[bytes]]]) ->
     connection = await asyncpg.connect(url)
     try:
         rows = {r["id"]: (r["version"], r["status"]) for r in await connection.fetch("SELECT * FROM avtomat_jobs")}
-        events = await connection.fetch("SELECT job_id, body FROM avtomat_job_events ORDER BY job_id, version, seq")
+        events = await connection.fetch(
+            "SELECT job_id, body FROM avtomat_job_commits, unnest(events) WITH ORDINALITY AS e(body, n)"
+            " ORDER BY job_id, version, n"
+        )
     finally:
         await connection.close()
     history: dict[str, list[bytes]] = {}

@@ -9,6 +9,7 @@ import asyncpg
 import pytest
 
 from actors.ports.archive import JobQuery
+from engine.history import HistoryEvent, encode_event
 from tests.archive.samples import entry, job
 from tests.support.postgres import fresh_schema
 from transport.archive import Database, PostgresArchive
@@ -41,6 +42,27 @@ async def test_migrations_apply_once_even_when_two_nodes_start_together(url: str
         await first.close()
         await second.close()
     assert names == [name for name, _ in migrations()]
+
+
+async def test_an_archive_of_one_row_per_event_keeps_its_history_when_migrated_to_rows_per_commit(url: str) -> None:
+    (first_name, first_sql), *_ = migrations()
+    old = [(1, 0, "job_started"), (2, 0, "a"), (2, 1, "b")]  # (version, position in the commit, event)
+    connection = await asyncpg.connect(url)
+    try:  # the archive as 0001 left it: avtomat_job_events, one row per event
+        await connection.execute(first_sql)
+        await connection.execute("CREATE TABLE avtomat_migrations (name text PRIMARY KEY, applied_at timestamptz)")
+        await connection.execute("INSERT INTO avtomat_migrations (name) VALUES ($1)", first_name)
+        await connection.executemany(
+            "INSERT INTO avtomat_job_events VALUES ('j1', $1, $2, 0, $3, 's', $4)",
+            [(version, seq, name, encode_event(HistoryEvent(0.0, name, "s"))) for version, seq, name in old],
+        )
+    finally:
+        await connection.close()
+
+    async with Database(url) as db:
+        history = await PostgresArchive(db).load_history("j1")
+
+    assert [e.event for e in history] == ["job_started", "a", "b"]
 
 
 async def test_writing_a_batch_twice_leaves_the_rows_of_writing_it_once(archive: PostgresArchive) -> None:

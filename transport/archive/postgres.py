@@ -1,10 +1,12 @@
 """``PostgresArchive``: the archiver's writer and the gateway's reader on one ``Database``.
 
-Writes (``write``), one transaction per batch:
+Writes (``write``), one transaction per batch and one statement per table, each inserting the
+whole batch from arrays (``unnest``): PostgreSQL parses and plans it once, not once per row.
 
 - job rows: an upsert that replaces a row only with a newer version, so batches may land in any
   order, twice, or from two archivers at once, and the row still ends at the newest version;
-- event rows: keyed by ``(job id, version, position in its commit)``, inserted unless present;
+- history: one row per commit, keyed by ``(job id, version)``, holding that commit's events in
+  order; inserted unless present;
 - rows are sorted by key so two archivers' transactions lock them in the same order (no deadlock
   between them; one that happens anyway is ``ArchiveUnavailable`` and the batch is written again).
 """
@@ -19,24 +21,30 @@ from engine.history import HistoryEvent, decode_event
 from engine.job import JobState, decode_state
 from transport.archive.database import Database
 
-_UPSERT_JOB = """
+_UPSERT_JOBS = """
 INSERT INTO avtomat_jobs AS j
     (id, client_id, blueprint, status, current_state, created_at, updated_at, finished_at, version, state)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+SELECT * FROM unnest(
+    $1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+    $6::float8[], $7::float8[], $8::float8[], $9::int[], $10::bytea[])
 ON CONFLICT (id) DO UPDATE SET
     client_id = EXCLUDED.client_id, blueprint = EXCLUDED.blueprint, status = EXCLUDED.status,
     current_state = EXCLUDED.current_state, created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at,
     finished_at = EXCLUDED.finished_at, version = EXCLUDED.version, state = EXCLUDED.state
 WHERE j.version < EXCLUDED.version
 """
-_INSERT_EVENT = """
-INSERT INTO avtomat_job_events (job_id, version, seq, at, event, state, body)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
+# Events arrive flattened (job, version, body), in order; grouped back into one row per commit.
+_INSERT_COMMITS = """
+INSERT INTO avtomat_job_commits (job_id, version, events)
+SELECT job_id, version, array_agg(body ORDER BY n)
+FROM unnest($1::text[], $2::int[], $3::bytea[]) WITH ORDINALITY AS e(job_id, version, body, n)
+GROUP BY job_id, version
+ORDER BY job_id, version
 ON CONFLICT DO NOTHING
 """
 _FORGET = """
 WITH gone AS (DELETE FROM avtomat_jobs WHERE finished_at < $1 RETURNING id),
-     events AS (DELETE FROM avtomat_job_events WHERE job_id IN (SELECT id FROM gone))
+     commits AS (DELETE FROM avtomat_job_commits WHERE job_id IN (SELECT id FROM gone))
 SELECT count(*) AS n FROM gone
 """
 
@@ -49,20 +57,20 @@ class PostgresArchive:
 
     async def write(self, entries: Sequence[FeedEntry]) -> None:
         newest: dict[str, tuple[Any, ...]] = {}
-        events: list[tuple[Any, ...]] = []
+        commits: dict[tuple[str, int], tuple[bytes, ...]] = {}
         for entry in entries:
             state = decode_state(entry.state)
             known = newest.get(state.id)
             if known is None or known[8] < state.version:
                 newest[state.id] = _job_row(state, entry.state)
-            for seq, raw in enumerate(entry.events):
-                event = decode_event(raw)
-                events.append((state.id, state.version, seq, event.at, event.event, event.state, raw))
+            if entry.events:
+                commits[state.id, state.version] = entry.events
+        flat = [(job_id, version, event) for (job_id, version), events in sorted(commits.items()) for event in events]
         async with self._db.transaction() as conn:
             if newest:
-                await conn.executemany(_UPSERT_JOB, [newest[key] for key in sorted(newest)])
-            if events:
-                await conn.executemany(_INSERT_EVENT, sorted(events, key=lambda row: row[:3]))
+                await conn.execute(_UPSERT_JOBS, *_columns([newest[key] for key in sorted(newest)]))
+            if flat:
+                await conn.execute(_INSERT_COMMITS, *_columns(flat))
 
     async def forget_before(self, cutoff: float) -> int:
         rows = await self._db.fetch(_FORGET, cutoff)
@@ -73,8 +81,8 @@ class PostgresArchive:
         return decode_state(rows[0]["state"]) if rows else None
 
     async def load_history(self, job_id: str) -> list[HistoryEvent]:
-        query = "SELECT body FROM avtomat_job_events WHERE job_id = $1 ORDER BY version, seq"
-        return [decode_event(row["body"]) for row in await self._db.fetch(query, job_id)]
+        query = "SELECT events FROM avtomat_job_commits WHERE job_id = $1 ORDER BY version"
+        return [decode_event(raw) for row in await self._db.fetch(query, job_id) for raw in row["events"]]
 
     async def list_jobs(self, query: JobQuery) -> list[JobState]:
         where, args = ["client_id = $1"], [query.client_id]
@@ -98,6 +106,11 @@ class PostgresArchive:
             f" ORDER BY created_at DESC, id DESC LIMIT {arg(query.limit)}"
         )
         return [decode_state(row["state"]) for row in await self._db.fetch(sql, *args)]
+
+
+def _columns(rows: list[tuple[Any, ...]]) -> list[list[Any]]:
+    """``rows`` (not empty) as column lists: the arguments of an ``unnest`` insert."""
+    return [list(column) for column in zip(*rows, strict=True)]
 
 
 def _job_row(state: JobState, blob: bytes) -> tuple[Any, ...]:
