@@ -193,7 +193,7 @@ class _Step:
                 self.await_approval(action)
                 return
             elif isinstance(action, RunBlueprint):
-                self.run_child(action)
+                await self.run_child(action)
                 return
             else:
                 self.fail(f"the handler of state {self.state.current_state!r} chose no action")
@@ -516,9 +516,10 @@ class _Step:
 
     # -- child jobs -----------------------------------------------------------------------------
 
-    def run_child(self, action: RunBlueprint) -> None:
+    async def run_child(self, action: RunBlueprint) -> None:
         """Start a child job of ``action.blueprint`` and wait in ``waiting_for_sub_job``; the
-        child reports its end with one ``ChildEnded`` (its envelope id names the child)."""
+        child reports its end with one ``ChildEnded`` (its envelope id names the child). Its
+        ``initial_data`` goes through the claim check, into the child's own prefix."""
         state = self.state
         if state.depth + 1 > self.policy.max_child_depth:
             self.fail(f"run_blueprint({action.blueprint!r}) would nest deeper than {self.policy.max_child_depth} jobs")
@@ -528,7 +529,7 @@ class _Step:
         start = StartChild(
             parent_id=state.id,
             blueprint=action.blueprint,
-            initial_data=action.initial_data,
+            initial_data=await o.check_in(self.objects, child.id, "initial_data", action.initial_data),
             client_id=state.client_id,
             client_plan=state.client_plan,
             client_params=state.client_params,

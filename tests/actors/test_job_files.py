@@ -16,7 +16,7 @@ from actors.ports.store import WebhookDelivery
 from engine import StateMachineBlueprint, routes
 from engine import job as j
 from engine.job import JobState
-from engine.messages import PurgeFiles, Start, TaskOffer, envelope
+from engine.messages import PurgeFiles, Start, StartChild, TaskOffer, envelope
 from engine.objects import check_in, referenced_key
 from engine.policy import StepPolicy
 from engine.registry import BlueprintRegistry
@@ -141,6 +141,44 @@ async def test_large_task_params_leave_as_references(
     assert offer.params["n"] == 1
     assert await files.get_payload(key) == b'"' + b"x" * 4000 + b'"'
     assert [d.envelope.id for d in await store.due(clock() + TTL, 10)] == [f"purge:{JOB}:0"]
+
+
+async def test_a_child_jobs_large_initial_data_goes_to_the_childs_prefix_and_its_handler_sees_the_value(
+    store: MemoryStore, files: JobFiles, clock: FakeClock
+) -> None:
+    data = {"blob": "y" * 4000, "n": 2}
+    seen: dict[str, Any] = {}
+    parent, kid = StateMachineBlueprint("parent"), StateMachineBlueprint("kid")
+
+    @parent.handler_for("start", is_start=True)
+    async def start(actions: Any) -> None:
+        actions.run_blueprint("kid", initial_data=data, transitions={"success": "end", "failure": "end"})
+
+    @parent.handler_for("end", is_end=True)
+    async def end() -> None: ...
+
+    @kid.handler_for("start", is_start=True)
+    async def kid_start(initial_data: dict[str, Any], actions: Any) -> None:
+        seen["initial_data"] = initial_data
+        actions.transition_to("done")
+
+    @kid.handler_for("done", is_end=True)
+    async def kid_done() -> None: ...
+
+    broker, registry = MemoryBroker(), BlueprintRegistry()
+    registry.register(parent)
+    registry.register(kid)
+    state = JobState(id=JOB, blueprint="parent", client_id="c", current_state="start", initial_data={},
+                     created_at=clock(), updated_at=clock())  # fmt: skip
+    assert await store.create_job(state)
+    actor = JobActor(registry, store, broker, StepPolicy(), clock, objects=files)
+    await actor.handle(envelope(JOB, Start(), clock()))
+
+    [start_child] = [e for e in broker.pending(routes.JOBS) if isinstance(e.body, StartChild)]
+    key = referenced_key(start_child.body.initial_data["blob"])
+    assert key is not None and key.startswith(f"{start_child.key}/payloads/initial_data/")
+    await actor.handle(start_child)
+    assert seen["initial_data"] == data
 
 
 # -- the files actor ----------------------------------------------------------------------------
