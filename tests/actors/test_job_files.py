@@ -174,10 +174,11 @@ async def test_a_child_jobs_large_initial_data_goes_to_the_childs_prefix_and_its
     actor = JobActor(registry, store, broker, StepPolicy(), clock, objects=files)
     await actor.handle(envelope(JOB, Start(), clock()))
 
-    [start_child] = [e for e in broker.pending(routes.JOBS) if isinstance(e.body, StartChild)]
-    key = referenced_key(start_child.body.initial_data["blob"])
-    assert key is not None and key.startswith(f"{start_child.key}/payloads/initial_data/")
-    await actor.handle(start_child)
+    [child] = [e for e in broker.pending(routes.JOBS) if isinstance(e.body, StartChild)]
+    assert isinstance(child.body, StartChild)
+    key = referenced_key(child.body.initial_data["blob"])
+    assert key is not None and key.startswith(f"{child.key}/payloads/initial_data/")
+    await actor.handle(child)
     assert seen["initial_data"] == data
 
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from engine.errors import ConfigError
 from transport.app.settings import Settings
-from transport.archive import Database, PostgresArchive
+
+if TYPE_CHECKING:
+    from transport.archive import PostgresArchive
 
 
 @asynccontextmanager
@@ -19,6 +22,8 @@ async def open_archive(settings: Settings) -> AsyncIterator[PostgresArchive | No
     if not settings.history_database_uri:
         yield None
         return
+    from transport.archive import Database, PostgresArchive  # noqa: PLC0415 (asyncpg, 14 MiB: only when set)
+
     db = Database(settings.history_database_uri)
     try:
         await db.connect()

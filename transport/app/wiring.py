@@ -23,6 +23,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -49,7 +50,6 @@ from transport.app.clients import ClientTable, load_clients
 from transport.app.schedules import load_schedules
 from transport.app.settings import Settings
 from transport.app.workers import load_workers
-from transport.archive import PostgresArchive
 from transport.gateway import GatewayContext, build_app
 from transport.gateway.auth import client_id_of
 from transport.job_files import JobFiles
@@ -63,8 +63,11 @@ from transport.rabbitmq import RabbitBroker
 from transport.redis_locks import RedisLocks
 from transport.redis_store import RedisStore
 from transport.redis_store.archive_feed import RedisArchiveFeed
-from transport.tracing import OtelTracer, otlp_tracer
 from transport.webhooks import HttpSender
+
+if TYPE_CHECKING:  # imported when configured: asyncpg (the archive), OpenTelemetry (tracing)
+    from transport.archive import PostgresArchive
+    from transport.tracing import OtelTracer
 
 Clock = Callable[[], float]
 log = logging.getLogger(__name__)
@@ -337,6 +340,8 @@ def settings_tracer(settings: Settings, stack: AsyncExitStack) -> OtelTracer | N
     up to the exporter's timeout (``OTEL_EXPORTER_OTLP_TIMEOUT``, 10 s) without blocking the loop."""
     if not settings.otel_endpoint:
         return None
+    from transport.tracing import otlp_tracer  # noqa: PLC0415 (OTel SDK and exporter, 28 MiB: only when on)
+
     tracer = otlp_tracer(settings.otel_endpoint, settings.otel_service_name, instance=settings.instance_id)
     stack.push_async_callback(asyncio.to_thread, tracer.close)
     return tracer

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -20,7 +21,9 @@ from transport.app.settings import Settings
 from transport.gateway.limits import BlockedCounter, Limiter
 from transport.gateway.worker_tokens import WorkerDirectory
 from transport.job_files import JobFiles
-from transport.tracing import OtelTracer
+
+if TYPE_CHECKING:  # OpenTelemetry is imported only when tracing is on (transport.app.wiring)
+    from transport.tracing import OtelTracer
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,13 @@ in their job's trace already (the task payload's ``tracing_context``).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from transport.tracing import OtelTracer
+if TYPE_CHECKING:  # OpenTelemetry is imported only when tracing is on (transport.app.wiring)
+    from transport.tracing import OtelTracer
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
