@@ -7,7 +7,6 @@ RabbitMQ and Redis) runs it as a job of its own, through its own SDK worker, and
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ import pytest
 
 from tests.e2e.client import POLL, Client, wait_for_file
 from tests.e2e.conftest import HERE, Orchestrator, launch, start_sdk_worker
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -82,12 +82,13 @@ def child_worker(child: Orchestrator, marker_dir: Path, tmp_path_factory: pytest
 async def test_the_child_registers_with_the_parent_with_its_blueprints_as_skills(
     client: Client, child: Orchestrator
 ) -> None:
-    deadline = time.monotonic() + 20.0
-    while not (holon := await _worker(client, CHILD_WORKER_ID)):
-        assert time.monotonic() < deadline, "the child never registered with the parent"
-        await asyncio.sleep(POLL)
+    async def registered() -> bool:
+        return await _worker(client, CHILD_WORKER_ID) is not None
 
-    assert sorted(holon["skills"]) == ["nap", "refuse", "shout"]
+    await eventually(registered, "the child to register with the parent", 20.0, POLL)
+
+    holon = await _worker(client, CHILD_WORKER_ID)
+    assert holon is not None and sorted(holon["skills"]) == ["nap", "refuse", "shout"]
 
 
 async def test_a_parent_job_runs_a_child_blueprint_to_its_end(client: Client, child_worker: str) -> None:
@@ -120,11 +121,12 @@ async def test_cancelling_the_parent_job_cancels_the_child_job_down_to_its_worke
 ) -> None:
     before = await _markers(marker_dir, "started-*")
     job_id = await client.submit("delegate", {"initial_data": {"child": "nap"}})
-    deadline = time.monotonic() + 20.0
-    while not (started := await _markers(marker_dir, "started-*") - before):
-        assert time.monotonic() < deadline, "the child's worker never started the task"
-        await asyncio.sleep(POLL)
-    [marker] = started
+
+    async def child_task_started() -> bool:
+        return bool(await _markers(marker_dir, "started-*") - before)
+
+    await eventually(child_task_started, "the child's worker to start the task", 20.0, POLL)
+    [marker] = await _markers(marker_dir, "started-*") - before
     child_job_id = marker.name.removeprefix("started-")
 
     await client.cancel(job_id)

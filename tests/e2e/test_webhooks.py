@@ -4,7 +4,6 @@ receiver that refuses its first attempts gets every webhook, each signed with ``
 
 from __future__ import annotations
 
-import asyncio
 import base64
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from aiohttp import web
 
 from tests.e2e.client import Client, wait_for_file
 from tests.e2e.conftest import Orchestrator, launch
+from tests.support.waiting import eventually
 from tests.support.webhooks import verify
 
 pytestmark = pytest.mark.e2e
@@ -74,10 +74,8 @@ async def test_a_custom_worker_event_moves_the_job_and_every_webhook_arrives_sig
     assert (state["status"], state["current_state"]) == ("finished", "previewed"), state
     assert state["result"]["shown"] == "cat-preview.png"
     expected = {"worker_event:progress", "worker_event:preview", "job_finished"}
-    for _ in range(400):  # the first two attempts were refused: their retries come within seconds
-        if {p["event"] for p in receiver.accepted()} >= expected:
-            break
-        await asyncio.sleep(0.05)
+    # the first two attempts were refused: their retries come within seconds
+    await eventually(lambda: {p["event"] for p in receiver.accepted()} >= expected, "the webhooks", 20.0, 0.05)
     accepted = {p["event"]: p for p in receiver.accepted()}
     assert set(accepted) == expected, receiver.requests
     assert accepted["worker_event:preview"]["result"] == {"preview_url": "cat-preview.png"}
