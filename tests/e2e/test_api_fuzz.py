@@ -1,5 +1,6 @@
-"""Schemathesis over every operation of ``/_public/openapi.json``, against ``avtomat up`` (the
-embedded runtime) on a free port, with valid tokens, wrong tokens and none (issue 14, item 6).
+"""Schemathesis over every operation of ``/_public/openapi.json``, against both runtimes (``avtomat
+up``, and a gateway and a node on RabbitMQ and Redis) on a free port, with valid tokens, wrong
+tokens and none (issue 14, item 6).
 
 Every answer must be below 500, and every 4xx a JSON object ``{"error": "..."}``. Generation is
 derandomized (the same cases every run) and bounded (``EXAMPLES``), so the run takes well under a
@@ -56,10 +57,10 @@ class Target:
     job_id: str  # a job that finished (its event stream, if served, ends at once)
 
 
-@pytest.fixture(scope="module")
-def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
+@pytest.fixture(scope="module", params=["embedded", "distributed"])
+def fuzzed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     for orchestrator in launch(
-        "embedded",
+        request.param,
         tmp_path_factory,
         WORKER_POLL_TIMEOUT_SECONDS="0.2",  # a long poll answers 204 at once
         WEBHOOK_ALLOW_PRIVATE="true",  # no DNS look-up of generated host names (none resolve here)
