@@ -1,0 +1,95 @@
+"""The gateway over TLS (``TLS_*``): served by ``serve_gateway`` as ``avtomat up`` and ``avtomat
+gateway`` serve it, reached with real certificates of a throw-away CA (``tests/support/certs``)."""
+
+from __future__ import annotations
+
+import ssl as ssl_module
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import replace
+
+import aiohttp
+import pytest
+
+from engine.registry import BlueprintRegistry
+from tests.blueprints import tiny_blueprint
+from tests.support.certs import Pki, make_pki
+from transport.app.settings import Settings
+from transport.app.tls import TlsSettings
+from transport.app.wiring import serve_gateway
+from transport.memory import MemoryBroker, MemoryStore
+
+WORKER_TOKEN = "worker-token"
+Serve = Callable[..., AbstractAsyncContextManager[str]]
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    return make_pki(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture
+def serve(pki: Pki) -> Serve:
+    """``serve(**tls)``: a gateway with the server certificate and these ``TlsSettings`` fields."""
+
+    @asynccontextmanager
+    async def served(**tls: object) -> AsyncIterator[str]:
+        settings = Settings(
+            api_port=0,
+            client_token="client-token",
+            global_worker_token=WORKER_TOKEN,
+            orchestrator_secret_key="secret",
+            tls=replace(TlsSettings(str(pki.server.cert), str(pki.server.key)), **tls),  # type: ignore[arg-type]
+        )
+        registry = BlueprintRegistry()
+        registry.register(tiny_blueprint())
+        store, broker = MemoryStore(), MemoryBroker()
+        try:
+            async with serve_gateway(settings, registry, broker, store, time.time) as url:
+                yield url
+        finally:
+            await broker.close()
+            await store.close()
+
+    return served
+
+
+async def get(
+    url: str, ssl: ssl_module.SSLContext | bool, headers: dict[str, str] | None = None
+) -> aiohttp.ClientResponse:
+    async with aiohttp.ClientSession() as http, http.get(url, ssl=ssl, headers=headers) as resp:
+        await resp.read()
+        return resp
+
+
+async def test_the_gateway_serves_https_with_a_certificate_for_its_address(serve: Serve, pki: Pki) -> None:
+    async with serve() as url:
+        assert url.startswith("https://127.0.0.1:")
+        resp = await get(f"{url}/_public/status", pki.client_context())
+        assert resp.status == 200
+        localhost = url.replace("127.0.0.1", "localhost")
+        assert (await get(f"{localhost}/_public/status", pki.client_context())).status == 200
+
+
+async def test_plain_http_is_refused_on_the_tls_port(serve: Serve) -> None:
+    async with serve() as url:
+        with pytest.raises(aiohttp.ClientError):
+            await get(url.replace("https://", "http://") + "/_public/status", False)
+
+
+async def test_a_client_without_a_certificate_is_refused_when_one_is_required(serve: Serve, pki: Pki) -> None:
+    async with serve(ca_path=str(pki.ca), require_client_cert=True) as url:
+        with pytest.raises(aiohttp.ClientError):
+            await get(f"{url}/_public/status", pki.client_context())
+        resp = await get(f"{url}/_public/status", pki.client_context(pki.client("anyone")))
+        assert resp.status == 200
+
+
+async def test_a_certificate_of_another_ca_is_refused(
+    serve: Serve, pki: Pki, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    stranger = make_pki(tmp_path_factory.mktemp("other-pki"), ca_name="someone else's CA")
+    async with serve(ca_path=str(pki.ca)) as url:  # optional certificates: a bad one still fails
+        with pytest.raises(aiohttp.ClientError):
+            await get(f"{url}/_public/status", pki.client_context(stranger.client("w1")))
