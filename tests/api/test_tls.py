@@ -8,6 +8,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import replace
+from typing import Any
 
 import aiohttp
 import pytest
@@ -93,3 +94,62 @@ async def test_a_certificate_of_another_ca_is_refused(
     async with serve(ca_path=str(pki.ca)) as url:  # optional certificates: a bad one still fails
         with pytest.raises(aiohttp.ClientError):
             await get(f"{url}/_public/status", pki.client_context(stranger.client("w1")))
+
+
+async def post(url: str, ssl: ssl_module.SSLContext, headers: dict[str, str], body: object = None) -> tuple[int, Any]:
+    async with aiohttp.ClientSession() as http, http.post(url, ssl=ssl, headers=headers, json=body) as resp:
+        return resp.status, await resp.json()
+
+
+def registration(worker_id: str) -> dict[str, object]:
+    return {"worker_id": worker_id, "worker_type": "demo", "supported_skills": [{"name": "echo"}]}
+
+
+PLACEHOLDER = {"X-Worker-Token": "your-secret-worker-token"}  # the SDK's default: it does not sign
+
+
+async def test_a_client_certificate_names_the_worker(serve: Serve, pki: Pki) -> None:
+    w1 = pki.client_context(pki.client("w1"))
+    async with serve(ca_path=str(pki.ca), require_client_cert=True) as url:
+        status, _ = await post(f"{url}/_worker/workers/register", w1, PLACEHOLDER, registration("w1"))
+        assert status == 200
+        status, answer = await post(f"{url}/_worker/workers/register", w1, PLACEHOLDER, registration("w2"))
+        assert (status, answer["error"]) == (403, "worker_id 'w2' does not match the client certificate's worker 'w1'")
+        status, grant = await post(f"{url}/_worker/auth/token", w1, {})
+        assert (status, grant["worker_id"]) == (200, "w1")
+
+
+async def test_a_certificate_whose_cn_is_not_x_worker_id_is_403(serve: Serve, pki: Pki) -> None:
+    w1 = pki.client_context(pki.client("w1"))
+    async with serve(ca_path=str(pki.ca), require_client_cert=True) as url:
+        headers = {**PLACEHOLDER, "X-Worker-ID": "w2"}
+        status, answer = await post(f"{url}/_worker/workers/register", w1, headers, registration("w2"))
+        assert status == 403
+        assert "does not match the client certificate's CN 'w1'" in answer["error"]
+        _, grant = await post(f"{url}/_worker/auth/token", w1, {})
+        refresh = {"refresh_token": grant["refresh_token"]}
+        status, answer = await post(f"{url}/_worker/auth/token/refresh", w1, {"X-Worker-ID": "w2"}, refresh)
+        assert status == 403
+
+
+async def test_an_access_token_beside_a_certificate_must_be_the_workers_and_valid(serve: Serve, pki: Pki) -> None:
+    w1, w2 = (pki.client_context(pki.client(name)) for name in ("w1", "w2"))
+    async with serve(ca_path=str(pki.ca)) as url:
+        _, theirs = await post(f"{url}/_worker/auth/token", w2, {})
+        headers = {"X-Worker-Token": theirs["access_token"]}
+        status, _ = await post(f"{url}/_worker/workers/register", w1, headers, registration("w1"))
+        assert status == 403
+        forged = theirs["access_token"] + "x"  # not a token this deployment issued: 401, so the SDK refreshes
+        status, _ = await post(f"{url}/_worker/workers/register", w2, {"X-Worker-Token": forged}, registration("w2"))
+        assert status == 401
+
+
+async def test_modes_decide_whether_a_certificate_counts(serve: Serve, pki: Pki) -> None:
+    w1 = pki.client_context(pki.client("w1"))
+    async with serve(ca_path=str(pki.ca), worker_auth_mode="mtls-only") as url:
+        assert (await post(f"{url}/_worker/workers/register", w1, {}, registration("w1")))[0] == 200
+        bare = pki.client_context()  # no certificate: a static token is not enough
+        headers = {"X-Worker-Token": WORKER_TOKEN, "X-Worker-ID": "w1"}
+        assert (await post(f"{url}/_worker/workers/register", bare, headers, registration("w1")))[0] == 401
+    async with serve(ca_path=str(pki.ca), worker_auth_mode="token-only") as url:
+        assert (await post(f"{url}/_worker/workers/register", w1, {}, registration("w1")))[0] == 401
