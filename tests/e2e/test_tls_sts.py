@@ -76,7 +76,7 @@ async def issued(client: Client) -> dict[str, int]:
 async def test_jobs_keep_finishing_over_mtls_while_tokens_are_issued_and_refreshed(
     client: Client, tls_worker: str
 ) -> None:
-    started, finished = time.monotonic(), []
+    started, finished = time.monotonic(), list[str]()
     while time.monotonic() - started < RUN_SECONDS:
         text = f"t{len(finished)}"
         body = {"initial_data": {"side": "left", "text": text}}

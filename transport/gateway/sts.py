@@ -65,7 +65,7 @@ class TokenService:
 
     def _token(self, worker_id: str, serial: str, expires_at: int) -> str:
         body = f"{worker_id}.{serial}.{expires_at}"
-        mac = hmac.new(self._key, f"sts-access|{body}".encode(), hashlib.sha256).digest()
+        mac = hmac.new(self._key, f"sts-access|{body}".encode("utf-8", "surrogateescape"), hashlib.sha256).digest()
         return f"{PREFIX}{body}.{base64.urlsafe_b64encode(mac).rstrip(b'=').decode()}"
 
     def access_worker(self, token: str, now: float) -> str | None:
@@ -74,7 +74,7 @@ class TokenService:
         if not self._key or not token.startswith(PREFIX):
             return None
         parts = token[len(PREFIX) :].rsplit(".", 3)
-        if len(parts) != 4 or not parts[2].isdigit():
+        if len(parts) != 4 or not (parts[2].isascii() and parts[2].isdigit() and len(parts[2]) <= 12):
             return None
         worker_id, serial, expires_at, _ = parts
         expected = self._token(worker_id, serial, int(expires_at))
