@@ -153,3 +153,15 @@ async def test_modes_decide_whether_a_certificate_counts(serve: Serve, pki: Pki)
         assert (await post(f"{url}/_worker/workers/register", bare, headers, registration("w1")))[0] == 401
     async with serve(ca_path=str(pki.ca), worker_auth_mode="token-only") as url:
         assert (await post(f"{url}/_worker/workers/register", w1, {}, registration("w1")))[0] == 401
+
+
+async def test_a_certificate_gets_new_tokens_when_its_refresh_token_no_longer_works(serve: Serve, pki: Pki) -> None:
+    """As after a restart on the in-memory store: the SDK holds a refresh token nobody knows, and
+    never calls /auth/token again once it has one."""
+    w1 = pki.client_context(pki.client("w1"))
+    async with serve(ca_path=str(pki.ca)) as url:
+        gone = {"refresh_token": "rt.from-a-gateway-that-restarted"}
+        status, grant = await post(f"{url}/_worker/auth/token/refresh", w1, {"X-Worker-ID": "w1"}, gone)
+        assert (status, grant["worker_id"]) == (200, "w1")
+        status, _ = await post(f"{url}/_worker/auth/token/refresh", pki.client_context(), {"X-Worker-ID": "w1"}, gone)
+        assert status == 401  # no certificate: the refresh token is the only credential

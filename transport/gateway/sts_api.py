@@ -5,7 +5,8 @@
 - ``POST /_worker/auth/token/refresh``, body ``{"refresh_token": ...}`` and ``X-Worker-ID``: the
   refresh token is the credential (the access token sent beside it has often expired, which is
   why the SDK refreshes); it is replaced by the one answered. Unknown, expired or replaced (beyond
-  the grace) is 401, another worker's 403; a certificate whose CN is not ``X-Worker-ID`` is 403.
+  the grace) is 401, another worker's 403; a certificate whose CN is not ``X-Worker-ID`` is 403,
+  and one whose CN is gets new tokens even when the refresh token no longer works.
 
 Both answer 200 ``{"access_token", "expires_in", "worker_id", "refresh_token"}`` (rxon's
 ``TokenResponse``) and count ``orchestrator_sts_tokens_issued_total{grant=token|refresh_token}``.
@@ -59,6 +60,12 @@ async def refresh_token(request: web.Request) -> web.Response:
     if check := ctx.limiter.checking(WORKER, worker_id, ctx.clock()):  # the worker it claims to be
         await check
     outcome = await ctx.sts.refresh(worker_id, ctx.clock(), refresh)
+    if not isinstance(outcome, Grant) and cert_id is not None:
+        # The certificate names the worker: it may have new tokens whatever became of its refresh
+        # token (a gateway restarted on the in-memory store, a new ORCHESTRATOR_SECRET_KEY). The
+        # SDK never falls back to /auth/token once it holds a refresh token: without this it
+        # would be refused for good.
+        return _answer(ctx, await ctx.sts.issue(worker_id, ctx.clock()), "token")
     if outcome == OTHER_WORKER:
         raise web.HTTPForbidden(text=f"the refresh token is not worker {worker_id!r}'s")
     if not isinstance(outcome, Grant):
