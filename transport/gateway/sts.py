@@ -87,7 +87,8 @@ class TokenService:
     async def issue(self, worker_id: str, now: float) -> Grant:
         """A new access and refresh token for ``worker_id`` (authenticated by the caller)."""
         grant = await self.refresh(worker_id, now, None)
-        assert isinstance(grant, Grant), grant  # nothing to replace: the store never refuses
+        if not isinstance(grant, Grant):  # nothing to replace: the store's contract says it never refuses
+            raise RuntimeError(f"the store refused to issue a token without a refresh token: {grant}")
         return grant
 
     async def refresh(self, worker_id: str, now: float, replacing: str | None) -> Grant | str:
