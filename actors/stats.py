@@ -84,3 +84,4 @@ class Stats:
     skills: set[str] = field(default_factory=set)  # routed here: their queue depths are reported
     scheduler_fires: Counter[str] = field(default_factory=Counter)  # schedule name
     webhooks: Counter[str] = field(default_factory=Counter)  # delivered, failed, dead
+    sts_tokens: Counter[str] = field(default_factory=Counter)  # STS tokens issued, by grant: token, refresh_token

@@ -257,3 +257,18 @@ def members(prefix: str) -> str:
 def worker_load(prefix: str) -> str:
     """Hash: worker id -> ``"<last_seen>:<count>"``, tasks reserved for it since that heartbeat."""
     return f"{prefix}:worker-load"
+
+
+# -- STS tokens (ADR 0024) --------------------------------------------------------------------
+
+
+def sts_issued(prefix: str, worker_id: str) -> str:
+    """Sorted set: ``{serial}|{expires_at}`` -> issued at (epoch seconds), a worker's newest access
+    tokens (never the tokens: they are recomputed from the serial); expires with the refresh lifetime."""
+    return f"{prefix}:sts-issued:{worker_id}"
+
+
+def sts_refresh(prefix: str, digest: str) -> str:
+    """Hash with a TTL: ``w`` = worker id, ``r`` = when it was replaced (absent: live), of the refresh
+    token whose SHA-256 is ``digest`` (hex)."""
+    return f"{prefix}:sts-refresh:{digest}"

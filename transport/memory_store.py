@@ -26,6 +26,7 @@ from engine.history import HistoryEvent, decode_event, encode_event
 from engine.job import QUARANTINED, JobState, decode_state, encode_state
 from engine.messages import CancelNotice, TaskOffer
 from transport.memory_archive import MemoryArchiveFeed
+from transport.memory_sts import MemorySts
 from transport.memory_tenancy import MemoryTenancy
 from transport.memory_webhooks import MemoryWebhooks
 
@@ -53,7 +54,7 @@ class _Group:
     retried: dict[str, str] = field(default_factory=dict)
 
 
-class MemoryStore(MemoryWebhooks, MemoryTenancy):
+class MemoryStore(MemoryWebhooks, MemoryTenancy, MemorySts):
     """``Store`` in memory. With ``archive_feed``, every job creation and commit is appended to it
     in the same step (the archive's feed on the embedded runtime)."""
 
@@ -65,6 +66,7 @@ class MemoryStore(MemoryWebhooks, MemoryTenancy):
         archive_feed: MemoryArchiveFeed | None = None,
     ) -> None:
         MemoryWebhooks.__init__(self)
+        MemorySts.__init__(self)
         self._feed = archive_feed
         self._jobs: dict[str, bytes] = {}
         self._history: dict[str, list[bytes]] = {}

@@ -115,6 +115,8 @@ class _Collector(Collector):
         )
         webhooks = stats.webhooks
         yield _counter("orchestrator_webhook_deliveries", "Webhook attempts, dead deliveries.", ["outcome"], webhooks)
+        sts = stats.sts_tokens
+        yield _counter("orchestrator_sts_tokens_issued", "STS access tokens issued, by grant.", ["grant"], sts)
         yield from self._adapters()
         yield from self._store_gauges()
 

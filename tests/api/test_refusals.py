@@ -1,9 +1,7 @@
 """Each way in that must be refused, in one place (issue 14, item 6). Several are tested at
 length beside their feature too; here each is one short, observable refusal, answered as JSON.
 
-Not here: an expired STS access token. There is no STS yet (issue 14, item 4, a later piece of
-work): no access token is issued, so none can expire. ``test_an_expired_access_token`` is a
-skipped placeholder naming that.
+An expired STS access token is here too; the rest of STS is in ``test_sts.py``.
 """
 
 from __future__ import annotations
@@ -34,6 +32,7 @@ from tests.api.conftest import (
     worker_headers,
 )
 from tests.api.test_tasks import leased
+from tests.api.test_worker_api import registration
 from tests.blueprints import tiny_blueprint
 from tests.support.clock import FakeClock
 from transport.app.settings import Settings
@@ -80,9 +79,17 @@ async def test_a_worker_token_is_not_a_client_token_nor_the_reverse(gw: Gateway)
     await refused(resp, 401, "invalid X-Worker-Token")
 
 
-@pytest.mark.skip(reason="no STS yet (issue 14 item 4): no access token is issued, so none can expire")
-async def test_an_expired_access_token() -> None:
-    raise AssertionError("to be written with STS")
+async def test_an_expired_access_token(gw: Gateway) -> None:
+    issued = await gw.http.post("/_worker/auth/token", headers=worker_headers("w1"))
+    access = (await issued.json())["access_token"]
+    register = "/_worker/workers/register"
+    body = wire(registration("w1"))
+    assert (await gw.http.post(register, headers=worker_headers("w1", token=access), data=body)).status == 200
+    gw.clock.advance(gw.settings.sts_access_token_ttl_seconds)
+
+    resp = await gw.http.post(register, headers=worker_headers("w1", token=access), data=body)
+
+    await refused(resp, 401, "an expired or unknown access token")
 
 
 async def test_a_bad_signature_is_refused_and_changes_nothing(gw: Gateway) -> None:

@@ -83,6 +83,10 @@ def _embedded(env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> 
     argv = [sys.executable, "-m", "transport.app.cli", "up"]
     embedded = {**_without(env, "RABBITMQ_URL", "REDIS_URL"), "API_PORT": str(port)}
     with Process(argv, embedded, log, cwd=ROOT) as proc:
+        if env.get("TLS_CERT_PATH"):  # the test's CA and client certificate are not urllib's
+            proc.wait_line(" up on the embedded runtime at https://", timeout=20.0)
+            yield _orchestrator(f"https://127.0.0.1:{port}", env, (log,))
+            return
         proc.wait_http_ok(f"http://127.0.0.1:{port}/_public/status", timeout=20.0)
         yield _orchestrator(f"http://127.0.0.1:{port}", env, (log,))
 

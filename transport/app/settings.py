@@ -55,6 +55,10 @@ database is reached, and its schema migrated, at start-up.
 (or ``GLOBAL_WORKER_TOKEN``) is optional, and not made up when unset. ``RATE_LIMITING_ENABLED`` and
 the ``RATE_LIMIT_*`` variables are the gateway's rate limits (``transport/gateway/limits.py``).
 
+``TLS_CERT_PATH``/``TLS_KEY_PATH`` serve the gateway over TLS, ``TLS_CA_PATH`` and
+``TLS_REQUIRE_CLIENT_CERT`` ask clients for certificates, ``WORKER_AUTH_MODE`` says what identifies a
+worker (``transport/app/tls.py``); ``STS_*`` bound the SDK's access and refresh tokens (ADR 0024).
+
 A bad value raises ``ConfigError`` naming the variable, so ``avtomat up`` stops with a clear
 message instead of half-starting. Upstream avtomatika's variables that avtomat ignores are listed
 in ``transport/app/upstream.py``.
@@ -76,6 +80,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from engine import defaults
 from engine.errors import ConfigError
 from transport.app.object_settings import ObjectSettings
+from transport.app.tls import TlsSettings
 from transport.webhook_signing import generate_secret, key_of
 
 T = TypeVar("T")
@@ -154,6 +159,9 @@ class Settings:
     objects: ObjectSettings = field(default_factory=ObjectSettings)
     history_database_uri: str = ""
     history_retention_days: int = defaults.HISTORY_RETENTION_DAYS
+    tls: TlsSettings = field(default_factory=TlsSettings)  # TLS_*, WORKER_AUTH_MODE (transport/app/tls.py)
+    sts_access_token_ttl_seconds: int = defaults.STS_ACCESS_TOKEN_TTL_SECONDS
+    sts_refresh_token_ttl_seconds: int = defaults.STS_REFRESH_TOKEN_TTL_SECONDS
     generated: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
@@ -289,9 +297,22 @@ class Settings:
             objects=ObjectSettings.read(r.get),
             history_database_uri=r.get("HISTORY_DATABASE_URI", _url(("postgresql", "postgres")), ""),
             history_retention_days=r.get("HISTORY_RETENTION_DAYS", _non_negative_int, d.history_retention_days),
+            tls=TlsSettings.read(lambda name: r.get(name, str, ""), lambda name: r.get(name, _bool, False)),
+            **_sts(r),
             generated=tuple(generated),
         )
         return settings
+
+
+def _sts(r: _Reader) -> dict[str, int]:
+    """``STS_ACCESS_TOKEN_TTL_SECONDS`` and ``STS_REFRESH_TOKEN_TTL_SECONDS`` (the second no shorter)."""
+    access = r.get("STS_ACCESS_TOKEN_TTL_SECONDS", _positive_int, defaults.STS_ACCESS_TOKEN_TTL_SECONDS)
+    refresh = r.get("STS_REFRESH_TOKEN_TTL_SECONDS", _positive_int, defaults.STS_REFRESH_TOKEN_TTL_SECONDS)
+    if refresh < access:
+        raise ConfigError(
+            "STS_REFRESH_TOKEN_TTL_SECONDS", f"{refresh} is shorter than STS_ACCESS_TOKEN_TTL_SECONDS ({access})"
+        )
+    return {"sts_access_token_ttl_seconds": access, "sts_refresh_token_ttl_seconds": refresh}
 
 
 _PARENT_DETAILS = (

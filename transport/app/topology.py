@@ -44,9 +44,10 @@ class LocalTopology:
     def start(self, timeout: float = 30.0) -> LocalTopology:
         root = str(Path(__file__).resolve().parents[2])
         base = {**self.env, "PYTHONPATH": root + os.pathsep + self.env.get("PYTHONPATH", "")}
+        scheme = "https" if self.env.get("TLS_CERT_PATH") else "http"
         for i in range(self.gateways):
             port = free_port()
-            self.urls.append(f"http://127.0.0.1:{port}")
+            self.urls.append(f"{scheme}://127.0.0.1:{port}")
             env = {**base, "API_HOST": "127.0.0.1", "API_PORT": str(port), "INSTANCE_ID": f"gateway-{i}"}
             self.gateway_processes.append(avtomat("gateway", self.log_dir / f"gateway-{i}.log", env))
         for i in range(self.nodes):
@@ -56,7 +57,7 @@ class LocalTopology:
             process.start()
         for process in self.gateway_processes + self.node_processes:
             process.wait_line(READY_LINE, timeout)
-        for url in self.urls:
+        for url in self.urls if scheme == "http" else ():  # over TLS the ready line is the check
             urllib.request.urlopen(f"{url}/_public/status", timeout=5).close()
         return self
 

@@ -17,7 +17,6 @@ log = logging.getLogger(__name__)
 
 _URLS = "set REDIS_URL and RABBITMQ_URL instead (both: the distributed runtime)"
 _UNUSED = "not used (upstream's orchestrator does not use it either)"
-_TLS = "the gateway serves plain HTTP; terminate TLS (and client certificates) in a reverse proxy"
 _S3 = "each upload streams with at most two 5 MiB parts in flight; no global limit"
 _REPUTATION = "no worker reputation: the router picks a worker hot for the task, then the least loaded"
 _OTEL = "no OpenTelemetry metrics export: traces only (OTEL_EXPORTER_OTLP_ENDPOINT)"
@@ -31,12 +30,6 @@ IGNORED: tuple[tuple[str, str], ...] = (
     ("POSTGRES_DSN", _UNUSED),
     ("CLIENT_API_PREFIX", "the client API is always under /api/v1"),
     ("AUDIT_SALT", _UNUSED),
-    ("WORKER_AUTH_MODE", "workers authenticate with a token only (workers.toml or GLOBAL_WORKER_TOKEN; no mTLS)"),
-    ("TLS_ENABLED", _TLS),
-    ("TLS_CERT_PATH", _TLS),
-    ("TLS_KEY_PATH", _TLS),
-    ("TLS_CA_PATH", _TLS),
-    ("TLS_REQUIRE_CLIENT_CERT", _TLS),
     ("WATCHER_INTERVAL_SECONDS", _WATCHER),
     ("WATCHER_LIMIT", _WATCHER),
     ("STRICT_EVENT_VALIDATION", _UNUSED),

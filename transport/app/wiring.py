@@ -225,8 +225,10 @@ async def serve_gateway(
 ) -> AsyncIterator[str]:
     """Serve the HTTP gateway; yields its base URL. Stops accepting requests on exit.
 
-    ``clients``: those of the settings unless given. With ``WORKERS_CONFIG_PATH`` the gateway
-    publishes its ``workers.toml`` to the store as it starts (``transport.gateway.worker_tokens``)."""
+    ``clients``: those of the settings unless given. With ``TLS_CERT_PATH`` it serves https
+    (``transport.app.tls``); the ``METRICS_PORT`` listener, if any, stays plain http. With
+    ``WORKERS_CONFIG_PATH`` the gateway publishes its ``workers.toml`` to the store as it starts
+    (``transport.gateway.worker_tokens``)."""
     ctx = GatewayContext(
         settings,
         store,
@@ -245,10 +247,11 @@ async def serve_gateway(
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
     await runner.setup()
     try:
-        site = web.TCPSite(runner, settings.api_host, settings.api_port)
+        tls = settings.tls.server_context()  # TLS_CERT_PATH: https, with client certificates if asked
+        site = web.TCPSite(runner, settings.api_host, settings.api_port, ssl_context=tls)
         await site.start()
         port = runner.addresses[0][1] if runner.addresses else settings.api_port
-        yield f"http://{settings.api_host}:{port}"
+        yield f"{'https' if tls else 'http'}://{settings.api_host}:{port}"
     finally:
         await runner.cleanup()
 

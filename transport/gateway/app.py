@@ -9,6 +9,8 @@ from rxon.constants import (
     ENDPOINT_WORKER_EVENTS,
     ENDPOINT_WORKER_HEARTBEAT,
     ENDPOINT_WORKER_REGISTER,
+    STS_REFRESH_ENDPOINT,
+    STS_TOKEN_ENDPOINT,
     WS_ENDPOINT,
 )
 
@@ -24,6 +26,7 @@ from transport.gateway import (
     object_links,
     openapi,
     schedule_api,
+    sts_api,
     task_api,
     webhook_api,
     worker_api,
@@ -68,6 +71,8 @@ def build_app(ctx: GatewayContext) -> web.Application:
     router.add_post(ENDPOINT_TASK_RESULT, task_api.task_result)
     router.add_post(ENDPOINT_WORKER_EVENTS, worker_api.event)
     router.add_get(f"{WS_ENDPOINT}/{{worker_id}}", worker_ws.connect)
+    router.add_post(STS_TOKEN_ENDPOINT, sts_api.issue_token)
+    router.add_post(STS_REFRESH_ENDPOINT, sts_api.refresh_token)
     # The pickups' TaskStarted, published beside the poll's answer unless the result comes first.
     announcer.install(app, ctx.broker, delay=ctx.settings.pickup_announce_delay_seconds)
     worker_ws.install(app)  # the open sockets, and the relay of cancellations to them

@@ -19,6 +19,7 @@ from engine.schedules import Schedule
 from transport.app.clients import ClientTable, load_clients
 from transport.app.settings import Settings
 from transport.gateway.limits import BlockedCounter, Limiter
+from transport.gateway.sts import TokenService
 from transport.gateway.worker_tokens import WorkerDirectory
 from transport.job_files import JobFiles
 
@@ -48,13 +49,19 @@ class GatewayContext:
     feed: ArchiveFeed | None = None  # the archive feed, for its length in the metrics
     limiter: Limiter = field(init=False)
     workers: WorkerDirectory = field(init=False)
+    sts: TokenService = field(init=False)
 
     def __post_init__(self) -> None:
-        """The clients (read from ``CLIENTS_CONFIG_PATH`` unless given), the limiter and the
-        worker token directory, all built from the other fields."""
+        """The clients (read from ``CLIENTS_CONFIG_PATH`` unless given), the limiter, the worker
+        token directory and the STS token service, all built from the other fields."""
         object.__setattr__(self, "client_table", self.clients or load_clients(self.settings))
         object.__setattr__(self, "limiter", Limiter(self.store, self.settings, self.blocked))
         object.__setattr__(self, "workers", WorkerDirectory(self.store, self.settings.workers_config_path, self.clock))
+        s = self.settings
+        sts = TokenService(
+            self.store, s.orchestrator_secret_key, s.sts_access_token_ttl_seconds, s.sts_refresh_token_ttl_seconds
+        )
+        object.__setattr__(self, "sts", sts)
 
 
 CONTEXT = web.AppKey("gateway_context", GatewayContext)

@@ -45,7 +45,7 @@ from actors.ports.store import Lease
 from engine.job import CANCELLED, JobState
 from engine.messages import TaskDone, TaskOffer, TaskStarted, envelope
 from transport.gateway.announcer import announcer_of
-from transport.gateway.auth import authenticate_worker, worker_limit
+from transport.gateway.auth import authenticate_worker, check_signature, worker_limit
 from transport.gateway.bodies import decode_model, read_object
 from transport.gateway.context import GatewayContext, context_of
 from transport.gateway.errors import json_response
@@ -53,7 +53,7 @@ from transport.gateway.file_refs import checked_files, worker_params
 from transport.gateway.limits import POLL, WORKER, alongside
 from transport.gateway.liveness import Mailbox, mailbox_of
 from transport.gateway.log_fields import bind_job
-from transport.gateway.signing import check_worker_signature, sign_task
+from transport.gateway.signing import sign_task
 from transport.gateway.worker_api import known_worker
 
 log = logging.getLogger(__name__)
@@ -173,7 +173,7 @@ async def task_result(request: web.Request) -> web.Response:
     identity.require(worker_id, "worker_id")
     log_context.bind(job_id=result.job_id, task_id=result.task_id, worker_id=worker_id)
     now = ctx.clock()
-    check_worker_signature(result, raw, worker_id=worker_id, secret=identity.secret, now=now)
+    await check_signature(ctx, identity, result, raw, worker_id=worker_id, now=now)
     # Together, one round trip on a pipelining store; the limit is peeked (counted below if the
     # result is ignored).
     check = worker_limit(request, identity, WORKER, peek=True)

@@ -31,14 +31,13 @@ from engine import webhooks
 from engine.job import JobState
 from engine.messages import WorkerEvent, envelope
 from engine.routes import JOBS
-from transport.gateway.auth import WorkerIdentity, worker_of
+from transport.gateway.auth import WorkerIdentity, check_signature, worker_of
 from transport.gateway.bodies import decode_model, read_object, read_optional_object
 from transport.gateway.context import GatewayContext, context_of
 from transport.gateway.errors import json_response
 from transport.gateway.limits import HEARTBEAT, WORKER
 from transport.gateway.liveness import mailbox_of
 from transport.gateway.log_fields import bind_job
-from transport.gateway.signing import check_worker_signature
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +53,7 @@ async def register(request: web.Request) -> web.Response:
         raise web.HTTPBadRequest(text=f"worker_id {reg.worker_id!r} must be 1-128 of [A-Za-z0-9_-]")
     identity.require(reg.worker_id, "worker_id")
     now = ctx.clock()
-    check_worker_signature(reg, raw, worker_id=reg.worker_id, secret=identity.secret, now=now)
+    await check_signature(ctx, identity, reg, raw, worker_id=reg.worker_id, now=now)
     offered = [s.name for s in reg.supported_skills or []]
     extra = reg.capabilities.extra if reg.capabilities else None
     await ctx.store.put_worker(
@@ -103,7 +102,7 @@ async def heartbeat(request: web.Request) -> web.Response:
     beat = decode_model(Heartbeat, raw)
     if beat.worker_id != worker_id:
         raise web.HTTPForbidden(text=f"worker_id in the body {beat.worker_id!r} does not match {worker_id!r}")
-    check_worker_signature(beat, raw, worker_id=worker_id, secret=identity.secret, now=now)
+    await check_signature(ctx, identity, beat, raw, worker_id=worker_id, now=now)
     record.status = beat.status
     record.current_tasks = list(beat.current_tasks or [])
     record.hot_skills = identity.allowed(list(beat.hot_skills or []))
@@ -162,13 +161,8 @@ async def apply_event(ctx: GatewayContext, raw: dict[str, Any], identity: Worker
     ``web.HTTPException`` (400, 401, 403)."""
     ev = decode_model(WorkerEventPayload, raw)
     identity.require(ev.worker_id, "worker_id")
-    check_worker_signature(
-        ev,
-        raw,
-        worker_id=ev.worker_id,
-        secret=identity.secret,
-        now=ctx.clock(),
-        ignore_fields=["bubbling_chain"],
+    await check_signature(
+        ctx, identity, ev, raw, worker_id=ev.worker_id, now=ctx.clock(), ignore_fields=["bubbling_chain"]
     )
     progress = _progress(ev) if ev.event_type == EVENT_TYPE_PROGRESS else None
     task_id = ev.target_task_id or ev.origin_task_id

@@ -22,6 +22,7 @@ from transport.redis_store.groups import RedisGroups
 from transport.redis_store.holon import RedisHolonTasks
 from transport.redis_store.jobs import RedisJobs
 from transport.redis_store.schedules import RedisSchedules
+from transport.redis_store.sts import RedisSts
 from transport.redis_store.tasks import RedisTasks
 from transport.redis_store.tenancy import RedisTenancy
 from transport.redis_store.webhooks import RedisWebhooks
@@ -43,6 +44,7 @@ class RedisStore(
     RedisSchedules,
     RedisHolonTasks,
     RedisTenancy,
+    RedisSts,
     RedisWebhooks,
 ):
     """``Store`` on Redis. Use ``async with RedisStore(url)`` or ``await RedisStore.open(url)``.
@@ -75,6 +77,7 @@ class RedisStore(
         RedisSchedules.__init__(self, client)
         RedisHolonTasks.__init__(self, client)
         RedisTenancy.__init__(self, client)
+        RedisSts.__init__(self, client)
         RedisWebhooks.__init__(self, client)
         self._pubsub: PubSub | None = None
         self._listener: asyncio.Task[None] | None = None

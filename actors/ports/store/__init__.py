@@ -12,6 +12,7 @@ implement them all.
 - ``HolonTasks`` (``holon``): the parent orchestrator's tasks running here (Pure Holon mode).
 - ``RateLimits``, ``ClientQuotas``, ``WorkerTokens`` (``tenancy``): the gateways' rate-limit
   buckets, job quotas and worker token table.
+- ``StsGrants`` (``sts``): the SDK's STS tokens, as serials and digests (ADR 0024).
 - ``WebhookStore`` (``webhooks``): pending webhook deliveries (``WebhookDelivery``), claimed
   with a lease, and each client's dead list.
 - ``JobListing`` (``actors.ports.archive``): a client's live jobs, filtered and paged.
@@ -32,6 +33,7 @@ from actors.ports.store.groups import GroupStore
 from actors.ports.store.holon import HolonTasks
 from actors.ports.store.jobs import JobStore
 from actors.ports.store.schedules import Fire, ScheduleStore
+from actors.ports.store.sts import Issued, StsGrants
 from actors.ports.store.tasks import RESERVATION_SCAN_LIMIT, Contender, Lease, LeaseStore, TaskQueue
 from actors.ports.store.tenancy import ClientQuotas, RateLimits, WorkerTokens
 from actors.ports.store.webhooks import WebhookDelivery, WebhookStore
@@ -46,6 +48,7 @@ __all__ = [
     "Fire",
     "GroupStore",
     "HolonTasks",
+    "Issued",
     "JobStore",
     "Lease",
     "LeaseStore",
@@ -53,6 +56,7 @@ __all__ = [
     "ScheduleStore",
     "Scheduled",
     "Store",
+    "StsGrants",
     "TaskQueue",
     "WebhookDelivery",
     "WebhookStore",
@@ -75,6 +79,7 @@ class Store(
     RateLimits,
     ClientQuotas,
     WorkerTokens,
+    StsGrants,
     WebhookStore,
     JobListing,
     Protocol,

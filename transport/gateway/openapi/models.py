@@ -180,3 +180,17 @@ class HeartbeatAnswer(msgspec.Struct):
 class ResultAnswer(msgspec.Struct):
     status: str
     reason: str | None = None
+
+
+class TokenGrant(msgspec.Struct):
+    """An STS grant (rxon ``TokenResponse``): the access token, its lifetime in seconds, the worker
+    it names, and the refresh token that replaces the one used."""
+
+    access_token: str
+    expires_in: int
+    worker_id: str
+    refresh_token: str
+
+
+class RefreshRequest(msgspec.Struct):
+    refresh_token: str

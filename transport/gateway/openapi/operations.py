@@ -18,6 +18,8 @@ from rxon.constants import (
     ENDPOINT_WORKER_EVENTS,
     ENDPOINT_WORKER_HEARTBEAT,
     ENDPOINT_WORKER_REGISTER,
+    STS_REFRESH_ENDPOINT,
+    STS_TOKEN_ENDPOINT,
     WS_ENDPOINT,
 )
 from rxon.models import Heartbeat, TaskPayload, TaskResult, WorkerEventPayload, WorkerRegistration
@@ -151,6 +153,24 @@ OPS: dict[tuple[str, str], Op] = {
         WORKER,
         (101, None, "switching protocols: commands to the worker, its events back"),
         errors=(400,),
+    ),
+    ("POST", STS_TOKEN_ENDPOINT): Op(
+        "Get an STS access token and refresh token",
+        WORKER,
+        WORKER,
+        (200, m.TokenGrant, "a new access token (send it as X-Worker-Token) and refresh token"),
+        description="No body. Any worker credential: its token, its client certificate (mTLS), or a "
+        "current access token.",
+    ),
+    ("POST", STS_REFRESH_ENDPOINT): Op(
+        "Swap a refresh token for a new access token and refresh token",
+        WORKER,
+        PUBLIC,
+        (200, m.TokenGrant, "a new access token and a new refresh token (the one sent is replaced)"),
+        body=m.RefreshRequest,
+        errors=(400, 401, 403, 413, 429),
+        description="The refresh token is the credential; send X-Worker-ID, the worker it was issued to. "
+        "One already used works again for a few seconds only.",
     ),
     # -- client ----------------------------------------------------------------------------------
     ("POST", f"{A}/jobs/{{name}}"): Op(
