@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
@@ -60,8 +61,9 @@ class RxonParent:
         *,
         secret: str = "",
         clock: Callable[[], float] = time.time,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
-        self._http = HttpTransport(url, worker_id, token, result_retries=1)
+        self._http = HttpTransport(url, worker_id, token, ssl_context=ssl_context, result_retries=1)
         self._worker_id, self._token, self._secret, self._clock = worker_id, token, secret, clock
 
     @property

@@ -12,14 +12,17 @@ from typing import Any
 
 import aiohttp
 import pytest
+from rxon.models import SkillInfo
 
+from engine.errors import ParentUnavailable
 from engine.registry import BlueprintRegistry
 from tests.blueprints import tiny_blueprint
 from tests.support.certs import Pki, make_pki
-from transport.app.settings import Settings
+from transport.app.settings import ParentSettings, Settings
 from transport.app.tls import TlsSettings
 from transport.app.wiring import serve_gateway
 from transport.memory import MemoryBroker, MemoryStore
+from transport.parent import RxonParent
 
 WORKER_TOKEN = "worker-token"
 Serve = Callable[..., AbstractAsyncContextManager[str]]
@@ -165,3 +168,18 @@ async def test_a_certificate_gets_new_tokens_when_its_refresh_token_no_longer_wo
         assert (status, grant["worker_id"]) == (200, "w1")
         status, _ = await post(f"{url}/_worker/auth/token/refresh", pki.client_context(), {"X-Worker-ID": "w1"}, gone)
         assert status == 401  # no certificate: the refresh token is the only credential
+
+
+async def test_a_holon_reaches_a_parent_on_https_with_the_parents_ca_and_its_own_certificate(
+    serve: Serve, pki: Pki
+) -> None:
+    mine = pki.client("holon-1")
+    trusted = ParentSettings("", WORKER_TOKEN, tls_ca_path=str(pki.ca))
+    with_cert = replace(trusted, tls_cert_path=str(mine.cert), tls_key_path=str(mine.key))
+    async with serve(ca_path=str(pki.ca), require_client_cert=True) as url:
+        async with RxonParent(url, "holon-1", WORKER_TOKEN, ssl_context=with_cert.ssl_context()) as link:
+            await link.register([SkillInfo(name="tiny")])  # accepted: raises otherwise
+        for refused in (ParentSettings("", WORKER_TOKEN), trusted):  # the system's CAs only; no certificate
+            async with RxonParent(url, "holon-1", WORKER_TOKEN, ssl_context=refused.ssl_context()) as link:
+                with pytest.raises(ParentUnavailable):
+                    await link.register([SkillInfo(name="tiny")])

@@ -97,3 +97,28 @@ def test_bad_sts_lifetimes_are_refused() -> None:
         "STS_REFRESH_TOKEN_TTL_SECONDS",
         "shorter than STS_ACCESS_TOKEN_TTL_SECONDS",
     )
+
+
+PARENT = {"PARENT_ORCHESTRATOR_URL": "https://parent.example:8080", "PARENT_WORKER_TOKEN": "t"}
+
+
+def test_a_parent_on_https_may_be_trusted_by_its_ca_and_given_a_client_certificate(pki: Pki) -> None:
+    mine = pki.client("holon-1")
+    env = {**PARENT, "PARENT_TLS_CA_PATH": str(pki.ca)}
+
+    assert Settings.from_env(PARENT).parent is not None
+    assert Settings.from_env(PARENT).parent.ssl_context() is None  # type: ignore[union-attr]
+    both = Settings.from_env({**env, "PARENT_TLS_CERT_PATH": str(mine.cert), "PARENT_TLS_KEY_PATH": str(mine.key)})
+    assert both.parent is not None and both.parent.ssl_context() is not None
+
+
+def test_wrong_parent_tls_files_are_refused(pki: Pki, tmp_path: Path) -> None:
+    mine, garbage = pki.client("holon-1"), tmp_path / "garbage.pem"
+    garbage.write_text("not a certificate")
+    refused({**PARENT, "PARENT_TLS_CERT_PATH": str(mine.cert)}, "PARENT_TLS_KEY_PATH", "must be set with")
+    refused({**PARENT, "PARENT_TLS_KEY_PATH": str(mine.key)}, "PARENT_TLS_CERT_PATH", "must be set with")
+    refused({**PARENT, "PARENT_TLS_CA_PATH": str(tmp_path / "nope.pem")}, "PARENT_TLS_CA_PATH", "cannot be read")
+    refused({**PARENT, "PARENT_TLS_CA_PATH": str(garbage)}, "PARENT_TLS_CA_PATH", "is not a PEM CA certificate")
+    cert_of_another_key = {"PARENT_TLS_CERT_PATH": str(mine.cert), "PARENT_TLS_KEY_PATH": str(pki.server.key)}
+    refused({**PARENT, **cert_of_another_key}, "PARENT_TLS_KEY_PATH", "not a PEM certificate and its key")
+    refused({"PARENT_TLS_CA_PATH": str(pki.ca)}, "PARENT_TLS_CA_PATH", "PARENT_ORCHESTRATOR_URL")

@@ -70,6 +70,7 @@ import math
 import re
 import secrets
 import socket
+import ssl
 import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -80,7 +81,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from engine import defaults
 from engine.errors import ConfigError
 from transport.app.object_settings import ObjectSettings
-from transport.app.tls import TlsSettings
+from transport.app.tls import TlsSettings, client_context
 from transport.webhook_signing import generate_secret, key_of
 
 T = TypeVar("T")
@@ -100,6 +101,13 @@ class ParentSettings:
     worker_id: str = defaults.NAMESPACE
     max_concurrent_tasks: int = defaults.PARENT_MAX_CONCURRENT_TASKS
     heartbeat_interval: float = defaults.PARENT_HEARTBEAT_INTERVAL
+    tls_ca_path: str = ""  # a parent on HTTPS: the CA its certificate is signed by, beside the system's
+    tls_cert_path: str = ""  # and this orchestrator's client certificate and key (the parent's mTLS)
+    tls_key_path: str = ""
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """The link's TLS context; None: the system's CAs, no client certificate."""
+        return client_context(self.tls_ca_path, self.tls_cert_path, self.tls_key_path, "PARENT_")
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,6 +329,9 @@ _PARENT_DETAILS = (
     "PARENT_WORKER_ID",
     "PARENT_MAX_CONCURRENT_TASKS",
     "PARENT_HEARTBEAT_INTERVAL",
+    "PARENT_TLS_CA_PATH",
+    "PARENT_TLS_CERT_PATH",
+    "PARENT_TLS_KEY_PATH",
 )
 
 
@@ -335,14 +346,19 @@ def _parent(r: _Reader, namespace: str) -> ParentSettings | None:
     token = r.get("PARENT_WORKER_TOKEN", str, "")
     if not token:
         raise ConfigError("PARENT_WORKER_TOKEN", "must be set with PARENT_ORCHESTRATOR_URL (the parent's worker token)")
-    return ParentSettings(
+    parent = ParentSettings(
         url=url,
         worker_token=token,
         secret_key=r.get("PARENT_ORCHESTRATOR_SECRET_KEY", str, ""),
         worker_id=r.get("PARENT_WORKER_ID", _worker_id, namespace),
         max_concurrent_tasks=r.get("PARENT_MAX_CONCURRENT_TASKS", _positive_int, defaults.PARENT_MAX_CONCURRENT_TASKS),
         heartbeat_interval=r.get("PARENT_HEARTBEAT_INTERVAL", _positive_float, defaults.PARENT_HEARTBEAT_INTERVAL),
+        tls_ca_path=r.get("PARENT_TLS_CA_PATH", str, ""),
+        tls_cert_path=r.get("PARENT_TLS_CERT_PATH", str, ""),
+        tls_key_path=r.get("PARENT_TLS_KEY_PATH", str, ""),
     )
+    parent.ssl_context()  # loads the files: a wrong one stops the start, named
+    return parent
 
 
 class _Reader:

@@ -9,6 +9,7 @@
   variable, never a gateway that starts and then fails every handshake.
 
 The context is ``rxon.security.create_server_ssl_context``'s, the one upstream serves with.
+Pure Holon mode's link to a parent on HTTPS uses ``client_context`` (``PARENT_TLS_*``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from rxon.security import create_server_ssl_context
+from rxon.security import create_client_ssl_context, create_server_ssl_context
 
 from engine import defaults
 from engine.errors import ConfigError
@@ -98,6 +99,32 @@ class TlsSettings:
                 ssl.create_default_context().load_verify_locations(cafile=self.ca_path)
             except (ssl.SSLError, ValueError) as exc:
                 raise ConfigError("TLS_CA_PATH", f"is not a PEM CA certificate ({exc})") from None
+
+
+def client_context(ca_path: str, cert_path: str, key_path: str, prefix: str) -> ssl.SSLContext | None:
+    """The context a client of a TLS server uses: it trusts ``ca_path`` besides the system's CAs
+    and presents ``cert_path`` with ``key_path`` if set (mTLS); None when all three are unset.
+    ``ConfigError`` naming ``{prefix}TLS_CA_PATH`` (``…CERT_PATH``, ``…KEY_PATH``) if one is wrong."""
+    ca = _readable(f"{prefix}TLS_CA_PATH", ca_path)
+    cert = _readable(f"{prefix}TLS_CERT_PATH", cert_path)
+    key = _readable(f"{prefix}TLS_KEY_PATH", key_path)
+    if bool(cert) != bool(key):
+        missing, other = ("KEY", "CERT") if cert else ("CERT", "KEY")
+        raise ConfigError(f"{prefix}TLS_{missing}_PATH", f"must be set with {prefix}TLS_{other}_PATH (mTLS needs both)")
+    if not (ca or cert):
+        return None
+    try:
+        context = create_client_ssl_context(ca_path=ca or None)
+    except (ssl.SSLError, ValueError) as exc:
+        raise ConfigError(f"{prefix}TLS_CA_PATH", f"is not a PEM CA certificate ({exc})") from None
+    if cert:
+        try:
+            context.load_cert_chain(cert, key)
+        except (ssl.SSLError, ValueError) as exc:
+            raise ConfigError(
+                f"{prefix}TLS_KEY_PATH", f"with {prefix}TLS_CERT_PATH: not a PEM certificate and its key ({exc})"
+            ) from None
+    return context
 
 
 def _readable(name: str, raw: str) -> str:

@@ -370,6 +370,13 @@ async def serve_holon(
         heartbeat_interval=parent.heartbeat_interval,
         max_transitions=settings.max_transitions_per_job,
     )
-    link = RxonParent(parent.url, parent.worker_id, parent.worker_token, secret=parent.secret_key, clock=clock)
+    link = RxonParent(
+        parent.url,
+        parent.worker_id,
+        parent.worker_token,
+        secret=parent.secret_key,
+        clock=clock,
+        ssl_context=parent.ssl_context(),
+    )
     async with link, HolonLoops(Holon(link, registry, store, broker, config, clock, stats), broker) as loops:
         yield loops
