@@ -88,7 +88,8 @@ def apply(policy: StepPolicy, group: GroupState, branch: BranchState | None, env
 def aggregate(group: GroupState, branches: Iterable[BranchState], now: float) -> Outgoing:
     """The job's one ``AggregateDone``, from every branch of a complete group (where a branch
     occurs twice, the later occurrence counts: pass the stored branches, then ``written``)."""
-    done = AggregateDone(group_id=group.id, results=g.results(branches))
+    branches = list(branches)
+    done = AggregateDone(group_id=group.id, results=g.results(branches), files=g.files(branches))
     return Outgoing(routes.JOBS, envelope(group.job_id, done, now, id=f"aggregate:{group.id}"))
 
 
@@ -123,6 +124,8 @@ class _GroupStep:
         if msg.task_id is None or not branch.runs(msg.task_id):
             return
         verdict = self.verdict(branch, msg)
+        if isinstance(verdict, tasks.Produced) and isinstance(msg, TaskDone):
+            branch.files = msg.files
         if not isinstance(verdict, tasks.Ignore):  # the rules change nothing they ignore
             self.judge(branch, verdict)
             self.result.written.append(branch)

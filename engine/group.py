@@ -36,6 +36,7 @@ class BranchState(msgspec.Struct, kw_only=True):
     index: int = 0
     task: TaskState
     result: dict[str, Any] | None = None
+    files: dict[str, dict[str, Any]] | None = None  # the worker's data_metadata, with its result
 
     def runs(self, task_id: str) -> bool:
         """Unsettled, and its current task is ``task_id`` (a settled branch runs nothing)."""
@@ -99,6 +100,16 @@ def results(branches: Iterable[BranchState]) -> dict[str, dict[str, Any]]:
     latest = {b.key: b for b in branches}
     ordered = sorted(latest.values(), key=lambda b: b.index)
     return {b.key: b.result for b in ordered if b.result is not None}
+
+
+def files(branches: Iterable[BranchState]) -> dict[str, dict[str, Any]] | None:
+    """The files the workers of settled ``branches`` uploaded, each path under its branch's key
+    (``"{key}.{path}"``: two branches may report the same path); None when there are none. A
+    branch occurring twice counts as in ``results``."""
+    latest = {b.key: b for b in branches}
+    settled = [b for b in latest.values() if b.result is not None and b.files]
+    found = {f"{b.key}.{path}": meta for b in settled for path, meta in (b.files or {}).items()}
+    return found or None
 
 
 _encoder = msgspec.msgpack.Encoder()

@@ -189,6 +189,7 @@ class AggregateDone(_Message, frozen=True, tag="aggregate_done"):
 
     group_id: str
     results: dict[str, dict[str, Any]]
+    files: dict[str, dict[str, Any]] | None = None  # the branches' uploaded files (``group.files``)
 
 
 class ParentTask(msgspec.Struct, frozen=True):

@@ -466,6 +466,8 @@ class _Step:
         if group is None or group.id != msg.group_id or group.results is not None:
             return False
         group.results = msg.results
+        if msg.files:  # what the branches' workers uploaded, each under its branch's key
+            self.state.data_metadata = {**(self.state.data_metadata or {}), **msg.files}
         self.state.status = j.RUNNING
         self.record(h.PARALLEL_DONE, group_id=group.id)
         await self.advance()

@@ -113,6 +113,20 @@ async def test_k_results_make_exactly_one_aggregate_done(clock: FakeClock) -> No
     assert (await h.group()).status == g.DONE
 
 
+async def test_the_files_branch_workers_uploaded_reach_the_job_under_their_branch(clock: FakeClock) -> None:
+    h = Harness(clock)
+    await h.start(3)
+    meta = {"uri": "s3://bucket/job-1/out.png", "size": 3, "etag": "e"}
+
+    await h.send(TaskDone("t0", "w1", data={"n": 0}, files={"out": meta}), id=f"result:{GROUP}:t0")
+    await h.send(TaskDone("t1", "w1", data={"n": 1}, files={"out": {**meta, "size": 4}}), id=f"result:{GROUP}:t1")
+    await h.send(TaskDone("t2", "w1", data={"n": 2}), id=f"result:{GROUP}:t2")
+
+    [done] = h.to_job()
+    assert done.files == {"t0.out": meta, "t1.out": {**meta, "size": 4}}  # the same path, two branches
+    assert "files" not in done.results["t0"]  # the aggregator's handler sees the results as before
+
+
 async def test_duplicate_result_deliveries_change_nothing(clock: FakeClock) -> None:
     h = Harness(clock)
     await h.start(2)

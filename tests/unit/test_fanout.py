@@ -287,6 +287,17 @@ async def test_aggregate_done_runs_the_aggregator_with_the_results_and_the_job_g
     assert state.group is None
 
 
+async def test_the_branches_files_join_the_jobs_data_metadata() -> None:
+    bp = fanout_bp()
+    state, start, _ = await fanned_out(bp)
+    state.data_metadata = {"before": {"uri": "s3://b/job/before.txt"}}
+    files = {"t1.out": {"uri": "s3://b/job/t1.png", "size": 3}}
+
+    await send_job(bp, state, AggregateDone(start.group_id, results_with_a_failed_branch(), files=files))
+
+    assert state.data_metadata == {"before": {"uri": "s3://b/job/before.txt"}, **files}
+
+
 async def test_aggregate_done_of_another_group_or_twice_changes_nothing() -> None:
     bp = fanout_bp()
     state, start, _ = await fanned_out(bp)
