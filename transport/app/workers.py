@@ -36,6 +36,10 @@ class WorkerTable(msgspec.Struct, frozen=True):
     def listed(self) -> frozenset[str]:
         return frozenset(grant.worker_id for grant in self.grants.values())
 
+    def skills_of(self, worker_id: str) -> frozenset[str] | None:
+        """The skills ``worker_id`` may take (None: any, or it is not listed)."""
+        return next((g.skills for g in self.grants.values() if g.worker_id == worker_id), None)
+
 
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(WorkerTable)

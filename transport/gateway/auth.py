@@ -173,7 +173,7 @@ async def authenticate_worker(request: web.Request) -> WorkerIdentity:
         if worker_id is None:
             raise _invalid_token(token)
         identity = WorkerIdentity(
-            worker_id, _with_global(ctx, table, worker_id, token), _skills(table, worker_id), own_token=True, via="sts"
+            worker_id, _with_global(ctx, table, worker_id, token), table.skills_of(worker_id), own_token=True, via="sts"
         )
     elif mode == MTLS_ONLY:
         raise web.HTTPUnauthorized(
@@ -224,7 +224,7 @@ def _by_certificate(
     elif token is not None and static is not None and (static.worker_id == cert_id) and cert_id not in static.reserved:
         presented = (token,)  # the worker's own token, or the global one for a worker without one
     secrets = _with_global(ctx, table, cert_id, *presented)
-    return WorkerIdentity(cert_id, secrets, _skills(table, cert_id), own_token=True, via="certificate")
+    return WorkerIdentity(cert_id, secrets, table.skills_of(cert_id), own_token=True, via="certificate")
 
 
 def _with_global(ctx: GatewayContext, table: WorkerTable, worker_id: str, *secrets: str) -> tuple[str, ...]:
@@ -233,14 +233,6 @@ def _with_global(ctx: GatewayContext, table: WorkerTable, worker_id: str, *secre
     if known and known not in secrets and worker_id not in table.listed():
         return (*secrets, known)
     return secrets
-
-
-def _skills(table: WorkerTable, worker_id: str) -> frozenset[str] | None:
-    """The skills ``workers.toml`` allows ``worker_id`` (None: any, or not listed)."""
-    for grant in table.grants.values():
-        if grant.worker_id == worker_id:
-            return grant.skills
-    return None
 
 
 async def check_signature(
